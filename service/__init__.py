@@ -1,0 +1,1 @@
+"""Kiwame: learn tensor operations by doing them, graded in milliseconds."""

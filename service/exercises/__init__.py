@@ -1,0 +1,1 @@
+"""Exercise files: schema, validation, inputs, catalog and the weak-test linter."""

@@ -1,0 +1,1 @@
+"""Grading: runs submissions through the sandbox and compares outside it."""

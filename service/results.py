@@ -1,0 +1,103 @@
+"""The one grading-result contract: every grading, whatever happened, ends as this JSON shape."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Status = Literal["graded", "error"]
+
+# Stable diagnosis codes (issue 3). Extend, never rename: LMSs and scripts key on them.
+DIAGNOSIS_CODES: tuple[str, ...] = (
+    "syntax_error",
+    "missing_function",
+    "runtime_error",
+    "timeout",
+    "memory_limit",
+    "output_limit",
+    "sandbox_violation",
+    "forbidden_name",
+    "missing_required_name",
+    "wrong_type",
+    "shape_mismatch",
+    "dtype_mismatch",
+    "device_mismatch",
+    "value_mismatch",
+    "wrong_axis_order",
+    "reshape_instead_of_permute",
+    "transpose_all_axes",
+    "heads_split_wrong",
+    "not_a_view",
+    "not_contiguous",
+    "input_mutated",
+    # extensions
+    "not_channels_last",
+    "wrong_answer",
+    "gpu_skipped",
+    "grader_error",
+)
+
+
+@dataclass
+class Check:
+    name: str  # e.g. "type", "shape", "dtype", "device", "values", "view_of_input", "input_unchanged"
+    passed: bool
+    message: str = ""  # English; the grammar is "<what>: <problem>, expected X, got Y"
+    messages: dict[str, str] = field(default_factory=dict)  # {"en": ..., "ja": ...}
+
+
+@dataclass
+class Diagnosis:
+    code: str
+    message: str  # English
+    details: dict[str, Any] = field(default_factory=dict)
+    messages: dict[str, str] = field(default_factory=dict)  # {"en": ..., "ja": ...}
+    hint: dict[str, str] | None = None  # the exercise's hint for this code, {"en", "ja"}
+    case: str | None = None  # the case it was found on (None: whole submission)
+
+
+@dataclass
+class CaseResult:
+    name: str
+    visible: bool
+    passed: bool
+    checks: list[Check] = field(default_factory=list)
+    # Visible cases only: the learner's output and the expected one, as
+    # {"kind": "tensor"|"ndarray"|..., "dtype", "shape", "values": nested lists, "device"}.
+    output: dict[str, Any] | None = None
+    expected: dict[str, Any] | None = None
+    inputs: dict[str, Any] | None = None
+    device: str = "cpu"
+    error: dict[str, Any] | None = None  # {"type", "message", "traceback"} (visible cases only)
+
+
+@dataclass
+class GradeResult:
+    status: Status
+    score: float
+    passed: bool
+    cases: list[CaseResult] = field(default_factory=list)
+    diagnoses: list[Diagnosis] = field(default_factory=list)
+    stdout: str = ""
+    stderr: str = ""
+    limits_hit: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # milliseconds
+    exercise_id: str = ""
+    exercise_version: str = ""
+    kind: str = "code"
+    explanation: dict[str, str] | None = None  # quiz kinds: shown after answering
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def fallback(exercise_id: str, version: str, code: str, message: str, **details: Any) -> GradeResult:
+    """A failed, explained result for anything that went wrong: never a missing result."""
+    return GradeResult(
+        status="error" if code == "grader_error" else "graded",
+        score=0.0,
+        passed=False,
+        diagnoses=[Diagnosis(code=code, message=message, details=dict(details), messages={"en": message, "ja": message})],
+        exercise_id=exercise_id,
+        exercise_version=version,
+    )

@@ -1,0 +1,1 @@
+"""The sandbox: a zygote of pre-imported numpy/torch forking single-use, isolated children."""

@@ -1,0 +1,1 @@
+"""Plain-data services that own the transactions."""

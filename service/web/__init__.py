@@ -1,0 +1,1 @@
+"""Browser pages for learners and instructors."""

@@ -39,7 +39,7 @@ def _default_float(framework: str) -> str:
     return "float32" if framework == "torch" else "float64"
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, str):
@@ -72,7 +72,7 @@ def _scan_literal(value: Any) -> tuple[tuple[int, ...], set[str]]:
         for _, k in shapes_kinds:
             kinds |= k
         return (len(value), *first), kinds
-    raise SpecError(f"expected a nested list of numbers, got {_describe(value)}")
+    raise SpecError(f"expected a nested list of numbers, got {describe(value)}")
 
 
 def _infer_dtype(kinds: set[str], framework: str) -> str:
@@ -89,7 +89,7 @@ def _shape(value: Any, key: str) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(n, int) and not isinstance(n, bool) for n in value):
-        raise SpecError(f"expected a shape (a list of non-negative integers), got {_describe(value)}", key)
+        raise SpecError(f"expected a shape (a list of non-negative integers), got {describe(value)}", key)
     if any(n < 0 for n in value):
         raise SpecError("expected a shape (a list of non-negative integers), got a negative size", key)
     shape = tuple(value)
@@ -108,7 +108,7 @@ def _dtype(spec: Mapping[str, Any], default: str) -> str:
 def _int(spec: Mapping[str, Any], key: str, default: int) -> int:
     value = spec.get(key, default)
     if not isinstance(value, int) or isinstance(value, bool):
-        raise SpecError(f"expected an integer, got {_describe(value)}", key)
+        raise SpecError(f"expected an integer, got {describe(value)}", key)
     return value
 
 
@@ -145,6 +145,9 @@ def _random(spec: Mapping[str, Any], framework: str) -> np.ndarray:
 def array_from_spec(spec: Any, framework: str) -> np.ndarray | None:
     """The array a spec describes, or None for ``{value: ...}`` (a plain Python value). Raises SpecError."""
     if not isinstance(spec, Mapping):
+        if not isinstance(spec, list | int | float):
+            raise SpecError("expected a nested list of numbers or a mapping with one of "
+                            f"arange/coded/random/literal/value, got {describe(spec)}")
         shape, kinds = _scan_literal(spec)
         dtype = _infer_dtype(kinds, framework) if kinds else _default_float(framework)
         return np.array(spec, dtype=dtype).reshape(shape)

@@ -35,6 +35,7 @@ DIAGNOSIS_CODES: tuple[str, ...] = (
     "wrong_answer",
     "gpu_skipped",
     "grader_error",
+    "crashed",  # the process died by a signal or exited early (RawRun status "crashed")
 )
 
 

@@ -1,0 +1,220 @@
+"""Compare one case's output with the reference: type, strict shape, dtype, device, values, then structure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from service.domain import CheckSpec, Exercise
+from service.grading import messages as m
+from service.grading.diagnose import close_mask, mismatch_details, rearrangement_finding
+from service.results import Check, Diagnosis
+from service.sandbox.protocol import ArgIn, CaseOut, Value
+
+# torch.testing.assert_close defaults (rtol, atol); complex uses its float parts; everything else is exact.
+TOLERANCES: dict[str, tuple[float, float]] = {
+    "float16": (1e-3, 1e-5),
+    "bfloat16": (1.6e-2, 1e-5),
+    "float32": (1.3e-6, 1e-5),
+    "float64": (1e-7, 1e-7),
+    "complex64": (1.3e-6, 1e-5),
+    "complex128": (1e-7, 1e-7),
+}
+ARRAY_KINDS = ("tensor", "ndarray")
+SEQUENCE_KINDS = ("tuple", "list")  # interchangeable: `return a, b` and `return [a, b]` mean the same to learners
+
+
+@dataclass
+class CaseVerdict:
+    passed: bool
+    checks: list[Check] = field(default_factory=list)
+    diagnoses: list[Diagnosis] = field(default_factory=list)
+
+
+def tolerance(spec: CheckSpec, expected_dtype: str | None, actual_dtype: str | None) -> tuple[float, float]:
+    """(rtol, atol): exact unless ``values: close``; then the larger dtype default, overridable per exercise."""
+    if spec.values != "close":
+        return 0.0, 0.0
+    defaults = [TOLERANCES.get(d or "", (0.0, 0.0)) for d in (expected_dtype, actual_dtype)]
+    rtol = max(d[0] for d in defaults)
+    atol = max(d[1] for d in defaults)
+    return (spec.rtol if spec.rtol is not None else rtol), (spec.atol if spec.atol is not None else atol)
+
+
+@dataclass
+class _Ctx:
+    exercise: Exercise
+    inputs: Sequence[ArgIn]
+    facts: CaseOut | None
+    visible: bool
+    checks: list[Check] = field(default_factory=list)
+    diagnoses: list[Diagnosis] = field(default_factory=list)
+    failed: bool = False
+
+    def add(self, name: str, passed: bool, msg: m.Msg, code: str | None = None, details: dict | None = None) -> None:
+        self.checks.append(m.check(name, passed, msg))
+        if not passed:
+            self.failed = True
+            if code is not None:
+                self.diagnose(code, msg, details)
+
+    def diagnose(self, code: str, msg: m.Msg, details: dict | None = None) -> None:
+        self.diagnoses.append(m.diagnosis(self.exercise, code, msg, details))
+
+
+def _type_name(v: Value) -> str:
+    if v.kind in ARRAY_KINDS:
+        return "torch.Tensor" if v.kind == "tensor" else "numpy.ndarray"
+    return v.type_name or v.kind
+
+
+def compare_case(
+    exercise: Exercise, case_inputs: Sequence[ArgIn], expected: Value, actual: Value,
+    facts: CaseOut | None, *, visible: bool = True,
+) -> CaseVerdict:
+    """Pure: judge ``actual`` against the reference's ``expected`` for one case.
+
+    ``visible=False`` (hidden cases) keeps shapes, dtypes and counts in messages but never values or indices.
+    """
+    ctx = _Ctx(exercise, case_inputs, facts, visible)
+    _compare(ctx, "out", expected, actual)
+    spec = exercise.check
+    if spec.input_unchanged and facts is not None:
+        changed = sorted(name for name, same in facts.inputs_unchanged.items() if not same)
+        subject = {"en": "Input", "ja": "入力"}
+        if changed:
+            msg = m.line(subject, {"en": f"modified in place ({', '.join(changed)})",
+                                   "ja": f"関数の中で書き換えられています（{', '.join(changed)}）"},
+                         "the input left unchanged", "an in-place change")
+            ctx.add("input_unchanged", False, msg, "input_mutated", {"inputs": changed})
+        else:
+            ctx.add("input_unchanged", True, {"en": "Input: ok, left unchanged", "ja": "入力: OK、変更されていません"})
+    return CaseVerdict(passed=not ctx.failed, checks=ctx.checks, diagnoses=ctx.diagnoses)
+
+
+def _compare(ctx: _Ctx, path: str, exp: Value, act: Value) -> None:
+    same_family = exp.kind == act.kind or (exp.kind in SEQUENCE_KINDS and act.kind in SEQUENCE_KINDS)
+    if not same_family:
+        msg = m.line(m.what(path, "type"), {"en": "wrong type", "ja": "型が違います"},
+                     _type_name(exp), _type_name(act))
+        ctx.add("type", False, msg, "wrong_type", {"path": path, "expected": _type_name(exp), "got": _type_name(act)})
+        return
+    if exp.kind in ARRAY_KINDS:
+        _compare_arrays(ctx, path, exp, act)
+    elif exp.kind in SEQUENCE_KINDS:
+        if len(exp.items) != len(act.items):
+            msg = m.line(m.what(path, "length"), {"en": "wrong number of items", "ja": "要素の数が違います"},
+                         str(len(exp.items)), str(len(act.items)))
+            ctx.add("length", False, msg, "shape_mismatch",
+                    {"path": path, "expected": len(exp.items), "got": len(act.items)})
+            return
+        for i, (e, a) in enumerate(zip(exp.items, act.items, strict=True)):
+            _compare(ctx, f"{path}[{i}]", e, a)
+    else:
+        _compare_scalars(ctx, path, exp, act)
+
+
+def _compare_scalars(ctx: _Ctx, path: str, exp: Value, act: Value) -> None:
+    if exp.kind == "other" and exp.type_name != act.type_name:
+        msg = m.line(m.what(path, "type"), {"en": "wrong type", "ja": "型が違います"}, exp.type_name, act.type_name)
+        ctx.add("type", False, msg, "wrong_type", {"path": path, "expected": exp.type_name, "got": act.type_name})
+        return
+    if exp.kind in ("float", "complex") and ctx.exercise.check.values == "close":
+        rtol, atol = tolerance(ctx.exercise.check, "float64", "float64")
+        good = bool(close_mask(np.asarray(exp.scalar), np.asarray(act.scalar), rtol, atol).all())
+    elif exp.kind == "float":
+        good = bool(close_mask(np.asarray(exp.scalar), np.asarray(act.scalar), 0.0, 0.0).all())
+    else:
+        good = exp.scalar == act.scalar
+    if good:
+        ctx.add("value", True, m.ok(path, "value"))
+        return
+    shown = (repr(exp.scalar), repr(act.scalar)) if ctx.visible else (None, None)
+    msg = m.line(m.what(path, "value"), {"en": "wrong answer", "ja": "答えが違います"}, *shown)
+    ctx.add("value", False, msg, "wrong_answer", {"path": path} | (
+        {"expected": exp.scalar, "got": act.scalar} if ctx.visible else {}))
+
+
+def _compare_arrays(ctx: _Ctx, path: str, exp: Value, act: Value) -> None:
+    spec = ctx.exercise.check
+    assert exp.array is not None and act.array is not None
+    e_arr, a_arr = exp.array, act.array
+    if e_arr.shape != a_arr.shape:
+        # Strict: never broadcast. (3,) vs (1, 3) is a wrong answer, however close the numbers are.
+        msg = m.line(m.what(path, "shape"), {"en": "wrong shape", "ja": "形状が違います"},
+                     m.fmt_shape(e_arr.shape), m.fmt_shape(a_arr.shape))
+        ctx.add("shape", False, msg, "shape_mismatch",
+                {"path": path, "expected": list(e_arr.shape), "got": list(a_arr.shape)})
+        _explain(ctx, e_arr, a_arr)
+        return
+    ctx.add("shape", True, m.ok(path, "shape", m.fmt_shape(e_arr.shape)))
+    if spec.dtype:
+        good = exp.dtype == act.dtype
+        msg = m.ok(path, "dtype", str(exp.dtype)) if good else m.line(
+            m.what(path, "dtype"), {"en": "wrong dtype", "ja": "dtype が違います"}, str(exp.dtype), str(act.dtype))
+        ctx.add("dtype", good, msg, "dtype_mismatch", {"path": path, "expected": exp.dtype, "got": act.dtype})
+    if spec.device:
+        good = (exp.device or "cpu") == (act.device or "cpu")
+        msg = m.ok(path, "device", str(exp.device or "cpu")) if good else m.line(
+            m.what(path, "device"), {"en": "wrong device", "ja": "デバイスが違います"},
+            str(exp.device), str(act.device))
+        ctx.add("device", good, msg, "device_mismatch", {"path": path, "expected": exp.device, "got": act.device})
+    rtol, atol = tolerance(spec, exp.dtype, act.dtype)
+    mask = close_mask(e_arr, a_arr, rtol, atol)
+    if bool(mask.all()):
+        ctx.add("values", True, m.ok(path, "values"))
+    else:
+        details = mismatch_details(e_arr, a_arr, mask, ctx.visible) | {"path": path, "rtol": rtol, "atol": atol}
+        where = ""
+        if ctx.visible and details.get("first"):
+            where = "; " + "; ".join(f"at {tuple(f['index'])}: expected {f['expected']}, got {f['got']}"
+                                     for f in details["first"])
+        n, total = details["mismatched"], details["total"]
+        msg = m.line(m.what(path, "values"),
+                     {"en": f"{n} of {total} elements differ{where}",
+                      "ja": f"{total} 個中 {n} 個の要素が違います{where}"})
+        ctx.add("values", False, msg, "value_mismatch", details)
+        _explain(ctx, e_arr, a_arr)
+    _structure(ctx, path, act)
+
+
+def _explain(ctx: _Ctx, expected: np.ndarray, actual: np.ndarray) -> None:
+    """Add the specific mistake (axis order, reshape vs permute, heads...) against the first input it fits."""
+    warnings = ctx.facts.warnings if ctx.facts is not None else []
+    for arg in ctx.inputs:
+        if arg.array is None or arg.array.size != actual.size:
+            continue
+        finding = rearrangement_finding(arg.array, expected, actual, warnings)
+        if finding is not None:
+            ctx.diagnose(finding.code, m.finding_message(finding.code, finding.details),
+                         finding.details | {"input": arg.name})
+            return
+
+
+def _structure(ctx: _Ctx, path: str, act: Value) -> None:
+    spec = ctx.exercise.check
+    if spec.view_of_input:
+        good = bool(act.shares_input)
+        msg = m.ok(path, "view_of_input", "(a view of the input)") if good else m.line(
+            m.what(path, "view_of_input"),
+            {"en": "not a view, it is a copy", "ja": "ビューではなくコピーになっています"},
+            "a view sharing the input's memory", "a new copy")
+        ctx.add("view_of_input", good, msg, "not_a_view", {"path": path})
+    if spec.contiguous is not None:
+        good = act.contiguous is spec.contiguous
+        want = "contiguous" if spec.contiguous else "non-contiguous"
+        msg = m.ok(path, "contiguous", f"({want})") if good else m.line(
+            m.what(path, "contiguous"), {"en": f"not {want}", "ja": f"{want} ではありません"},
+            want, f"strides {m.fmt_shape(act.strides)}")
+        ctx.add("contiguous", good, msg, "not_contiguous",
+                {"path": path, "expected": spec.contiguous, "strides": list(act.strides or ())})
+    if spec.channels_last is not None:
+        good = act.channels_last is spec.channels_last
+        want = "channels_last" if spec.channels_last else "contiguous (not channels_last)"
+        msg = m.ok(path, "channels_last", f"({want})") if good else m.line(
+            m.what(path, "channels_last"), {"en": f"not {want}", "ja": f"{want} 形式ではありません"},
+            want, f"strides {m.fmt_shape(act.strides)}")
+        ctx.add("channels_last", good, msg, "not_channels_last",
+                {"path": path, "expected": spec.channels_last, "strides": list(act.strides or ())})

@@ -1,0 +1,163 @@
+"""The grading engine: one call, plain data in and out, always a GradeResult (web, API, CLI and workers)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from service.domain import Exercise, Submission
+from service.grading import messages as m
+from service.grading.compare import compare_case
+from service.grading.outcomes import case_error, run_failure
+from service.grading.quiz import grade_quiz
+from service.grading.reference import Prepared, ReferenceCache, ReferenceFailed, Runner, job_for
+from service.grading.render import render_inputs, render_value
+from service.grading.rules import check_rules
+from service.results import CaseResult, Diagnosis, GradeResult, fallback
+from service.sandbox.protocol import RawRun
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Graded:
+    cases: list[CaseResult]
+    diagnoses: list[Diagnosis]
+
+
+class Engine:
+    """``Engine(pool).grade(exercise, submission) -> GradeResult``.
+
+    Scoring: score = fraction of CPU cases passed. Rule violations (forbidden/required names) keep the score
+    but make ``passed`` false. Extra ``<case>@cuda`` cases never change the score, but a failing one makes
+    ``passed`` false (a result that only works on the CPU is not the asked-for answer).
+    """
+
+    def __init__(self, pool: Runner, cache: ReferenceCache | None = None) -> None:
+        self.pool = pool
+        self.references = cache or ReferenceCache(pool)
+
+    def grade(self, exercise: Exercise, submission: Submission) -> GradeResult:
+        start = time.perf_counter()
+        try:
+            if exercise.kind in ("shape", "choice"):
+                result = grade_quiz(exercise, submission.answer)
+            else:
+                result = self._grade_code(exercise, submission.code or "")
+        except ReferenceFailed as exc:
+            log.error("reference failed for %s: %s", getattr(exercise, "id", "?"), exc)
+            result = self._error(exercise, "The exercise's reference solution failed; this is not your fault.",
+                                 reason="reference_failed")
+        except Exception as exc:  # any engine bug must still produce an explained result
+            log.exception("grader error on %s", getattr(exercise, "id", "?"))
+            result = self._error(exercise, "The grader failed on this submission; this is not your fault.",
+                                 reason=type(exc).__name__)
+        result.timings["total_ms"] = round((time.perf_counter() - start) * 1000, 3)
+        for key in ("run_ms", "reference_ms", "compare_ms"):
+            result.timings.setdefault(key, 0.0)
+        return result
+
+    @staticmethod
+    def _error(exercise: Exercise, message: str, **details: str) -> GradeResult:
+        result = fallback(getattr(exercise, "id", ""), getattr(exercise, "content_hash", ""), "grader_error",
+                          message, **details)
+        result.diagnoses[0].messages["ja"] = "採点システムでエラーが発生しました。あなたのコードの問題ではありません。"
+        result.kind = str(getattr(exercise, "kind", "code"))
+        return result
+
+    def has_cuda(self) -> bool:
+        probe = getattr(self.pool, "has_cuda", None)
+        try:
+            return bool(probe()) if callable(probe) else False
+        except Exception:
+            return False
+
+    def _grade_code(self, exercise: Exercise, code: str) -> GradeResult:
+        diagnoses = check_rules(exercise, code)
+        timings = {"run_ms": 0.0, "reference_ms": 0.0, "compare_ms": 0.0}
+        prepared = self.references.get(exercise, "cpu")
+        timings["reference_ms"] += prepared.reference_ms
+        t0 = time.perf_counter()
+        run = self.pool.run(job_for(exercise, code, prepared.cases, "cpu", exercise.limits.time_s))
+        timings["run_ms"] += (time.perf_counter() - t0) * 1000
+        if run.status == "unavailable":
+            return self._error(exercise, "The grading sandbox is unavailable right now; please try again later.",
+                               reason="sandbox_unavailable", detail=run.detail)
+        t0 = time.perf_counter()
+        graded = self._cases(exercise, prepared, run, suffix="")
+        timings["compare_ms"] += (time.perf_counter() - t0) * 1000
+        cpu_cases = graded.cases
+        diagnoses += graded.diagnoses
+        stdout, stderr, limits_hit = run.stdout, run.stderr, list(run.limits_hit)
+
+        gpu_ok = True
+        if "cuda" in exercise.devices:
+            if self.has_cuda():
+                gpu = self.references.get(exercise, "cuda")
+                timings["reference_ms"] += gpu.reference_ms
+                t0 = time.perf_counter()
+                gpu_run = self.pool.run(job_for(exercise, code, gpu.cases, "cuda", exercise.limits.time_s))
+                timings["run_ms"] += (time.perf_counter() - t0) * 1000
+                graded_gpu = self._cases(exercise, gpu, gpu_run, suffix="@cuda")
+                gpu_ok = all(c.passed for c in graded_gpu.cases)
+                cpu_cases = cpu_cases + graded_gpu.cases
+                diagnoses += graded_gpu.diagnoses
+                limits_hit += [h for h in gpu_run.limits_hit if h not in limits_hit]
+            else:
+                diagnoses.append(m.diagnosis(exercise, "gpu_skipped", {
+                    "en": "GPU cases: skipped, this grader has no CUDA GPU; only the CPU cases were graded",
+                    "ja": "GPU のケース: この採点環境には CUDA GPU がないため省略し、CPU のケースだけを採点しました",
+                }, {"reason": "no_cuda"}))
+
+        n = sum(1 for c in graded.cases)
+        passed_cases = sum(1 for c in graded.cases if c.passed)
+        score = passed_cases / n if n else 0.0
+        rules_ok = not any(d.code in ("forbidden_name", "missing_required_name") for d in diagnoses)
+        return GradeResult(
+            status="graded", score=round(score, 6), passed=bool(n) and passed_cases == n and rules_ok and gpu_ok,
+            cases=cpu_cases, diagnoses=diagnoses, stdout=stdout, stderr=stderr, limits_hit=limits_hit,
+            timings={k: round(v, 3) for k, v in timings.items()},
+            exercise_id=exercise.id, exercise_version=exercise.content_hash, kind=exercise.kind,
+        )
+
+    def _cases(self, exercise: Exercise, prepared: Prepared, run: RawRun, suffix: str) -> _Graded:
+        visible = {c.name: c.visible for c in exercise.cases}
+        out = _Graded([], [])
+        stopped: Diagnosis | None = None
+        if run.status != "ok":
+            stopped = run_failure(exercise, run)
+            stopped.case = None
+            out.diagnoses.append(stopped)
+        for case_in in prepared.cases:
+            name = case_in.name + suffix
+            shown = visible.get(case_in.name, False)
+            expected = prepared.outputs[case_in.name].value
+            result = CaseResult(name=name, visible=shown, passed=False, device="cuda" if suffix else "cpu")
+            if shown:
+                result.inputs = render_inputs(case_in.args, exercise.framework)
+                result.expected = render_value(expected)
+            facts = run.cases.get(case_in.name)
+            if facts is None or (facts.value is None and facts.error is None):
+                # The run stopped before this case: the run-level diagnosis explains why.
+                msg = stopped.messages if stopped else {"en": "Your function: returned no result",
+                                                        "ja": "関数: 結果が返されませんでした"}
+                result.checks.append(m.check("run", False, msg))
+            elif facts.value is None:
+                msg, details = case_error(exercise, facts.error, shown)
+                result.checks.append(m.check("run", False, msg))
+                out.diagnoses.append(m.diagnosis(exercise, "runtime_error", msg, details, case=name))
+                if shown:
+                    result.error = facts.error
+            else:
+                assert expected is not None
+                verdict = compare_case(exercise, case_in.args, expected, facts.value, facts, visible=shown)
+                result.passed = verdict.passed
+                result.checks = verdict.checks
+                for d in verdict.diagnoses:
+                    d.case = name
+                out.diagnoses += verdict.diagnoses
+                if shown:
+                    result.output = render_value(facts.value)
+            out.cases.append(result)
+        return out

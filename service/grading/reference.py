@@ -1,0 +1,84 @@
+"""Reference outputs, computed by running the exercise's solution in the same sandbox, cached per version."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Protocol
+
+from service.domain import Exercise
+from service.exercises.inputs import materialize
+from service.sandbox.protocol import CaseIn, CaseOut, Job, RawRun
+
+CACHE_SIZE = 512  # exercise versions x devices; one entry is a handful of small arrays
+
+
+class Runner(Protocol):
+    def run(self, job: Job) -> RawRun: ...
+
+
+class ReferenceFailed(RuntimeError):
+    """The exercise's own solution did not produce an output: a broken exercise, reported as grader_error."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    cases: tuple[CaseIn, ...]  # materialised inputs, trusted side
+    outputs: dict[str, CaseOut]  # reference output per case name
+    reference_ms: float  # 0.0 when served from the cache
+
+
+def build_cases(exercise: Exercise) -> tuple[CaseIn, ...]:
+    return tuple(CaseIn(name=c.name, args=materialize(c, exercise.framework)) for c in exercise.cases)
+
+
+def job_for(exercise: Exercise, code: str, cases: tuple[CaseIn, ...], device: str, time_s: float) -> Job:
+    return Job(code=code, entry=exercise.entry, framework=exercise.framework, cases=cases,
+               time_s=time_s, memory_mb=exercise.limits.memory_mb, device=device)
+
+
+class ReferenceCache:
+    """LRU of reference outputs keyed by (exercise id, content_hash, device); thread-safe.
+
+    Why a separate run: the solution and the expected values must never enter the learner's sandbox, so the
+    reference runs in its own single-use sandbox and its outputs stay on the trusted side.
+    """
+
+    def __init__(self, runner: Runner, size: int = CACHE_SIZE) -> None:
+        self._runner = runner
+        self._size = size
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[str, str, str], Prepared] = OrderedDict()
+
+    def get(self, exercise: Exercise, device: str = "cpu") -> Prepared:
+        key = (exercise.id, exercise.content_hash, device)
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None:
+                self._entries.move_to_end(key)
+                return Prepared(hit.cases, hit.outputs, 0.0)
+        # Computed outside the lock: two concurrent misses just run the (deterministic) reference twice.
+        start = time.perf_counter()
+        cases = build_cases(exercise)
+        # The reference gets extra time: a slow first import must not fail a correct exercise.
+        run = self._runner.run(job_for(exercise, exercise.solution, cases, device,
+                                       max(exercise.limits.time_s * 2, 5.0)))
+        if run.status != "ok":
+            raise ReferenceFailed(f"reference solution run ended with {run.status}: {run.detail}")
+        missing = [c.name for c in cases if c.name not in run.cases or run.cases[c.name].value is None]
+        if missing:
+            errors = {n: (run.cases[n].error or {}).get("message", "") for n in missing if n in run.cases}
+            raise ReferenceFailed(f"reference solution produced no output for {missing}: {errors}")
+        prepared = Prepared(cases, dict(run.cases), (time.perf_counter() - start) * 1000)
+        with self._lock:
+            self._entries[key] = prepared
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return prepared
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()

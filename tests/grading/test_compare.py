@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from grading_support import arg, codes, coded, exercise, facts, scalar, seq, tensor
+from grading_support import arg, coded, codes, exercise, facts, scalar, seq, tensor
 
 from service.domain import Text
 from service.grading.compare import compare_case, tolerance

@@ -89,6 +89,7 @@ class Exercise:
     limits: Limits = field(default_factory=Limits)
     devices: tuple[str, ...] = ("cpu",)
     allow: Mapping[str, str] = field(default_factory=dict)  # lint waivers: candidate -> reason
+    lint_input: str = ""  # the argument the weak-test linter rearranges ("" = the first array argument)
     # quiz exercises
     answer: Any = None  # shape: list[int]; choice: int or list[int]
     choices: tuple[Text, ...] = ()

@@ -151,7 +151,7 @@ def _code_fields(r: Reader, doc: dict[str, Any], framework: str) -> dict[str, An
     return dict(entry=entry, starter=starter, solution=solution, cases=cases,
                 check=_check(r, doc.get("check", MISSING), framework), rules=_rules(r, doc.get("rules", MISSING)),
                 limits=_limits(r, doc.get("limits", MISSING)), devices=_devices(r, doc.get("devices", MISSING), framework),
-                allow=allow)
+                allow=allow, lint_input=lint_input if isinstance(lint_input, str) else "")
 
 
 def _cases(r: Reader, value: Any, framework: str, params: tuple[list[str], list[str], bool] | None,

@@ -1,0 +1,147 @@
+"""marshmallow schemas of the REST API v1: what the OpenAPI document and the responses are built from."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from service.persistence.models import SUBMISSION_STATUSES
+
+
+class ErrorSchema(Schema):
+    code = fields.String(required=True, metadata={"description": "stable snake_case error code"})
+    message = fields.String(required=True)
+    details = fields.Raw(allow_none=True)
+
+
+class TextSchema(Schema):
+    en = fields.String(required=True)
+    ja = fields.String(required=True)
+
+
+class PageArgs(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class PaginationSchema(Schema):
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+    total_pages = fields.Integer(required=True)
+
+
+class ExerciseListArgs(PageArgs):
+    tag = fields.String()
+    framework = fields.String(validate=validate.OneOf(["torch", "numpy"]))
+    kind = fields.String(validate=validate.OneOf(["code", "shape", "choice"]))
+    track = fields.String()
+
+
+class ExerciseSummarySchema(Schema):
+    id = fields.String(required=True)
+    title = fields.Nested(TextSchema, required=True)
+    kind = fields.String(required=True)
+    framework = fields.String(required=True)
+    tags = fields.List(fields.String(), required=True)
+    difficulty = fields.Integer(required=True)
+    track = fields.String(required=True)
+    order = fields.Integer()
+    version = fields.String(required=True, metadata={"description": "sha256 of the exercise file"})
+
+
+class ExercisePageSchema(Schema):
+    items = fields.List(fields.Nested(ExerciseSummarySchema), required=True)
+    pagination = fields.Nested(PaginationSchema, required=True)
+
+
+class VisibleCaseSchema(Schema):
+    name = fields.String(required=True)
+    inputs = fields.Raw(allow_none=True, metadata={"description": "argument name -> value or tensor spec"})
+    expected = fields.Raw(allow_none=True, metadata={
+        "description": "{kind, dtype, shape, values (nested lists), device} from the reference run"})
+
+
+class ExerciseDetailSchema(ExerciseSummarySchema):
+    prompt = fields.Nested(TextSchema, required=True)
+    entry = fields.String()
+    starter = fields.String()
+    rules = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+    limits = fields.Dict(keys=fields.String(), values=fields.Float())
+    devices = fields.List(fields.String())
+    choices = fields.List(fields.Nested(TextSchema), metadata={"description": "choice quizzes only"})
+    visible_cases = fields.List(fields.Nested(VisibleCaseSchema))
+    hidden_cases = fields.Integer(metadata={"description": "how many hidden cases grading also runs"})
+
+
+class SubmitArgs(Schema):
+    wait = fields.Integer(load_default=0, validate=validate.Range(min=0, max=30), metadata={
+        "description": "seconds to block until graded (200 with the result); 0 answers 202 at once"})
+
+
+class SubmitBodySchema(Schema):
+    exercise_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    code = fields.String(allow_none=True, metadata={"description": "for code exercises"})
+    answer = fields.Raw(allow_none=True, metadata={
+        "description": "for quiz exercises: a shape (list of ints) or the chosen index / indices"})
+    callback_url = fields.Url(allow_none=True, schemes={"http", "https"}, require_tld=False, metadata={
+        "description": "POSTed a signed webhook (Standard Webhooks) when grading finishes"})
+
+
+class SubmissionSchema(Schema):
+    id = fields.Integer(required=True)
+    exercise_id = fields.String(required=True)
+    exercise_version = fields.String(allow_none=True)
+    user = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(SUBMISSION_STATUSES))
+    score = fields.Float(allow_none=True)
+    passed = fields.Boolean(allow_none=True)
+    source = fields.String()
+    code = fields.String(allow_none=True)
+    answer = fields.Raw(allow_none=True)
+    cases = fields.List(fields.Dict(), metadata={
+        "description": "[{name, visible, passed, checks: [{name, passed, message}], output, expected}]"})
+    diagnoses = fields.List(fields.Dict(), metadata={"description": "[{code, message, details, messages, hint}]"})
+    stdout = fields.String()
+    stderr = fields.String()
+    limits_hit = fields.List(fields.String())
+    timings = fields.Dict(keys=fields.String(), values=fields.Float())
+    explanation = fields.Dict(allow_none=True)
+    created_at = fields.DateTime(required=True)
+    started_at = fields.DateTime(allow_none=True)
+    graded_at = fields.DateTime(allow_none=True)
+
+
+class SubmissionListArgs(PageArgs):
+    user = fields.String(metadata={"description": "user name (staff only for other users)"})
+    exercise_id = fields.String()
+    status = fields.String(validate=validate.OneOf(SUBMISSION_STATUSES))
+
+
+class SubmissionPageSchema(Schema):
+    items = fields.List(fields.Nested(SubmissionSchema), required=True)
+    pagination = fields.Nested(PaginationSchema, required=True)
+
+
+class ProgressArgs(Schema):
+    user = fields.String(metadata={"description": "user name; default: the caller"})
+
+
+class ProgressItemSchema(Schema):
+    exercise_id = fields.String(required=True)
+    best_score = fields.Float(required=True)
+    attempts = fields.Integer(required=True)
+    solved = fields.Boolean(required=True)
+    solved_at = fields.DateTime(allow_none=True)
+    last_attempt_at = fields.DateTime(allow_none=True)
+
+
+class ProgressSchema(Schema):
+    user = fields.String(required=True)
+    items = fields.List(fields.Nested(ProgressItemSchema), required=True)
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(["ok", "unhealthy"]))
+    database = fields.Dict(required=True)
+    exercises = fields.Dict(required=True)
+    sandbox = fields.Dict(required=True)

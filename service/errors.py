@@ -1,0 +1,128 @@
+"""Every error as JSON ``{"code", "message", "details"}`` with a stable snake_case code."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+# Stable codes per HTTP status: clients key on these, so extend, never rename.
+STATUS_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class KiwameError(Exception):
+    """A failure the services report to callers; the status is a hint for the HTTP layer."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None,
+                 status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.code
+        self.details = details
+        self.status = status or self.status
+
+
+class NotFound(KiwameError):
+    status, code = 404, "not_found"
+
+
+class Forbidden(KiwameError):
+    status, code = 403, "forbidden"
+
+
+class Unauthorized(KiwameError):
+    status, code = 401, "unauthorized"
+
+
+class Invalid(KiwameError):
+    status, code = 422, "validation_error"
+
+
+class Conflict(KiwameError):
+    status, code = 409, "conflict"
+
+
+def error_response(status: int, code: str, message: str, details: Any = None,
+                   headers: dict[str, str] | None = None) -> Response:
+    response = jsonify({"code": code, "message": message, "details": details})
+    response.status_code = status
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _wants_html() -> bool:
+    """Browser pages (service/web) may render their own error pages; the API and /healthz never do."""
+    handler = current_app.extensions.get("kiwame.html_error_handler")
+    path = request.path
+    return handler is not None and not path.startswith("/api") and path != "/healthz"
+
+
+def handle_kiwame_error(err: KiwameError) -> Any:
+    if _wants_html():
+        return current_app.extensions["kiwame.html_error_handler"](err.status, err.code, err.message)
+    return error_response(err.status, err.code, err.message, err.details)
+
+
+def handle_http_exception(err: HTTPException) -> Any:
+    status = err.code or 500
+    code = STATUS_CODES.get(status, f"http_{status}")
+    if _wants_html():
+        return current_app.extensions["kiwame.html_error_handler"](status, code, err.description or "")
+    details: Any = None
+    data = getattr(err, "data", None)
+    if isinstance(data, dict) and "messages" in data:  # webargs/flask-smorest validation failures
+        details = data["messages"]
+    message = err.description or err.name
+    if status == 429:
+        message = f"Rate limit exceeded: {err.description}"
+    elif status == 413:
+        message = f"Request body larger than {current_app.config.get('MAX_CONTENT_LENGTH')} bytes"
+    headers: dict[str, str] = {}
+    if status == 405 and getattr(err, "valid_methods", None):
+        headers["Allow"] = ", ".join(err.valid_methods or [])
+    response = error_response(status, code, message, details, headers)
+    if status == 429:
+        # Keep Flask-Limiter's Retry-After / X-RateLimit headers on our JSON body.
+        original = err.get_response()
+        for key, value in original.headers.items():
+            if key.lower().startswith(("retry-after", "x-ratelimit")):
+                response.headers[key] = value
+    return response
+
+
+def handle_unexpected(err: Exception) -> Any:
+    if isinstance(err, HTTPException):
+        return handle_http_exception(err)
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    if _wants_html():
+        return current_app.extensions["kiwame.html_error_handler"](500, "internal_error", "Internal error")
+    return error_response(500, "internal_error", "Internal server error", None)
+
+
+def init_app(app: Flask) -> None:
+    """Register after flask-smorest's ``Api.init_app`` so these handlers replace its JSON shape."""
+    app.register_error_handler(KiwameError, handle_kiwame_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,40 @@
+"""Alembic, driven from code: ``kiwame db upgrade`` and the embedded-SQLite auto-upgrade use this."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from flask import Flask
+
+from service.config import REPO_ROOT
+from service.extensions import db
+
+MIGRATIONS_DIR = REPO_ROOT / "migrations"
+
+
+def alembic_config(url: str, connection: Any = None) -> Config:
+    cfg = Config(str(REPO_ROOT / "alembic.ini")) if (REPO_ROOT / "alembic.ini").exists() else Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def upgrade(app: Flask, revision: str = "head") -> None:
+    """Apply the migrations to the app's database (creating the SQLite file's folder when needed)."""
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    with app.app_context(), db.engine.begin() as connection:
+        command.upgrade(alembic_config(url, connection), revision)
+
+
+def current(app: Flask) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with app.app_context(), db.engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()

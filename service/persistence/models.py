@@ -1,0 +1,164 @@
+"""Typed SQLAlchemy 2 models: users, tokens, exercise versions, submissions, progress, sessions, webhooks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from service.extensions import db
+
+ROLES = ("learner", "instructor", "admin")
+ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
+SUBMISSION_STATUSES = ("queued", "running", "graded", "error")
+SOURCES = ("web", "api", "lti")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite hands back naive values otherwise)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class User(db.Model):
+    __tablename__ = "users"
+    __table_args__ = (sa.CheckConstraint("role IN ('learner', 'instructor', 'admin')", name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(128), default="")
+    password_hash: Mapped[str | None] = mapped_column(sa.String(256))  # None: no password login (e.g. LTI)
+    role: Mapped[str] = mapped_column(sa.String(16), default="learner")
+    locale: Mapped[str] = mapped_column(sa.String(8), default="en")
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+
+class ApiToken(db.Model):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(64), default="")
+    prefix: Mapped[str] = mapped_column(sa.String(16))  # shown in listings so a user can tell tokens apart
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)  # sha256 hex of the secret token
+    role: Mapped[str] = mapped_column(sa.String(16))  # never above the user's role
+    webhook_secret: Mapped[str | None] = mapped_column(sa.String(128))  # overrides KIWAME_WEBHOOK_SECRET
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class ExerciseVersion(db.Model):
+    """An exercise exactly as a learner saw it, kept after the YAML file changes."""
+
+    __tablename__ = "exercise_versions"
+    __table_args__ = (sa.UniqueConstraint("exercise_id", "content_hash", name="uq_exercise_versions_id_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    exercise_id: Mapped[str] = mapped_column(sa.String(128), index=True)
+    content_hash: Mapped[str] = mapped_column(sa.String(64))
+    title: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    track: Mapped[str] = mapped_column(sa.String(64))
+    snapshot: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SubmissionRow(db.Model):
+    __tablename__ = "submissions"
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "idempotency_key", name="uq_submissions_user_idempotency"),
+        sa.CheckConstraint("status IN ('queued', 'running', 'graded', 'error')", name="status"),
+        sa.CheckConstraint("source IN ('web', 'api', 'lti')", name="source"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    exercise_id: Mapped[str] = mapped_column(sa.String(128), index=True)
+    exercise_version_id: Mapped[int | None] = mapped_column(sa.ForeignKey("exercise_versions.id"))
+    token_id: Mapped[int | None] = mapped_column(sa.ForeignKey("api_tokens.id", ondelete="SET NULL"))
+    code: Mapped[str | None] = mapped_column(sa.Text)
+    answer: Mapped[Any | None] = mapped_column(sa.JSON)
+    status: Mapped[str] = mapped_column(sa.String(16), default="queued", index=True)
+    score: Mapped[float | None] = mapped_column(sa.Float)
+    passed: Mapped[bool | None] = mapped_column()
+    diagnosis: Mapped[str | None] = mapped_column(sa.String(64), index=True)  # primary code, for stats
+    result: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)  # GradeResult.to_dict()
+    source: Mapped[str] = mapped_column(sa.String(8), default="api")
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(255))
+    request_hash: Mapped[str | None] = mapped_column(sa.String(64))  # detects a reused key with a new body
+    callback_url: Mapped[str | None] = mapped_column(sa.String(2048))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    graded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    duration_ms: Mapped[float | None] = mapped_column(sa.Float)
+
+    user: Mapped[User] = relationship()
+    exercise_version: Mapped[ExerciseVersion | None] = relationship()
+
+
+class Progress(db.Model):
+    __tablename__ = "progress"
+    __table_args__ = (sa.UniqueConstraint("user_id", "exercise_id", name="uq_progress_user_exercise"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    exercise_id: Mapped[str] = mapped_column(sa.String(128), index=True)
+    best_score: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    attempts: Mapped[int] = mapped_column(default=0)
+    solved: Mapped[bool] = mapped_column(default=False)
+    first_solved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebSession(db.Model):
+    """Server-side browser sessions (used by service/web): the id is the sha256 of the cookie's token."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class WebhookDelivery(db.Model):
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(sa.ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(sa.String(2048))
+    event: Mapped[str] = mapped_column(sa.String(64), default="submission.graded")
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    last_status_code: Mapped[int | None] = mapped_column()
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,65 @@
+"""``kiwame serve``: gunicorn through its Python API, one gthread worker holding the grading pool and sandbox."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+log = logging.getLogger(__name__)
+
+
+def build_app() -> Flask:
+    """The served app: migrations applied (embedded SQLite), stale work re-queued, webhooks resumed."""
+    from service.app import create_app
+    from service.services.grader import get_grader
+    from service.services.webhooks import get_dispatcher
+
+    app = create_app()
+    with app.app_context():
+        try:
+            requeued = get_grader(app).recover()
+            resumed = get_dispatcher(app).resume()
+            if requeued or resumed:
+                log.warning("re-queued %d submissions and %d webhook deliveries", requeued, resumed)
+        except Exception:  # e.g. schema not migrated yet: serve anyway, healthz will say what is wrong
+            log.exception("startup recovery failed")
+    return app
+
+
+class KiwameServer(BaseApplication):  # type: ignore[misc]
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            if key in self.cfg.settings and value is not None:
+                self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        # Called in the worker after the fork: threads, the engine and the sandbox zygote start here.
+        return build_app()
+
+
+def run(host: str, port: int, threads: int = 8) -> None:
+    from service.app import create_app
+    from service.persistence.migrate import upgrade
+
+    # Migrate in the arbiter, before any worker: on the embedded SQLite default (or when asked to).
+    app = create_app({"KIWAME_AUTO_MIGRATE": "0"})
+    if app.config.get("KIWAME_EMBEDDED_DB") or str(app.config.get("KIWAME_AUTO_MIGRATE_ON_SERVE", "")) == "1":
+        upgrade(app)
+    del app
+    KiwameServer({
+        "bind": f"{host}:{port}",
+        "workers": 1,  # the grading pool and sandbox zygote are in-process: one worker, many threads
+        "worker_class": "gthread",
+        "threads": threads,
+        "timeout": 60,  # ?wait= may block a thread up to 30 s
+        "graceful_timeout": 10,
+        "accesslog": "-",
+        "preload_app": False,
+    }).run()

@@ -1,0 +1,184 @@
+"""The exercise catalog and grading engine held by the app, and the versions mirrored into the database."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+
+from service.domain import Exercise
+from service.persistence import ExerciseVersion, db
+
+log = logging.getLogger(__name__)
+_engine_lock = threading.Lock()
+
+
+class CatalogLike(Protocol):
+    errors: Any
+
+    def get(self, exercise_id: str) -> Exercise | None: ...
+
+
+class EmptyCatalog:
+    """Stands in while no catalog could be loaded, so the service still starts and reports why."""
+
+    def __init__(self, reason: str = "") -> None:
+        self.exercises: dict[str, Exercise] = {}
+        self.errors: list[Any] = [reason] if reason else []
+        self.tracks: list[Any] = []
+
+    def get(self, exercise_id: str) -> Exercise | None:
+        return None
+
+    def reload(self) -> None:
+        return None
+
+    def reload_if_changed(self) -> None:
+        return None
+
+
+def load(directory: str) -> Any:
+    try:
+        from service.exercises import load_catalog
+    except ImportError as exc:  # the exercises package is not there yet: start empty, say why
+        log.warning("exercise catalog unavailable: %s", exc)
+        return EmptyCatalog(f"catalog loader unavailable: {exc}")
+    return load_catalog(directory)
+
+
+def exercises(catalog: Any) -> list[Exercise]:
+    """Every loaded exercise in track order, whatever container the catalog uses."""
+    items: Iterable[Exercise]
+    raw = getattr(catalog, "exercises", {})
+    items = raw.values() if isinstance(raw, Mapping) else raw
+    return list(items)  # the catalog keeps them in track order already
+
+
+def catalog_errors(catalog: Any) -> list[dict[str, Any]]:
+    """The files that failed validation, as JSON-friendly dicts."""
+    out: list[dict[str, Any]] = []
+    for err in getattr(catalog, "errors", []) or []:
+        if hasattr(err, "to_dict"):
+            out.append(err.to_dict())
+        elif isinstance(err, str):
+            out.append({"file": "", "message": err})
+        elif isinstance(err, Mapping):
+            out.append({str(k): v for k, v in err.items()})
+        else:
+            fields = {k: getattr(err, k) for k in ("path", "file", "line", "message", "errors") if hasattr(err, k)}
+            out.append({k: (v if isinstance(v, (str, int, float, list, dict)) or v is None else str(v))
+                        for k, v in fields.items()} or {"message": str(err)})
+    return out
+
+
+def get_catalog(app: Flask | None = None) -> Any:
+    app = app or current_app
+    return app.extensions["kiwame.catalog"]
+
+
+def init_catalog(app: Flask) -> Any:
+    catalog = load(app.config["KIWAME_EXERCISES_DIR"])
+    app.extensions["kiwame.catalog"] = catalog
+    return catalog
+
+
+def reload_catalog(app: Flask | None = None, *, only_if_changed: bool = False) -> Any:
+    """Reload the exercise files and mirror the new versions into the database."""
+    app = app or current_app
+    catalog = get_catalog(app)
+    # The catalog swaps its snapshot in place (thread-safe); reload() says what changed.
+    outcome = catalog.reload_if_changed() if only_if_changed else catalog.reload()
+    if outcome is not None and getattr(outcome, "anything", True):
+        sync_versions(catalog)
+    return outcome
+
+
+def get_engine(app: Flask | None = None) -> Any:
+    """The grading engine, created on first use so gunicorn forks before any sandbox process starts."""
+    app = app or current_app
+    engine = app.extensions.get("kiwame.engine")
+    if engine is not None:
+        return engine
+    with _engine_lock:
+        engine = app.extensions.get("kiwame.engine")
+        if engine is None:
+            from service.grading.engine import Engine
+            from service.sandbox.pool import SandboxPool
+
+            size = app.config.get("KIWAME_SANDBOX_SIZE")
+            pool = SandboxPool(size=size) if size else SandboxPool()
+            engine = Engine(pool)
+            app.extensions["kiwame.engine"] = engine
+    return engine
+
+
+def snapshot(exercise: Exercise) -> dict[str, Any]:
+    """What a learner sees of an exercise: never the solution, the hidden cases or a quiz's answer."""
+    return {
+        "id": exercise.id,
+        "title": exercise.title.to_dict(),
+        "prompt": exercise.prompt.to_dict(),
+        "kind": exercise.kind,
+        "framework": exercise.framework,
+        "track": exercise.track,
+        "difficulty": exercise.difficulty,
+        "tags": list(exercise.tags),
+        "version": exercise.content_hash,
+        "entry": exercise.entry,
+        "starter": exercise.starter,
+        "rules": {"forbid": list(exercise.rules.forbid), "require": list(exercise.rules.require)},
+        "limits": {"time_s": exercise.limits.time_s, "memory_mb": exercise.limits.memory_mb},
+        "devices": list(exercise.devices),
+        "choices": [c.to_dict() for c in exercise.choices],
+        "visible_cases": [{"name": c.name, "args": _jsonable(dict(c.args))} for c in exercise.visible_cases],
+        "hidden_cases": sum(1 for c in exercise.cases if not c.visible),
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def sync_versions(catalog: Any) -> int:
+    """Upsert one ``exercise_versions`` row per (exercise, content hash); returns how many were new."""
+    wanted = {(e.id, e.content_hash): e for e in exercises(catalog)}
+    if not wanted:
+        return 0
+    existing = set(db.session.execute(
+        sa.select(ExerciseVersion.exercise_id, ExerciseVersion.content_hash)
+        .where(ExerciseVersion.exercise_id.in_({k[0] for k in wanted}))
+    ).tuples())
+    new = [e for key, e in wanted.items() if key not in existing]
+    for e in new:
+        db.session.add(ExerciseVersion(exercise_id=e.id, content_hash=e.content_hash, title=e.title.to_dict(),
+                                       kind=e.kind, track=e.track, snapshot=snapshot(e)))
+    try:
+        db.session.commit()
+    except sa.exc.IntegrityError:  # another process inserted the same version first: that row is as good
+        db.session.rollback()
+    return len(new)
+
+
+def version_id(exercise: Exercise) -> int | None:
+    found = db.session.scalar(sa.select(ExerciseVersion.id).where(
+        ExerciseVersion.exercise_id == exercise.id, ExerciseVersion.content_hash == exercise.content_hash))
+    if found is None:
+        sync_versions(_Single(exercise))
+        found = db.session.scalar(sa.select(ExerciseVersion.id).where(
+            ExerciseVersion.exercise_id == exercise.id, ExerciseVersion.content_hash == exercise.content_hash))
+    return found
+
+
+class _Single:
+    def __init__(self, exercise: Exercise) -> None:
+        self.exercises = [exercise]

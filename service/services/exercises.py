@@ -1,0 +1,76 @@
+"""What learners and scripts may see of the exercises: filtered listings and detail with expected outputs."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from flask import current_app
+
+from service.domain import Exercise, Submission
+from service.errors import NotFound
+from service.services import catalog as catalog_service
+
+log = logging.getLogger(__name__)
+_expected_lock = threading.Lock()
+
+
+def summary(exercise: Exercise) -> dict[str, Any]:
+    return {"id": exercise.id, "title": exercise.title.to_dict(), "kind": exercise.kind,
+            "framework": exercise.framework, "tags": list(exercise.tags), "difficulty": exercise.difficulty,
+            "track": exercise.track, "order": exercise.order, "version": exercise.content_hash}
+
+
+def list_exercises(*, tag: str | None = None, framework: str | None = None, kind: str | None = None,
+                   track: str | None = None) -> list[dict[str, Any]]:
+    out = []
+    for ex in catalog_service.exercises(catalog_service.get_catalog()):
+        if (tag and tag not in ex.tags) or (framework and ex.framework != framework) \
+                or (kind and ex.kind != kind) or (track and ex.track != track):
+            continue
+        out.append(summary(ex))
+    return out
+
+
+def get_exercise(exercise_id: str) -> Exercise:
+    exercise = catalog_service.get_catalog().get(exercise_id)
+    if exercise is None:
+        raise NotFound(f"no exercise {exercise_id!r}", code="exercise_not_found")
+    return exercise
+
+
+def detail(exercise_id: str) -> dict[str, Any]:
+    """Everything a learner may see; never the solution, the hidden cases' contents or a quiz's answer."""
+    exercise = get_exercise(exercise_id)
+    snap = catalog_service.snapshot(exercise)
+    expected = expected_outputs(exercise) if exercise.kind == "code" else {}
+    cases = [{"name": case["name"], "inputs": (expected.get(case["name"]) or {}).get("inputs") or case["args"],
+              "expected": (expected.get(case["name"]) or {}).get("expected")}
+             for case in snap.pop("visible_cases")]
+    return {**snap, "visible_cases": cases}
+
+
+def expected_outputs(exercise: Exercise) -> dict[str, dict[str, Any]]:
+    """Visible cases' inputs and expected outputs from the engine's reference run, cached by content hash."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    cache: dict[str, dict[str, dict[str, Any]]] = app.extensions.setdefault("kiwame.expected", {})
+    if exercise.content_hash in cache:
+        return cache[exercise.content_hash]
+    with _expected_lock:
+        if exercise.content_hash not in cache:
+            cache[exercise.content_hash] = _reference_run(exercise)
+    return cache[exercise.content_hash]
+
+
+def _reference_run(exercise: Exercise) -> dict[str, dict[str, Any]]:
+    # Grading the reference solution reuses the engine's own reference cache and rendering, so the
+    # expected values shown here are exactly those a submission is compared against.
+    try:
+        result = catalog_service.get_engine().grade(exercise, Submission(exercise.id, code=exercise.solution))
+    except Exception:
+        log.exception("reference run for %s failed", exercise.id)
+        return {}
+    return {case.name: {"expected": case.expected if case.expected is not None else case.output,
+                        "inputs": case.inputs}
+            for case in result.cases if case.visible}

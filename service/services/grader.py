@@ -1,0 +1,166 @@
+"""The in-process grading pool: worker threads claim queued submissions, grade them and store the result."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+
+from service.domain import Submission
+from service.persistence import SubmissionRow, db
+from service.persistence.models import utcnow
+from service.results import GradeResult, fallback
+from service.services import catalog as catalog_service
+from service.services import progress as progress_service
+
+log = logging.getLogger(__name__)
+
+
+class Grader:
+    """Owns the worker threads and one Event per submission in flight (what ``wait`` blocks on)."""
+
+    def __init__(self, app: Flask, workers: int) -> None:
+        self._app = app
+        self._workers = max(1, workers)
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._events: dict[int, threading.Event] = {}
+
+    def _pool(self) -> ThreadPoolExecutor:
+        # Created on first use: threads do not survive a fork, so none may exist before gunicorn forks.
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self._workers, thread_name_prefix="kiwame-grade")
+            return self._executor
+
+    def enqueue(self, submission_id: int) -> None:
+        with self._lock:
+            self._events.setdefault(submission_id, threading.Event())
+        self._pool().submit(self._run, submission_id)
+
+    def wait(self, submission_id: int, timeout: float) -> None:
+        """Wait on the submission's event; poll the database when another process grades it."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            remaining = deadline - time.monotonic()
+            if self._is_final(submission_id) or remaining <= 0:
+                return
+            event = self._events.get(submission_id)
+            if event is not None:
+                event.wait(min(remaining, 1.0))
+            else:
+                time.sleep(min(remaining, 0.2))
+
+    def _is_final(self, submission_id: int) -> bool:
+        db.session.rollback()  # end any open read so the next select sees other threads' commits
+        status = db.session.scalar(sa.select(SubmissionRow.status).where(SubmissionRow.id == submission_id))
+        return status is None or status in ("graded", "error")
+
+    def shutdown(self) -> None:
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+
+    def _run(self, submission_id: int) -> None:
+        with self._app.app_context():
+            try:
+                grade_one(submission_id)
+            except Exception:  # the last line of defence: never leave a submission queued or running
+                log.exception("grading submission %s crashed", submission_id)
+                db.session.rollback()
+                _store_crash(submission_id)
+            finally:
+                db.session.remove()
+                with self._lock:
+                    event = self._events.pop(submission_id, None)
+                if event is not None:
+                    event.set()
+
+    def recover(self) -> int:
+        """Re-queue submissions a previous process left queued or running; returns how many."""
+        stale = list(db.session.scalars(sa.select(SubmissionRow.id).where(
+            SubmissionRow.status.in_(("queued", "running")))))
+        if stale:
+            db.session.execute(sa.update(SubmissionRow).where(SubmissionRow.id.in_(stale))
+                               .values(status="queued", started_at=None))
+            db.session.commit()
+        for submission_id in stale:
+            self.enqueue(submission_id)
+        return len(stale)
+
+
+def grade_one(submission_id: int) -> None:
+    """Claim, grade and store one submission (in the current app context)."""
+    # Atomic claim: only the thread that flips queued -> running grades it (recovery may enqueue twice).
+    claimed = db.session.execute(
+        sa.update(SubmissionRow).where(SubmissionRow.id == submission_id, SubmissionRow.status == "queued")
+        .values(status="running", started_at=utcnow())
+    )
+    db.session.commit()
+    if getattr(claimed, "rowcount", 0) != 1:
+        return
+    row = db.session.get(SubmissionRow, submission_id)
+    assert row is not None
+    exercise = catalog_service.get_catalog().get(row.exercise_id)
+    started = time.perf_counter()
+    result: GradeResult
+    if exercise is None:
+        result = fallback(row.exercise_id, "", "grader_error",
+                          f"exercise {row.exercise_id!r} is no longer in the catalog")
+    else:
+        try:
+            engine = catalog_service.get_engine()
+            result = engine.grade(exercise, Submission(exercise.id, code=row.code, answer=row.answer))
+        except Exception as exc:  # the engine promises a result; if it breaks that promise, explain
+            log.exception("engine failed on submission %s", submission_id)
+            result = fallback(exercise.id, exercise.content_hash, "grader_error",
+                              f"the grader failed: {type(exc).__name__}: {exc}")
+        row.exercise_version_id = catalog_service.version_id(exercise) or row.exercise_version_id
+    store_result(row, result, (time.perf_counter() - started) * 1000)
+
+
+def store_result(row: SubmissionRow, result: GradeResult, duration_ms: float) -> None:
+    data: dict[str, Any] = result.to_dict()
+    now = utcnow()
+    row.result = data
+    row.status = "error" if result.status == "error" else "graded"
+    row.score = float(result.score)
+    row.passed = bool(result.passed)
+    row.diagnosis = result.diagnoses[0].code if result.diagnoses else None
+    row.graded_at = now
+    row.duration_ms = duration_ms
+    if row.status == "graded":  # infrastructure errors are not the learner's attempts
+        progress_service.record_attempt(row.user_id, row.exercise_id, row.score, row.passed, now)
+    delivery_id = None
+    if row.callback_url:
+        from service.services import webhooks
+
+        delivery_id = webhooks.create_delivery(row)
+    db.session.commit()
+    if delivery_id is not None:
+        from service.services import webhooks
+
+        webhooks.get_dispatcher().schedule(delivery_id, 0.0)
+
+
+def _store_crash(submission_id: int) -> None:
+    row = db.session.get(SubmissionRow, submission_id)
+    if row is None or row.status in ("graded", "error"):
+        return
+    store_result(row, fallback(row.exercise_id, "", "grader_error",
+                               "grading crashed unexpectedly; please resubmit"), 0.0)
+
+
+def get_grader(app: Flask | None = None) -> Grader:
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    grader = app.extensions.get("kiwame.grader")
+    if grader is None:
+        grader = app.extensions.setdefault(
+            "kiwame.grader", Grader(app, int(app.config.get("KIWAME_GRADING_WORKERS", 2))))
+    return grader

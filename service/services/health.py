@@ -1,0 +1,81 @@
+"""Health: database reachability, the loaded catalog and the sandbox's layer-by-layer self-test."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from service.persistence import db
+from service.services import catalog as catalog_service
+
+log = logging.getLogger(__name__)
+_SELFCHECK_TTL_S = 60.0  # the self-test forks sandbox children: not on every probe
+_cache: dict[str, Any] = {}
+_cache_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Health:
+    healthy: bool
+    database: dict[str, Any]
+    exercises: dict[str, Any]
+    sandbox: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": "ok" if self.healthy else "unhealthy", "database": self.database,
+                "exercises": self.exercises, "sandbox": self.sandbox}
+
+
+def database_check() -> dict[str, Any]:
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+        db.session.rollback()
+        return {"ok": True, "backend": db.engine.dialect.name}
+    except Exception as exc:
+        db.session.rollback()
+        return {"ok": False, "backend": db.engine.dialect.name, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def _layer_dict(layer: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(layer) and not isinstance(layer, type):
+        data = dataclasses.asdict(layer)
+    elif isinstance(layer, dict):
+        data = dict(layer)
+    else:
+        data = {k: getattr(layer, k) for k in ("name", "ok", "required", "detail") if hasattr(layer, k)}
+    data.setdefault("required", True)
+    return data
+
+
+def sandbox_check(*, fresh: bool = False) -> dict[str, Any]:
+    """The sandbox's ``selfcheck()`` per layer; ok unless a required layer failed."""
+    with _cache_lock:
+        cached = _cache.get("sandbox")
+        if cached and not fresh and time.monotonic() - cached[0] < _SELFCHECK_TTL_S:
+            return cached[1]
+        try:
+            from service.sandbox.selfcheck import selfcheck
+
+            layers = [_layer_dict(layer) for layer in selfcheck()]
+            ok = all(layer.get("ok") for layer in layers if layer.get("required"))
+            report: dict[str, Any] = {"ok": ok, "layers": layers}
+        except Exception as exc:
+            log.exception("sandbox self-check failed")
+            report = {"ok": False, "layers": [], "error": f"{type(exc).__name__}: {exc}"}
+        _cache["sandbox"] = (time.monotonic(), report)
+        return report
+
+
+def health(*, fresh: bool = False) -> Health:
+    catalog = catalog_service.get_catalog()
+    errors = catalog_service.catalog_errors(catalog)
+    exercises = {"loaded": len(catalog_service.exercises(catalog)), "errors": errors}
+    database = database_check()
+    sandbox = sandbox_check(fresh=fresh)
+    return Health(database["ok"] and sandbox["ok"], database, exercises, sandbox)

@@ -1,0 +1,141 @@
+"""Instructor views of a class as plain data: overview grid, per-exercise stats, submissions, grade CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from service.persistence import Progress, SubmissionRow, User, db
+
+
+@dataclass(frozen=True)
+class Cell:
+    best: float
+    attempts: int
+    solved: bool
+
+
+@dataclass(frozen=True)
+class LearnerRow:
+    user_id: int
+    name: str
+    display_name: str
+    cells: dict[str, Cell] = field(default_factory=dict)
+
+    @property
+    def solved(self) -> int:
+        return sum(1 for c in self.cells.values() if c.solved)
+
+    @property
+    def total(self) -> float:
+        return sum(c.best for c in self.cells.values())
+
+
+@dataclass(frozen=True)
+class Overview:
+    exercise_ids: tuple[str, ...]
+    learners: tuple[LearnerRow, ...]
+
+
+@dataclass(frozen=True)
+class ExerciseStats:
+    exercise_id: str
+    attempts: int
+    learners_tried: int
+    learners_solved: int
+    common_diagnoses: tuple[tuple[str, int], ...]
+
+    @property
+    def solve_rate(self) -> float:
+        return self.learners_solved / self.learners_tried if self.learners_tried else 0.0
+
+
+@dataclass(frozen=True)
+class SubmissionInfo:
+    id: int
+    user_id: int
+    user_name: str
+    exercise_id: str
+    status: str
+    score: float | None
+    passed: bool | None
+    diagnosis: str | None
+    created_at: datetime
+    code: str | None
+    answer: Any
+    result: dict[str, Any] | None
+
+
+def class_overview(exercise_ids: Sequence[str]) -> Overview:
+    """Every learner (role ``learner``) against the given exercises, in the given order."""
+    wanted = set(exercise_ids)
+    users = db.session.scalars(sa.select(User).where(User.role == "learner").order_by(User.name)).all()
+    progress: Sequence[Progress] = (
+        db.session.scalars(sa.select(Progress).where(Progress.exercise_id.in_(wanted))).all() if wanted else [])
+    by_user: dict[int, dict[str, Cell]] = {}
+    for p in progress:
+        by_user.setdefault(p.user_id, {})[p.exercise_id] = Cell(p.best_score or 0.0, p.attempts or 0, p.solved)
+    rows = tuple(LearnerRow(u.id, u.name, u.display_name or u.name, by_user.get(u.id, {})) for u in users)
+    return Overview(tuple(exercise_ids), rows)
+
+
+def exercise_stats(exercise_id: str, top: int = 5) -> ExerciseStats:
+    """Attempts, how many learners tried and solved, and what the class most often gets wrong."""
+    learners = sa.select(User.id).where(User.role == "learner")
+    attempts = db.session.scalar(sa.select(sa.func.count(SubmissionRow.id)).where(
+        SubmissionRow.exercise_id == exercise_id, SubmissionRow.user_id.in_(learners))) or 0
+    tried, solved = db.session.execute(sa.select(
+        sa.func.count(Progress.id), sa.func.coalesce(sa.func.sum(sa.case((Progress.solved, 1), else_=0)), 0),
+    ).where(Progress.exercise_id == exercise_id, Progress.user_id.in_(learners), Progress.attempts > 0)).one()
+    # The stored primary diagnosis of each failed attempt: cheap to group on, and it is what the learner saw first.
+    common = db.session.execute(
+        sa.select(SubmissionRow.diagnosis, sa.func.count(SubmissionRow.id).label("n"))
+        .where(SubmissionRow.exercise_id == exercise_id, SubmissionRow.diagnosis.is_not(None),
+               SubmissionRow.user_id.in_(learners))
+        .group_by(SubmissionRow.diagnosis).order_by(sa.desc("n"), SubmissionRow.diagnosis).limit(top)
+    ).tuples().all()
+    return ExerciseStats(exercise_id, int(attempts), int(tried), int(solved),
+                         tuple((str(code), int(n)) for code, n in common))
+
+
+def _info(row: SubmissionRow, user_name: str) -> SubmissionInfo:
+    return SubmissionInfo(row.id, row.user_id, user_name, row.exercise_id, row.status, row.score, row.passed,
+                          row.diagnosis, row.created_at, row.code, row.answer, row.result)
+
+
+def submissions(user_id: int, exercise_id: str | None = None, limit: int = 200) -> list[SubmissionInfo]:
+    """A user's submissions, newest first (the caller decides who may see them)."""
+    query = (sa.select(SubmissionRow, User.name).join(User, User.id == SubmissionRow.user_id)
+             .where(SubmissionRow.user_id == user_id)
+             .order_by(SubmissionRow.created_at.desc(), SubmissionRow.id.desc()).limit(limit))
+    if exercise_id is not None:
+        query = query.where(SubmissionRow.exercise_id == exercise_id)
+    return [_info(row, name) for row, name in db.session.execute(query).tuples()]
+
+
+def submission(submission_id: int) -> SubmissionInfo | None:
+    found = db.session.execute(sa.select(SubmissionRow, User.name).join(User, User.id == SubmissionRow.user_id)
+                               .where(SubmissionRow.id == submission_id)).tuples().first()
+    return _info(*found) if found else None
+
+
+def grades_csv(overview: Overview) -> str:
+    """One row per learner: name, solved count, total, then best score (0–1) per exercise."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["learner", "display_name", "solved", "total_score", *overview.exercise_ids])
+    for row in overview.learners:
+        cells = [f"{row.cells[e].best:.2f}" if e in row.cells else "" for e in overview.exercise_ids]
+        writer.writerow([_safe(row.name), _safe(row.display_name), row.solved, f"{row.total:.2f}", *cells])
+    return out.getvalue()
+
+
+def _safe(text: str) -> str:
+    # Why: a spreadsheet executes cells starting with = + - @ (CSV injection); a leading quote defuses it.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -1,0 +1,205 @@
+"""Submissions: validate, deduplicate by idempotency key, store, hand to the grader, read back."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlparse
+
+import sqlalchemy as sa
+from flask import current_app
+
+from service.errors import Forbidden, Invalid, KiwameError, NotFound
+from service.persistence import SubmissionRow, User, db
+from service.persistence.models import SOURCES
+from service.services import catalog as catalog_service
+
+FINAL_STATUSES = ("graded", "error")
+
+
+@dataclass(frozen=True)
+class SubmitRequest:
+    user_id: int
+    exercise_id: str
+    code: str | None = None
+    answer: Any = None
+    source: str = "api"
+    idempotency_key: str | None = None
+    callback_url: str | None = None
+    token_id: int | None = None
+
+
+@dataclass(frozen=True)
+class SubmissionView:
+    id: int
+    exercise_id: str
+    user_id: int
+    user: str
+    status: str
+    score: float | None
+    passed: bool | None
+    source: str
+    code: str | None
+    answer: Any
+    created_at: datetime
+    started_at: datetime | None
+    graded_at: datetime | None
+    exercise_version: str | None
+    diagnosis: str | None
+    callback_url: str | None
+    result: dict[str, Any] | None = None
+    replayed: bool = False  # True when an Idempotency-Key matched an earlier submission
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API shape: the stored ``GradeResult.to_dict()`` flattened next to the submission's fields."""
+        result = self.result or {}
+        return {
+            "id": self.id,
+            "exercise_id": self.exercise_id,
+            "exercise_version": self.exercise_version,
+            "user": self.user,
+            "status": self.status,
+            "score": self.score,
+            "passed": self.passed,
+            "source": self.source,
+            "code": self.code,
+            "answer": self.answer,
+            "cases": result.get("cases", []),
+            "diagnoses": result.get("diagnoses", []),
+            "stdout": result.get("stdout", ""),
+            "stderr": result.get("stderr", ""),
+            "limits_hit": result.get("limits_hit", []),
+            "timings": result.get("timings", {}),
+            "explanation": result.get("explanation"),
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "graded_at": self.graded_at,
+        }
+
+
+def view(row: SubmissionRow, user_name: str | None = None, *, replayed: bool = False) -> SubmissionView:
+    version = row.exercise_version.content_hash if row.exercise_version is not None else None
+    if version is None and row.result:
+        version = row.result.get("exercise_version") or None
+    return SubmissionView(
+        id=row.id, exercise_id=row.exercise_id, user_id=row.user_id, user=user_name or row.user.name,
+        status=row.status, score=row.score, passed=row.passed, source=row.source, code=row.code,
+        answer=row.answer, created_at=row.created_at, started_at=row.started_at, graded_at=row.graded_at,
+        exercise_version=version, diagnosis=row.diagnosis, callback_url=row.callback_url, result=row.result,
+        replayed=replayed,
+    )
+
+
+def _request_hash(req: SubmitRequest) -> str:
+    body = {"exercise_id": req.exercise_id, "code": req.code, "answer": req.answer,
+            "callback_url": req.callback_url}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def validate(req: SubmitRequest) -> Any:
+    """The exercise the request targets, after checking kind, size and callback URL."""
+    if req.source not in SOURCES:
+        raise Invalid(f"source must be one of {', '.join(SOURCES)}")
+    exercise = catalog_service.get_catalog().get(req.exercise_id)
+    if exercise is None:
+        raise NotFound(f"no exercise {req.exercise_id!r}", code="exercise_not_found")
+    if exercise.kind == "code":
+        if not isinstance(req.code, str) or req.answer is not None:
+            raise Invalid(f"{exercise.id} is a code exercise: send `code`, not `answer`",
+                          code="wrong_submission_kind")
+        limit = int(current_app.config["KIWAME_MAX_CODE_BYTES"])
+        size = len(req.code.encode())
+        if size > limit:
+            raise KiwameError(f"code is {size} bytes, the limit is {limit}", code="code_too_large",
+                              status=413, details={"size": size, "limit": limit})
+    elif req.answer is None or req.code is not None:
+        raise Invalid(f"{exercise.id} is a {exercise.kind} quiz: send `answer`, not `code`",
+                      code="wrong_submission_kind")
+    if req.callback_url is not None:
+        parsed = urlparse(req.callback_url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise Invalid("callback_url must be an absolute http(s) URL", code="invalid_callback_url")
+    return exercise
+
+
+def submit(req: SubmitRequest) -> SubmissionView:
+    """Store a queued submission and hand it to the grader; an idempotent retry returns the original."""
+    exercise = validate(req)
+    digest = _request_hash(req)
+    if req.idempotency_key:
+        earlier = _by_key(req.user_id, req.idempotency_key, digest)
+        if earlier is not None:
+            return earlier
+    row = SubmissionRow(user_id=req.user_id, exercise_id=exercise.id,
+                        exercise_version_id=catalog_service.version_id(exercise), token_id=req.token_id,
+                        code=req.code, answer=req.answer, status="queued", source=req.source,
+                        idempotency_key=req.idempotency_key or None, request_hash=digest,
+                        callback_url=req.callback_url)
+    db.session.add(row)
+    try:
+        db.session.commit()
+    except sa.exc.IntegrityError:
+        # A concurrent retry with the same key won the insert: answer with its submission.
+        db.session.rollback()
+        if req.idempotency_key:
+            earlier = _by_key(req.user_id, req.idempotency_key, digest)
+            if earlier is not None:
+                return earlier
+        raise
+    from service.services.grader import get_grader
+
+    get_grader().enqueue(row.id)
+    return view(row)
+
+
+def _by_key(user_id: int, key: str, digest: str) -> SubmissionView | None:
+    row = db.session.scalar(sa.select(SubmissionRow).where(SubmissionRow.user_id == user_id,
+                                                           SubmissionRow.idempotency_key == key))
+    if row is None:
+        return None
+    if row.request_hash != digest:
+        raise Invalid("this Idempotency-Key was already used with a different request body",
+                      code="idempotency_conflict", details={"submission_id": row.id})
+    return view(row, replayed=True)
+
+
+def get_submission(submission_id: int, *, viewer_id: int, staff: bool) -> SubmissionView:
+    db.session.expire_all()  # a worker thread may have graded it since this session last looked
+    row = db.session.get(SubmissionRow, submission_id)
+    if row is None:
+        raise NotFound(f"no submission {submission_id}", code="submission_not_found")
+    if not staff and row.user_id != viewer_id:
+        # Why 403 and not 404: the API contract says another learner's data is forbidden, not hidden.
+        raise Forbidden("you can only read your own submissions")
+    return view(row)
+
+
+def list_submissions(*, user_id: int | None, exercise_id: str | None, status: str | None,
+                     page: int, per_page: int) -> tuple[list[SubmissionView], int]:
+    query = sa.select(SubmissionRow, User.name).join(User, User.id == SubmissionRow.user_id)
+    if user_id is not None:
+        query = query.where(SubmissionRow.user_id == user_id)
+    if exercise_id:
+        query = query.where(SubmissionRow.exercise_id == exercise_id)
+    if status:
+        query = query.where(SubmissionRow.status == status)
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+    rows = db.session.execute(query.order_by(SubmissionRow.id.desc())
+                              .offset((page - 1) * per_page).limit(per_page)).all()
+    return [view(row, name) for row, name in rows], total
+
+
+def wait_for(submission_id: int, timeout: float, *, viewer_id: int, staff: bool) -> SubmissionView:
+    """Block until the submission is graded or ``timeout`` seconds passed, then return it."""
+    from service.services.grader import get_grader
+
+    get_grader().wait(submission_id, timeout)
+    return get_submission(submission_id, viewer_id=viewer_id, staff=staff)

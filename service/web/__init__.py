@@ -1,1 +1,109 @@
-"""Browser pages for learners and instructors."""
+"""Browser pages for learners and instructors: ``init_app`` wires blueprints, sessions, CSRF and headers."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request, url_for
+from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
+
+from service.web import i18n
+from service.web.common import is_staff, page, t
+from service.web.sessions import DbSessionInterface
+
+STATIC = Path(__file__).parent / "static"
+csrf = CSRFProtect()
+
+# No inline scripts: page data travels in <script type="application/json"> blocks read by static JS.
+# Styles allow 'unsafe-inline' because CodeMirror injects its theme as <style> elements at runtime.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+       "frame-ancestors 'none'")
+
+
+def _asset_versions() -> dict[str, str]:
+    # Content hashes as ?v= so browsers may cache assets for a long time and still see new builds.
+    return {str(p.relative_to(STATIC)): hashlib.sha256(p.read_bytes()).hexdigest()[:10]
+            for p in STATIC.rglob("*") if p.is_file()}
+
+
+def init_app(app: Flask) -> None:
+    from service.web.auth import bp as auth_bp
+    from service.web.learn import bp as learn_bp
+    from service.web.teach import bp as teach_bp
+
+    secure = str(app.config.get("KIWAME_SECURE_COOKIES", "")).strip().lower() in {"1", "true", "yes", "on"}
+    app.config["SESSION_COOKIE_NAME"] = app.config.get("KIWAME_SESSION_COOKIE", "kiwame_session")
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=secure or bool(app.config.get("SESSION_COOKIE_SECURE")))
+    # CSRF is checked by the web blueprints only (see _protect); the token-authenticated API has no cookies.
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # tied to the session's own lifetime instead
+    csrf.init_app(app)
+    app.session_interface = DbSessionInterface()
+    versions = _asset_versions()
+
+    web = _static_blueprint()
+    for bp in (web, auth_bp, learn_bp, teach_bp):
+        bp.before_request(_protect)
+        bp.after_request(_headers)
+        app.register_blueprint(bp)
+
+    @app.context_processor
+    def _context() -> dict[str, Any]:
+        return {"t": t, "lang": g.get("lang", "en"), "user": g.get("user"), "is_instructor": is_staff(),
+                "csrf_token": generate_csrf,
+                "asset": lambda name: url_for("web.static", filename=name, v=versions.get(name, "0"))}
+
+    app.extensions["kiwame.html_error_handler"] = _error_page
+    app.register_error_handler(CSRFError, _csrf_error)
+
+
+def _static_blueprint() -> Any:
+    from flask import Blueprint
+
+    # Templates live under templates/web/ so their names cannot collide with other packages' templates.
+    return Blueprint("web", __name__, static_folder="static", static_url_path="/static/web", template_folder="templates")
+
+
+def _protect() -> None:
+    from service.web.common import load_request_state
+
+    load_request_state()
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        csrf.protect()
+
+
+def _headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    if request.blueprint == "web" and request.args.get("v"):
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    elif request.blueprint != "web":
+        response.headers.setdefault("Cache-Control", "no-store")  # pages show private progress and code
+    return response
+
+
+def _wants_json() -> bool:
+    return request.is_json or request.accept_mimetypes.best == "application/json"
+
+
+def _error_page(status: int, code: str, message: str) -> Any:
+    if _wants_json():
+        return jsonify({"code": code, "error": message}), status
+    if "lang" not in g:
+        g.lang = i18n.choose([request.cookies.get(i18n.LANG_COOKIE)], request.accept_languages)
+    key = {403: "err.forbidden", 404: "err.not_found"}.get(status, "")
+    body = page("error.html", code=status, message_key=key, message=message)
+    return _headers(Response(body, status=status, mimetype="text/html"))
+
+
+def _csrf_error(err: CSRFError) -> Any:
+    if _wants_json():
+        return jsonify({"code": "csrf_failed", "error": t("err.csrf")}), 400
+    return _headers(Response(page("error.html", code=400, message_key="err.csrf", message=err.description),
+                             status=400, mimetype="text/html"))

@@ -180,15 +180,31 @@
     var cap = el("figcaption", "tensor-head");
     cap.appendChild(el("span", "tensor-name", name));
     if (tensor.shape) cap.appendChild(el("span", "shape", "shape (" + shape.join(", ") + (shape.length === 1 ? "," : "") + ")"));
+    else if (tensor.kind && tensor.kind !== "tensor" && tensor.kind !== "ndarray") cap.appendChild(el("span", "dtype", tensor.kind));
     if (tensor.dtype) cap.appendChild(el("span", "dtype", tensor.dtype));
     fig.appendChild(cap);
-    if (opts.against && !sameShape(shape, opts.against.shape)) {
+    if (opts.against && tensor.shape && !sameShape(shape, opts.against.shape)) {
       opts.against = null;
       fig.classList.add("shape-differs");
     }
-    if (!tensor.shape || tensor.values === undefined || (tensor.kind && tensor.kind !== "tensor" && tensor.kind !== "ndarray")) {
-      var scalar = el("div", "scalar", tensor.values !== undefined ? fmt(tensor.values) : (tensor.repr || tensor.kind || "?"));
-      fig.appendChild(scalar);
+    if ((tensor.kind === "tuple" || tensor.kind === "list") && Array.isArray(tensor.items)) {
+      var row = el("div", "slices");
+      tensor.items.forEach(function (item, i) {
+        var sub = {}; for (var k in opts) sub[k] = opts[k];
+        sub.name = name + "[" + i + "]";
+        sub.against = opts.against && opts.against.items ? opts.against.items[i] : null;
+        row.appendChild(render(item, sub));
+      });
+      fig.appendChild(row);
+    } else if (!tensor.shape) {
+      // Plain values: {"kind": "int"|"float"|..., "value"} or {"kind": "other", "type"}.
+      var plain = el("div", "scalar", tensor.value !== undefined ? fmt(tensor.value) : (tensor.type || tensor.kind || "?"));
+      if (opts.against && JSON.stringify(opts.against.value) !== JSON.stringify(tensor.value)) plain.classList.add("diff");
+      fig.appendChild(plain);
+    } else if (tensor.values === null || tensor.values === undefined) {
+      // Too large to send whole: the server elided it to a flat preview.
+      var pre = (tensor.preview || []).map(fmt).join(", ");
+      fig.appendChild(el("p", "muted elided", (opts.labels.elided || "too large to draw; first values") + ": " + pre + " …"));
     } else if (shape.length === 0) {
       var s = el("div", "scalar cell");
       paint(s, tensor.values, opts, []);

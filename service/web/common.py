@@ -1,0 +1,80 @@
+"""Request plumbing shared by the web blueprints: current user, language, access control, page helpers."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import abort, current_app, g, redirect, render_template, request, session, url_for
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+from service.services import users as users_service
+from service.web import i18n
+
+F = TypeVar("F", bound=Callable[..., Any])
+STAFF_ROLES = ("instructor", "admin")
+
+# html=False: exercise text may not carry raw HTML; tables are used by the prompts.
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+
+
+def markdown(text: str) -> Markup:
+    return Markup(_markdown.render(text))  # markdown-it escapes everything it does not produce itself
+
+
+def load_request_state() -> None:
+    """before_request: who is signed in and which language to speak."""
+    user_id = session.get("user_id")
+    user = users_service.get_user_by_id(int(user_id)) if user_id else None
+    g.user = user
+    stored = user.locale if user is not None else None
+    g.lang = i18n.choose([stored, request.cookies.get(i18n.LANG_COOKIE)],
+                         request.accept_languages)
+
+
+def t(key: str) -> str:
+    return i18n.translate(g.get("lang", "en"), key)
+
+
+def is_staff() -> bool:
+    user = g.get("user")
+    return user is not None and user.role in STAFF_ROLES
+
+
+def signin_required(view: F) -> F:
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if g.get("user") is None:
+            return redirect(url_for("auth.signin", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+def staff_required(view: F) -> F:
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if g.get("user") is None:
+            return redirect(url_for("auth.signin", next=request.full_path.rstrip("?")))
+        if not is_staff():
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Only same-site relative paths: an open redirect after sign-in would be a phishing aid."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default
+
+
+def catalog() -> Any:
+    return current_app.extensions["kiwame.catalog"]
+
+
+def page(template: str, **context: Any) -> str:
+    return render_template(f"web/{template}", **context)

@@ -1,0 +1,246 @@
+/* Exercise page: editor, submit via fetch (JSON + CSRF header), verdict rendering, "picture it".
+   Every learner-controlled string is written with textContent; nothing from the server becomes HTML. */
+(function () {
+  "use strict";
+  var dataNode = document.getElementById("page-data");
+  if (!dataNode) return;
+  var page = JSON.parse(dataNode.textContent);
+  var L = page.labels;
+  var lang = page.lang;
+  var csrf = document.querySelector('meta[name="csrf-token"]').getAttribute("content");
+  var picture = false;
+  var lastResult = null;
+
+  function el(tag, cls, text) {
+    var n = document.createElement(tag);
+    if (cls) n.className = cls;
+    if (text !== undefined && text !== null) n.textContent = String(text);
+    return n;
+  }
+  function pick(texts, fallback) {
+    if (texts && typeof texts === "object") return texts[lang] || texts.en || fallback || "";
+    return fallback || "";
+  }
+  function gridLabels() { return { dim: L["grid.dim"], none: L["grid.none"], empty: L["grid.empty"], elided: L["grid.elided"], expected: L["ex.expected"] }; }
+  function firstTensor(inputs) {
+    if (!inputs) return null;
+    for (var k in inputs) if (inputs[k] && inputs[k].shape) return inputs[k];
+    return null;
+  }
+  function draw(tensor, name, extra) {
+    var opts = { name: name, labels: gridLabels() };
+    if (extra) for (var k in extra) opts[k] = extra[k];
+    return KGrid.render(tensor, opts);
+  }
+
+  // --- Editor -----------------------------------------------------------------------------------------
+  var editor = null;
+  var host = document.getElementById("editor");
+  if (host) {
+    var initial = page.code !== null && page.code !== undefined ? page.code : page.exercise.starter;
+    if (window.KiwameEditor) {
+      editor = window.KiwameEditor.create(host, initial, { onSubmit: submit, label: L["ex.editor"] });
+    } else {
+      var ta = el("textarea");
+      ta.value = initial;
+      ta.setAttribute("aria-label", L["ex.editor"]);
+      host.appendChild(ta);
+      editor = { getValue: function () { return ta.value; }, setValue: function (v) { ta.value = v; }, focus: function () { ta.focus(); } };
+    }
+    var reset = document.getElementById("reset");
+    if (reset) reset.addEventListener("click", function () { editor.setValue(page.exercise.starter); editor.focus(); });
+  }
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey) && !(host && host.contains(ev.target))) { ev.preventDefault(); submit(); }
+  });
+
+  // --- Examples (visible cases, drawn before any submission) -----------------------------------------------
+  function drawExamples() {
+    var box = document.getElementById("examples");
+    if (!box) return;
+    box.replaceChildren();
+    page.cases.forEach(function (c) {
+      var wrap = el("div", "side");
+      var src = firstTensor(c.inputs);
+      var colours = picture && src ? KGrid.colourMap(src) : null;
+      Object.keys(c.inputs).forEach(function (name) { wrap.appendChild(draw(c.inputs[name], name, { colours: colours })); });
+      box.appendChild(wrap);
+    });
+  }
+
+  // --- Submit -----------------------------------------------------------------------------------------------
+  var button = document.getElementById("submit");
+  var spinner = document.getElementById("spinner");
+  var out = document.getElementById("result");
+  var busy = false;
+
+  function payload() {
+    if (page.exercise.kind === "code") return { code: editor.getValue() };
+    if (page.exercise.kind === "shape") {
+      var raw = document.getElementById("shape-answer").value;
+      var dims = raw.replace(/[()\[\]\s]/g, "").split(",").filter(function (s) { return s !== ""; }).map(Number);
+      return { answer: dims };
+    }
+    var ticked = Array.prototype.slice.call(document.querySelectorAll('input[name="choice"]:checked')).map(function (i) { return Number(i.value); });
+    return { answer: page.exercise.multi ? ticked : (ticked.length ? ticked[0] : null) };
+  }
+
+  function submit() {
+    if (busy || !button) return;
+    busy = true;
+    button.disabled = true;
+    spinner.dataset.on = "1";
+    out.setAttribute("aria-busy", "true");
+    fetch(page.submitUrl, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf, "Accept": "application/json" },
+      body: JSON.stringify(payload()),
+    }).then(function (r) {
+      return r.json().then(function (body) { return { ok: r.ok, body: body }; }, function () { return { ok: false, body: {} }; });
+    }).then(function (res) {
+      if (res.ok && res.body.pending) return poll(res.body.id, 0);
+      return res;
+    }).then(function (res) {
+      if (!res.ok || !res.body.result) { showError(res.body.error || L["ex.network_error"]); return; }
+      lastResult = res.body.result;
+      renderResult(lastResult);
+      if (res.body.state) updateState(res.body.state);
+    }, function () { showError(L["ex.network_error"]); })
+      .then(function () {
+        busy = false; button.disabled = false; spinner.dataset.on = "0"; out.setAttribute("aria-busy", "false");
+      });
+  }
+  if (button) button.addEventListener("click", submit);
+
+  // A busy grader may answer "pending": ask again until the result is stored (bounded, about a minute).
+  function poll(id, tries) {
+    return new Promise(function (resolve) { setTimeout(resolve, Math.min(2000, 300 + tries * 200)); }).then(function () {
+      return fetch(page.pollUrl.replace(/0\.json$/, id + ".json"), { credentials: "same-origin", headers: { "Accept": "application/json" } });
+    }).then(function (r) {
+      return r.json().then(function (body) { return { ok: r.ok, body: body }; });
+    }).then(function (res) {
+      if (res.ok && res.body.pending && tries < 40) return poll(id, tries + 1);
+      return res;
+    });
+  }
+
+  function showError(message) {
+    out.replaceChildren(el("div", "flash error", message));
+  }
+  function updateState(state) {
+    var badge = document.getElementById("ex-state");
+    if (!badge) return;
+    badge.className = "state state-" + state;
+    badge.textContent = L["state." + state] || state;
+  }
+
+  // --- Verdict ------------------------------------------------------------------------------------------------
+  function permText(p) { return Array.isArray(p) ? "(" + p.join(", ") + ")" : String(p); }
+  function detailPair(d) {
+    var applied = d.applied !== undefined ? d.applied : (d.applied_permutation !== undefined ? d.applied_permutation : d.permutation);
+    var wanted = d.expected !== undefined ? d.expected : (d.expected_permutation !== undefined ? d.expected_permutation : d.wanted);
+    return applied !== undefined && wanted !== undefined ? [applied, wanted] : null;
+  }
+
+  function renderDiagnoses(result, box) {
+    var seen = {};
+    (result.diagnoses || []).forEach(function (d) {
+      if (seen[d.code]) return;
+      seen[d.code] = true;
+      var node = el("div", "diag");
+      node.dataset.code = d.code;
+      node.appendChild(el("p", "", pick(d.messages, d.message)));
+      var pair = d.details ? detailPair(d.details) : null;
+      if (pair) {
+        var p = el("p");
+        p.appendChild(document.createTextNode(L["ex.applied"] + " "));
+        p.appendChild(el("span", "perm", permText(pair[0])));
+        p.appendChild(document.createTextNode("; " + L["ex.wanted"] + " "));
+        p.appendChild(el("span", "perm", permText(pair[1])));
+        node.appendChild(p);
+      }
+      if (d.hint) {
+        var h = el("div", "hint");
+        h.appendChild(el("strong", "", L["ex.hint"] + ": "));
+        h.appendChild(document.createTextNode(pick(d.hint)));
+        node.appendChild(h);
+      }
+      box.appendChild(node);
+    });
+  }
+
+  function renderCase(c, index) {
+    var node = el("section", "case");
+    node.dataset.passed = c.passed ? "1" : "0";
+    var head = el("div", "case-head");
+    head.appendChild(el("span", "badge " + (c.passed ? "pass" : "fail"), c.passed ? L["ex.passed"] : L["ex.failed"]));
+    head.appendChild(el("span", "", c.visible ? L["ex.case"] + " " + c.name : L["ex.hidden_case"] + " " + (index + 1)));
+    node.appendChild(head);
+    var bad = (c.checks || []).filter(function (k) { return !k.passed; });
+    if (bad.length) {
+      var ul = el("ul", "checks");
+      bad.forEach(function (k) { ul.appendChild(el("li", "bad", pick(k.messages, k.message || k.name))); });
+      node.appendChild(ul);
+    }
+    if (c.error) {
+      node.appendChild(el("p", "", L["ex.error"] + ": " + (c.error.type || "") + (c.error.message ? ": " + c.error.message : "")));
+      if (c.error.traceback) node.appendChild(el("pre", "stdout", c.error.traceback));
+    }
+    if (c.visible && (c.output || c.expected)) {
+      var inputs = c.inputs || (page.cases.filter(function (pc) { return pc.name === c.name; })[0] || {}).inputs;
+      var src = firstTensor(inputs);
+      var colours = picture && src ? KGrid.colourMap(src) : null;
+      var side = el("div", "side");
+      if (inputs) Object.keys(inputs).forEach(function (name) { side.appendChild(draw(inputs[name], name, { colours: colours })); });
+      if (side.childNodes.length) side.appendChild(el("span", "arrow", "→"));
+      var yours = draw(c.output, L["ex.yours"], { colours: colours, against: c.passed ? null : c.expected });
+      yours.classList.add("yours");
+      side.appendChild(yours);
+      if (!c.passed) {
+        var exp = draw(c.expected, L["ex.expected"], { colours: colours });
+        exp.classList.add("expected");
+        side.appendChild(exp);
+      }
+      node.appendChild(side);
+      var n = Number(yours.dataset.diffCells || 0);
+      if (n) node.appendChild(el("p", "muted diff-count", n + " " + L["ex.diff_cells"]));
+      else if (yours.classList.contains("shape-differs")) node.appendChild(el("p", "muted", L["ex.shape_differs"]));
+    }
+    return node;
+  }
+
+  function renderResult(result) {
+    var box = el("div", "verdict " + (result.passed ? "pass" : "fail"));
+    box.dataset.passed = result.passed ? "1" : "0";
+    var head = el("div", "verdict-head");
+    head.appendChild(el("span", "badge " + (result.passed ? "pass" : "fail"), result.passed ? L["ex.passed"] : L["ex.failed"]));
+    head.appendChild(el("span", "", L["ex.score"] + " " + Math.round((result.score || 0) * 100) + "%"));
+    box.appendChild(head);
+    renderDiagnoses(result, box);
+    if (result.explanation) {
+      var ex = el("div", "diag");
+      ex.appendChild(el("strong", "", L["ex.explanation"] + ": "));
+      ex.appendChild(document.createTextNode(pick(result.explanation)));
+      box.appendChild(ex);
+    }
+    var frag = document.createDocumentFragment();
+    frag.appendChild(box);
+    (result.cases || []).forEach(function (c, i) { frag.appendChild(renderCase(c, i)); });
+    if (result.stdout) {
+      frag.appendChild(el("h3", "", L["ex.stdout"]));
+      frag.appendChild(el("pre", "stdout", result.stdout));
+    }
+    out.replaceChildren(frag);
+  }
+
+  // --- Picture it -----------------------------------------------------------------------------------------------
+  var toggle = document.getElementById("picture");
+  if (toggle) toggle.addEventListener("change", function () {
+    picture = toggle.checked;
+    drawExamples();
+    if (lastResult) renderResult(lastResult);
+  });
+
+  drawExamples();
+  if (page.result) { lastResult = page.result; renderResult(page.result); }
+})();

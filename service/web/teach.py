@@ -1,0 +1,110 @@
+"""Instructor pages: class overview, per-exercise stats, learners' submissions, CSV, catalog, API tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, flash, g, redirect, request, url_for
+
+from service.errors import KiwameError
+from service.services import catalog as catalog_service
+from service.services import instructor as instructor_service
+from service.services import tokens as tokens_service
+from service.services import users as users_service
+from service.web.common import catalog, page, staff_required, t
+
+bp = Blueprint("teach", __name__, url_prefix="/instructor")
+
+
+def _exercises(track: str | None) -> list[Any]:
+    return [e for e in catalog_service.exercises(catalog()) if not track or e.track == track]
+
+
+def _tracks() -> list[tuple[str, str]]:
+    return [(tr.id, tr.title.get(g.lang)) for tr in getattr(catalog(), "tracks", ())]
+
+
+@bp.route("/")
+@staff_required
+def overview() -> Any:
+    track = request.args.get("track") or None
+    exercises = _exercises(track)
+    data = instructor_service.class_overview([e.id for e in exercises])
+    stats = {e.id: instructor_service.exercise_stats(e.id, top=1) for e in exercises}
+    return page("instructor/overview.html", overview=data, exercises=exercises, track=track, tracks=_tracks(),
+                stats=stats)
+
+
+@bp.route("/grades.csv")
+@staff_required
+def grades_csv() -> Any:
+    track = request.args.get("track") or None
+    body = instructor_service.grades_csv(instructor_service.class_overview([e.id for e in _exercises(track)]))
+    name = f"kiwame-grades-{track}.csv" if track else "kiwame-grades.csv"
+    return Response(body, mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.route("/exercises/<path:exercise_id>")
+@staff_required
+def exercise(exercise_id: str) -> Any:
+    ex = catalog().get(exercise_id)
+    if ex is None:
+        abort(404)
+    return page("instructor/exercise.html", exercise=ex, title=ex.title.get(g.lang),
+                stats=instructor_service.exercise_stats(ex.id, top=10))
+
+
+@bp.route("/learners/<int:user_id>")
+@staff_required
+def learner(user_id: int) -> Any:
+    who = users_service.get_user_by_id(user_id)
+    if who is None:
+        abort(404)
+    rows = instructor_service.submissions(user_id, request.args.get("exercise") or None)
+    titles = {e.id: e.title.get(g.lang) for e in catalog_service.exercises(catalog())}
+    return page("instructor/learner.html", who=who, rows=rows, titles=titles)
+
+
+@bp.route("/submissions/<int:submission_id>")
+@staff_required
+def submission(submission_id: int) -> Any:
+    sub = instructor_service.submission(submission_id)
+    if sub is None:
+        abort(404)
+    ex = catalog().get(sub.exercise_id)
+    return page("instructor/submission.html", sub=sub, title=ex.title.get(g.lang) if ex else sub.exercise_id)
+
+
+@bp.route("/catalog", methods=["GET", "POST"])
+@staff_required
+def catalog_status() -> Any:
+    if request.method == "POST":
+        catalog_service.reload_catalog(current_app._get_current_object())  # type: ignore[attr-defined]
+        flash(t("cat.reloaded"))
+        return redirect(url_for("teach.catalog_status"))
+    loaded = catalog_service.exercises(catalog())
+    return page("instructor/catalog.html", loaded=loaded, errors=catalog_service.catalog_errors(catalog()))
+
+
+@bp.route("/tokens", methods=["GET", "POST"])
+@staff_required
+def tokens() -> Any:
+    created = None
+    if request.method == "POST":
+        try:
+            created = tokens_service.create_token(g.user.name, request.form.get("name", "").strip()[:64])
+        except KiwameError as err:
+            flash(err.message, "error")
+    return page("instructor/tokens.html", tokens=tokens_service.list_tokens(g.user.id), created=created)
+
+
+@bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
+@staff_required
+def revoke(token_id: int) -> Any:
+    try:
+        tokens_service.revoke_token(token_id, owner_id=g.user.id)
+    except KiwameError:
+        abort(404)
+    flash(t("tok.revoked"))
+    return redirect(url_for("teach.tokens"))

@@ -1,0 +1,34 @@
+"""View models for the learner pages: exercises grouped by track with this learner's state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.services import catalog as catalog_service
+from service.services import progress as progress_service
+
+
+def exercise_state(user_id: int, exercise_id: str) -> str:
+    found = progress_service.list_progress(user_id, exercise_id)
+    if not found:
+        return "not_tried"
+    return "solved" if found[0].solved else ("tried" if found[0].attempts else "not_tried")
+
+
+def track_items(catalog: Any, user_id: int, lang: str) -> list[dict[str, Any]]:
+    """[{"id", "title", "solved", "exercises": [...]}]."""
+    progress = {p.exercise_id: p for p in progress_service.list_progress(user_id)}
+    titles = {t.id: t.title.get(lang) for t in getattr(catalog, "tracks", ())}
+    order = {t.id: i for i, t in enumerate(getattr(catalog, "tracks", ()))}
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for ex in catalog_service.exercises(catalog):
+        p = progress.get(ex.id)
+        state = "not_tried" if p is None or not p.attempts else ("solved" if p.solved else "tried")
+        groups.setdefault(ex.track, []).append({
+            "id": ex.id, "title": ex.title.get(lang), "difficulty": max(0, min(5, ex.difficulty)),
+            "tags": list(ex.tags), "kind": ex.kind, "state": state,
+            "best": p.best_score if p else 0.0, "attempts": p.attempts if p else 0,
+        })
+    tracks = sorted(groups, key=lambda tid: (order.get(tid, len(order)), tid))
+    return [{"id": tid, "title": titles.get(tid, tid), "exercises": groups[tid],
+             "solved": sum(1 for i in groups[tid] if i["state"] == "solved")} for tid in tracks]

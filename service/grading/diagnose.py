@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -196,10 +197,13 @@ def close_mask(expected: np.ndarray, actual: np.ndarray, rtol: float, atol: floa
 
 
 def _py(v: Any) -> Any:
+    """A strict-JSON scalar: complex as [re, im], NaN/inf as strings (details must survive json.dumps)."""
     if isinstance(v, complex | np.complexfloating):
-        return [float(v.real), float(v.imag)]
+        return [_py(float(v.real)), _py(float(v.imag))]
     if isinstance(v, np.generic):
-        return v.item()
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
     return v
 
 

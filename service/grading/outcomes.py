@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from service.domain import Exercise
@@ -32,6 +33,10 @@ ERROR_HINTS: tuple[tuple[str, dict[str, str]], ...] = (
 def _error_text(error: dict[str, Any] | None) -> tuple[str, str, int | None]:
     error = error or {}
     line = error.get("line") or error.get("lineno")
+    if not line:
+        # Case errors carry no line number of their own: take the learner's innermost frame in the traceback.
+        frames = re.findall(r"line (\d+)", str(error.get("traceback") or ""))
+        line = frames[-1] if frames else None
     return str(error.get("type") or "Error"), str(error.get("message") or ""), int(line) if line else None
 
 

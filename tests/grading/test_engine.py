@@ -1,0 +1,197 @@
+"""The real engine on the real sandbox pool: every code-running diagnosis comes from a real wrong answer."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections.abc import Iterator
+
+import pytest
+from grading_support import codes, exercise
+
+from service.domain import Case, Exercise, Submission
+from service.grading.engine import Engine
+from service.results import GradeResult
+
+SandboxPool = pytest.importorskip("service.sandbox.pool").SandboxPool
+
+ARTICLE = [[1, 2, 3], [4, 5, 6]]
+TRANSPOSE = exercise(
+    id="t-permute", solution="def solve(x):\n    return x.permute(1, 0)\n",
+    cases=(Case("article", True, {"x": ARTICLE}), Case("coded", False, {"x": {"coded": [3, 5]}})),
+)
+PERM3 = exercise(
+    id="t-perm3", solution="def solve(x):\n    return x.permute(0, 2, 1)\n",
+    cases=(Case("coded", True, {"x": {"coded": [2, 3, 4]}}),),
+)
+NHWC = exercise(
+    id="t-nhwc", solution="def solve(x):\n    return x.permute(0, 2, 3, 1)\n",
+    cases=(Case("nchw", True, {"x": {"coded": [2, 3, 4, 5]}}),),
+)
+HEADS = exercise(
+    id="t-heads",
+    solution="def solve(x, h):\n    b, t, c = x.shape\n    return x.reshape(b, t, h, c // h).transpose(1, 2)\n",
+    cases=(Case("btc", True, {"x": {"arange": [2, 3, 8]}, "h": {"value": 2}}),),
+)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Engine]:
+    pool = SandboxPool()
+    probe = pool.run(_job_probe())
+    if probe.status == "unavailable":
+        pytest.skip(f"sandbox unavailable here: {probe.detail}")
+    yield Engine(pool)
+    close = getattr(pool, "close", None) or getattr(pool, "shutdown", None)
+    if callable(close):
+        close()
+
+
+def _job_probe():  # a trivial job: is the sandbox usable on this machine at all?
+    from service.sandbox.protocol import Job
+    return Job(code="def solve():\n    return 1\n", entry="solve", framework="torch", cases=())
+
+
+def grade(engine: Engine, ex: Exercise, code: str) -> GradeResult:
+    result = engine.grade(ex, Submission(ex.id, code=code))
+    # The contract: always plain, strict JSON and picklable, whatever happened.
+    json.dumps(result.to_dict(), allow_nan=False)
+    pickle.loads(pickle.dumps(result))
+    return result
+
+
+def solve(body: str, args: str = "x") -> str:
+    return f"import torch\n\n\ndef solve({args}):\n    {body}\n"
+
+
+def test_correct_answer_scores_one(engine: Engine) -> None:
+    r = grade(engine, TRANSPOSE, solve("return x.permute(1, 0)"))
+    assert r.status == "graded" and r.passed and r.score == 1.0 and r.diagnoses == []
+    article = r.cases[0]
+    assert article.output is not None and article.output["values"] == [[1, 4], [2, 5], [3, 6]]
+    assert article.inputs is not None and article.inputs["x"]["values"] == ARTICLE
+    assert set(r.timings) >= {"total_ms", "run_ms", "reference_ms", "compare_ms"}
+    assert grade(engine, TRANSPOSE, solve("return x.transpose(0, 1)")).timings["reference_ms"] == 0.0  # cached
+
+
+def test_reshape_instead_of_permute_and_hidden_case_hides_values(engine: Engine) -> None:
+    r = grade(engine, TRANSPOSE, solve("return x.reshape(x.shape[1], x.shape[0])"))
+    assert not r.passed and r.score == 0.0
+    assert "reshape_instead_of_permute" in codes(r.diagnoses)
+    hidden = r.cases[1]
+    assert not hidden.visible and hidden.output is None and hidden.expected is None and hidden.inputs is None
+    hidden_values = [d for d in r.diagnoses if d.case == "coded" and d.code == "value_mismatch"]
+    assert hidden_values and "first" not in hidden_values[0].details
+
+
+def test_transpose_all_axes_with_the_deprecation_warning(engine: Engine) -> None:
+    r = grade(engine, PERM3, solve("return x.T"))
+    [d] = [d for d in r.diagnoses if d.code == "transpose_all_axes"]
+    assert d.details["applied"] == [2, 1, 0] and d.details["expected"] == [0, 2, 1]
+    assert d.details["warning_seen"] is True
+
+
+def test_wrong_axis_order(engine: Engine) -> None:
+    r = grade(engine, NHWC, solve("return x.permute(0, 3, 2, 1)"))
+    [d] = [d for d in r.diagnoses if d.code == "wrong_axis_order"]
+    assert d.details["applied"] == [0, 3, 2, 1] and d.details["expected"] == [0, 2, 3, 1]
+    assert "shape_mismatch" in codes(r.diagnoses)
+
+
+def test_heads_split_wrong(engine: Engine) -> None:
+    r = grade(engine, HEADS, solve("b, t, c = x.shape\n    return x.reshape(b, h, t, c // h)", "x, h"))
+    [d] = [d for d in r.diagnoses if d.code == "heads_split_wrong"]
+    assert d.details["applied_call"] == "x.reshape(2, 2, 3, 4)"
+
+
+@pytest.mark.parametrize(("body", "code"), [
+    ("return x.numpy()", "wrong_type"),
+    ("return x.float().permute(1, 0)", "dtype_mismatch"),
+    ("return x.reshape(-1)", "shape_mismatch"),
+    ("return x.permute(1, 0) + 1", "value_mismatch"),
+    ("return x.add_(1).permute(1, 0)", "input_mutated"),
+    ("return x.t_()", "input_mutated"),
+])
+def test_wrong_results(engine: Engine, body: str, code: str) -> None:
+    r = grade(engine, TRANSPOSE, solve(body))
+    assert r.status == "graded" and not r.passed and code in codes(r.diagnoses)
+
+
+def test_view_and_contiguity_checks(engine: Engine) -> None:
+    view = exercise(id="t-view", solution=TRANSPOSE.solution, cases=TRANSPOSE.cases,
+                    check={"view_of_input": True})
+    assert "not_a_view" in codes(grade(engine, view, solve("return x.permute(1, 0).contiguous()")).diagnoses)
+    assert grade(engine, view, solve("return x.permute(1, 0)")).passed
+    contiguous = exercise(id="t-contig", solution="def solve(x):\n    return x.permute(1, 0).contiguous()\n",
+                          cases=TRANSPOSE.cases, check={"contiguous": True})
+    assert "not_contiguous" in codes(grade(engine, contiguous, solve("return x.permute(1, 0)")).diagnoses)
+    cl = exercise(id="t-cl", solution="def solve(x):\n    return x.contiguous(memory_format=torch.channels_last)\n",
+                  cases=NHWC.cases, check={"channels_last": True})
+    assert "not_channels_last" in codes(grade(engine, cl, solve("return x.clone()")).diagnoses)
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    ("def solve(x)\n    return x\n", "syntax_error"),
+    ("def solv(x):\n    return x\n", "missing_function"),
+    ("raise ValueError('at import')\n", "runtime_error"),
+    (solve("while True:\n        pass"), "timeout"),
+    (solve("import os\n    os.kill(os.getpid(), 9)"), "crashed"),
+    (solve("b = bytearray(2**34)\n    return x"), "memory_limit"),
+    (solve("print('x' * 10**7)\n    return x"), "output_limit"),
+    (solve("import os\n    os.unshare(0x10000000)\n    return x"), "sandbox_violation"),
+])
+def test_run_failures_are_explained_results(engine: Engine, code: str, expected: str) -> None:
+    r = grade(engine, TRANSPOSE, code)
+    assert r.status == "graded" and not r.passed and r.score == 0.0
+    assert expected in codes(r.diagnoses), [d.message for d in r.diagnoses]
+    assert len(r.cases) == len(TRANSPOSE.cases) and all(c.checks for c in r.cases)
+
+
+def test_case_exception_visible_vs_hidden(engine: Engine) -> None:
+    r = grade(engine, TRANSPOSE, solve("return x.t().view(-1, 3, 1)[9]"))
+    visible, hidden = r.cases
+    assert visible.error is not None and hidden.error is None
+    msgs = {d.case: d for d in r.diagnoses if d.code == "runtime_error"}
+    assert "IndexError" in msgs["article"].message and "index 9" in msgs["article"].message
+    assert msgs["coded"].message == "Your function: raised IndexError (details hidden for this case)"
+
+
+def test_view_error_gets_a_pointer(engine: Engine) -> None:
+    r = grade(engine, TRANSPOSE, solve("return x.t().view(-1)"))
+    assert any("use .reshape(...)" in d.message for d in r.diagnoses if d.code == "runtime_error")
+
+
+def test_rules_keep_the_score_but_fail(engine: Engine) -> None:
+    ruled = exercise(id="t-rules", solution=TRANSPOSE.solution, cases=TRANSPOSE.cases,
+                     rules={"forbid": ["transpose"], "require": ["permute"]})
+    r = grade(engine, ruled, solve("return x.transpose(0, 1)"))
+    assert r.score == 1.0 and not r.passed
+    assert codes(r.diagnoses) == ["forbidden_name", "missing_required_name"]
+
+
+def test_scalar_output_wrong_answer(engine: Engine) -> None:
+    count = exercise(id="t-count", solution="def solve(x):\n    return x.numel()\n", cases=TRANSPOSE.cases)
+    r = grade(engine, count, solve("return x.shape[0]"))
+    assert "wrong_answer" in codes(r.diagnoses)
+
+
+def test_gpu_cases_skipped_without_cuda(engine: Engine) -> None:
+    gpu = exercise(id="t-gpu", solution=TRANSPOSE.solution, cases=TRANSPOSE.cases, devices=("cpu", "cuda"))
+    r = grade(engine, gpu, solve("return x.permute(1, 0)"))
+    if engine.has_cuda():
+        assert [c.name for c in r.cases][-2:] == ["article@cuda", "coded@cuda"] and r.passed
+    else:
+        assert r.passed and r.score == 1.0 and codes(r.diagnoses) == ["gpu_skipped"]
+
+
+def test_broken_reference_is_a_grader_error(engine: Engine) -> None:
+    broken = exercise(id="t-broken", solution="def solve(x):\n    return x.permute(2, 0)\n", cases=TRANSPOSE.cases)
+    r = grade(engine, broken, solve("return x.permute(1, 0)"))
+    assert r.status == "error" and not r.passed and codes(r.diagnoses) == ["grader_error"]
+
+
+def test_numpy_framework(engine: Engine) -> None:
+    ex = exercise(id="t-np", framework="numpy", solution="def solve(x):\n    return x.T\n", cases=TRANSPOSE.cases)
+    assert grade(engine, ex, "def solve(x):\n    return x.transpose()\n").passed
+    r = grade(engine, ex, "import torch\n\ndef solve(x):\n    return torch.from_numpy(x).T\n")
+    assert "wrong_type" in codes(r.diagnoses)

@@ -1,0 +1,115 @@
+"""Engine contract without a sandbox: what each job carries, caching, fail-closed and never-raise behaviour."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import numpy as np
+from grading_support import codes, exercise, tensor
+
+from service.domain import Case, Submission, Text
+from service.grading.engine import Engine
+from service.grading.reference import ReferenceCache
+from service.sandbox.protocol import CaseOut, Job, RawRun
+
+SOLUTION = "def solve(x):\n    return x.permute(1, 0)\n"
+EX = exercise(id="c-ex", solution=SOLUTION,
+              cases=(Case("seen", True, {"x": [[1, 2, 3], [4, 5, 6]]}), Case("secret", False, {"x": {"coded": [2, 4]}})))
+
+
+class RecordingRunner:
+    """Answers each job by applying a trusted numpy function to its inputs; records every job it was given."""
+
+    def __init__(self, behaviour: Callable[[Job], RawRun | None] | None = None) -> None:
+        self.jobs: list[Job] = []
+        self.behaviour = behaviour
+
+    def run(self, job: Job) -> RawRun:
+        self.jobs.append(job)
+        if self.behaviour is not None:
+            answer = self.behaviour(job)
+            if answer is not None:
+                return answer
+        outs = {c.name: CaseOut(c.name, value=tensor(c.args[0].array.T), inputs_unchanged={"x": True})
+                for c in job.cases if c.args[0].array is not None}
+        return RawRun(status="ok", cases=outs)
+
+
+def test_reference_and_learner_run_separately_and_the_reference_is_cached() -> None:
+    runner = RecordingRunner()
+    engine = Engine(runner)
+    first = engine.grade(EX, Submission(EX.id, code="def solve(x):\n    return x.T\n"))
+    second = engine.grade(EX, Submission(EX.id, code="def solve(x):\n    return x.mT\n"))
+    assert first.passed and second.passed
+    assert [j.code for j in runner.jobs] == [SOLUTION, "def solve(x):\n    return x.T\n",
+                                              "def solve(x):\n    return x.mT\n"]
+    # Learner jobs carry inputs only: never the solution, never expected values.
+    for job in runner.jobs[1:]:
+        assert SOLUTION not in job.code and job.time_s == EX.limits.time_s
+    assert first.timings["reference_ms"] > 0 and second.timings["reference_ms"] == 0.0
+    changed = exercise(id="c-ex", solution=SOLUTION + "\n", cases=EX.cases)  # a new version re-runs the reference
+    engine.grade(changed, Submission(EX.id, code="def solve(x):\n    return x.T\n"))
+    assert runner.jobs[3].code == SOLUTION + "\n"
+
+
+def test_cache_is_bounded() -> None:
+    runner = RecordingRunner()
+    cache = ReferenceCache(runner, size=1)
+    other = exercise(id="c-other", solution=SOLUTION, cases=EX.cases)
+    cache.get(EX)
+    cache.get(other)
+    cache.get(EX)
+    assert len(runner.jobs) == 3
+
+
+def test_unavailable_sandbox_fails_closed_with_an_error_status() -> None:
+    def unavailable(job: Job) -> RawRun | None:
+        return None if job.code == SOLUTION else RawRun(status="unavailable", detail="seccomp layer missing")
+
+    r = Engine(RecordingRunner(unavailable)).grade(EX, Submission(EX.id, code="def solve(x):\n    return x\n"))
+    assert r.status == "error" and not r.passed and codes(r.diagnoses) == ["grader_error"]
+    assert r.diagnoses[0].details["reason"] == "sandbox_unavailable"
+
+
+def test_an_engine_bug_still_returns_the_same_shape() -> None:
+    def explode(job: Job) -> RawRun | None:
+        raise RuntimeError("boom")
+
+    r = Engine(RecordingRunner(explode)).grade(EX, Submission(EX.id, code="x"))
+    ok = Engine(RecordingRunner()).grade(EX, Submission(EX.id, code="def solve(x):\n    return x.T\n"))
+    assert r.status == "error" and codes(r.diagnoses) == ["grader_error"]
+    assert r.diagnoses[0].messages["ja"] and "boom" not in r.diagnoses[0].message
+    assert set(r.to_dict()) == set(ok.to_dict()) and set(r.timings) == set(ok.timings)
+    json.dumps(r.to_dict(), allow_nan=False)
+
+
+def test_partial_run_grades_finished_cases_and_explains_the_rest() -> None:
+    def timeout_after_first(job: Job) -> RawRun | None:
+        if job.code == SOLUTION:
+            return None
+        first = job.cases[0]
+        assert first.args[0].array is not None
+        return RawRun(status="timeout", detail="wall clock", limits_hit=["time"],
+                      cases={first.name: CaseOut(first.name, value=tensor(first.args[0].array.T))})
+
+    r = Engine(RecordingRunner(timeout_after_first)).grade(EX, Submission(EX.id, code="def solve(x): ..."))
+    assert [c.passed for c in r.cases] == [True, False] and r.score == 0.5 and r.limits_hit == ["time"]
+    assert codes(r.diagnoses) == ["timeout"]
+    assert r.cases[1].checks[0].message.startswith("Your code: ran too long")
+
+
+def test_quiz_goes_through_the_engine_without_a_sandbox() -> None:
+    runner = RecordingRunner()
+    quiz = exercise(id="c-quiz", kind="shape", answer=[3, 2], explanation=Text("e", "e"))
+    r = Engine(runner).grade(quiz, Submission(quiz.id, answer="torch.Size([3, 2])"))
+    assert r.passed and r.kind == "shape" and r.explanation == {"en": "e", "ja": "e"} and runner.jobs == []
+    assert set(r.timings) >= {"total_ms", "run_ms", "reference_ms", "compare_ms"}
+
+
+def test_hidden_case_output_is_never_rendered() -> None:
+    r = Engine(RecordingRunner()).grade(EX, Submission(EX.id, code="def solve(x):\n    return x.T\n"))
+    seen, secret = r.cases
+    assert seen.output is not None and seen.expected is not None and seen.inputs is not None
+    assert secret.output is None and secret.expected is None and secret.inputs is None
+    assert np.array(seen.expected["values"]).shape == (3, 2)

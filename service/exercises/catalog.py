@@ -17,6 +17,7 @@ from service.exercises.loader import (
     content_hash,
     display_path,
     exercise_files,
+    key_line,
     load_track,
     misplaced_files,
     parse_exercise,
@@ -165,7 +166,7 @@ class Catalog:
                 continue
             if ex.id in seen:
                 first = display_path(seen[ex.id])
-                errors.append(ExerciseError(display_path(path), _id_line(path), "id",
+                errors.append(ExerciseError(display_path(path), key_line(path, "id"), "id",
                                             f"duplicate id {ex.id!r}: also defined in {first} and {display_path(path)}"))
                 continue
             seen[ex.id] = path
@@ -188,16 +189,6 @@ class Catalog:
                 ids.append(ex.id)
             tracks.append(Track(info.id, info.title, info.order, tuple(ids)))
         return _Snapshot(exercises, tuple(errors), tuple(warnings), tuple(tracks), stamps, parsed)
-
-
-def _id_line(path: Path) -> int:
-    try:
-        for n, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
-            if line.startswith("id:"):
-                return n
-    except (OSError, UnicodeDecodeError):
-        pass
-    return 1
 
 
 def load_catalog(root: str | Path) -> Catalog:

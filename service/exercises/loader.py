@@ -105,3 +105,14 @@ def misplaced_files(root: Path) -> list[ExerciseError]:
             errors.append(ExerciseError(display_path(p), 0, "", "expected the .yaml suffix, got .yml"))
     return errors
 
+
+
+def key_line(path: str | Path, key: str) -> int:
+    """The 1-based line of a top-level ``key:`` in a YAML file (1 if not found): for errors found after loading."""
+    try:
+        for n, line in enumerate(Path(path).read_text("utf-8").splitlines(), start=1):
+            if line.startswith(f"{key}:"):
+                return n
+    except (OSError, UnicodeDecodeError):
+        pass
+    return 1

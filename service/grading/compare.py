@@ -67,7 +67,7 @@ class _Ctx:
 def _type_name(v: Value) -> str:
     if v.kind in ARRAY_KINDS:
         return "torch.Tensor" if v.kind == "tensor" else "numpy.ndarray"
-    return v.type_name or v.kind
+    return "None" if v.kind == "none" else (v.type_name or v.kind)
 
 
 def compare_case(

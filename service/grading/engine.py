@@ -129,9 +129,13 @@ class Engine:
             stopped = run_failure(exercise, run)
             stopped.case = None
             out.diagnoses.append(stopped)
+        hidden_seen = 0
         for case_in in prepared.cases:
-            name = case_in.name + suffix
             shown = visible.get(case_in.name, False)
+            if not shown:
+                hidden_seen += 1
+            # Hidden cases are numbered, not named: an author's case name may describe its values.
+            name = (case_in.name if shown else f"hidden case {hidden_seen}") + suffix
             expected = prepared.outputs[case_in.name].value
             result = CaseResult(name=name, visible=shown, passed=False, device="cuda" if suffix else "cpu")
             if shown:

@@ -80,7 +80,7 @@ def test_reshape_instead_of_permute_and_hidden_case_hides_values(engine: Engine)
     assert "reshape_instead_of_permute" in codes(r.diagnoses)
     hidden = r.cases[1]
     assert not hidden.visible and hidden.output is None and hidden.expected is None and hidden.inputs is None
-    hidden_values = [d for d in r.diagnoses if d.case == "coded" and d.code == "value_mismatch"]
+    hidden_values = [d for d in r.diagnoses if d.case == "hidden case 1" and d.code == "value_mismatch"]
     assert hidden_values and "first" not in hidden_values[0].details
 
 
@@ -153,7 +153,8 @@ def test_case_exception_visible_vs_hidden(engine: Engine) -> None:
     assert visible.error is not None and hidden.error is None
     msgs = {d.case: d for d in r.diagnoses if d.code == "runtime_error"}
     assert "IndexError" in msgs["article"].message and "index 9" in msgs["article"].message
-    assert msgs["coded"].message == "Your function: raised IndexError (details hidden for this case)"
+    assert hidden.name == "hidden case 1"
+    assert msgs["hidden case 1"].message == "Your function: raised IndexError (details hidden for this case)"
 
 
 def test_view_error_gets_a_pointer(engine: Engine) -> None:
@@ -179,7 +180,7 @@ def test_gpu_cases_skipped_without_cuda(engine: Engine) -> None:
     gpu = exercise(id="t-gpu", solution=TRANSPOSE.solution, cases=TRANSPOSE.cases, devices=("cpu", "cuda"))
     r = grade(engine, gpu, solve("return x.permute(1, 0)"))
     if engine.has_cuda():
-        assert [c.name for c in r.cases][-2:] == ["article@cuda", "coded@cuda"] and r.passed
+        assert [c.name for c in r.cases][-2:] == ["article@cuda", "hidden case 1@cuda"] and r.passed
     else:
         assert r.passed and r.score == 1.0 and codes(r.diagnoses) == ["gpu_skipped"]
 

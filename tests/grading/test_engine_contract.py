@@ -112,4 +112,5 @@ def test_hidden_case_output_is_never_rendered() -> None:
     seen, secret = r.cases
     assert seen.output is not None and seen.expected is not None and seen.inputs is not None
     assert secret.output is None and secret.expected is None and secret.inputs is None
+    assert secret.name == "hidden case 1" and "secret" not in json.dumps(r.to_dict())
     assert np.array(seen.expected["values"]).shape == (3, 2)

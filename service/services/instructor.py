@@ -99,7 +99,7 @@ def exercise_stats(exercise_id: str, top: int = 5) -> ExerciseStats:
         .where(SubmissionRow.exercise_id == exercise_id, SubmissionRow.diagnosis.is_not(None),
                SubmissionRow.user_id.in_(learners))
         .group_by(SubmissionRow.diagnosis).order_by(sa.desc("n"), SubmissionRow.diagnosis).limit(top)
-    ).tuples().all()
+    ).all()
     return ExerciseStats(exercise_id, int(attempts), int(tried), int(solved),
                          tuple((str(code), int(n)) for code, n in common))
 
@@ -116,12 +116,12 @@ def submissions(user_id: int, exercise_id: str | None = None, limit: int = 200) 
              .order_by(SubmissionRow.created_at.desc(), SubmissionRow.id.desc()).limit(limit))
     if exercise_id is not None:
         query = query.where(SubmissionRow.exercise_id == exercise_id)
-    return [_info(row, name) for row, name in db.session.execute(query).tuples()]
+    return [_info(row, name) for row, name in db.session.execute(query)]
 
 
 def submission(submission_id: int) -> SubmissionInfo | None:
     found = db.session.execute(sa.select(SubmissionRow, User.name).join(User, User.id == SubmissionRow.user_id)
-                               .where(SubmissionRow.id == submission_id)).tuples().first()
+                               .where(SubmissionRow.id == submission_id)).first()
     return _info(*found) if found else None
 
 

@@ -15,6 +15,7 @@ from service.web.sessions import DbSessionInterface
 
 STATIC = Path(__file__).parent / "static"
 csrf = CSRFProtect()
+WEB_BLUEPRINTS = ("web", "auth", "learn", "teach")
 
 # No inline scripts: page data travels in <script type="application/json"> blocks read by static JS.
 # Styles allow 'unsafe-inline' because CodeMirror injects its theme as <style> elements at runtime.
@@ -45,11 +46,11 @@ def init_app(app: Flask) -> None:
     app.session_interface = DbSessionInterface()
     versions = _asset_versions()
 
-    web = _static_blueprint()
-    for bp in (web, auth_bp, learn_bp, teach_bp):
-        bp.before_request(_protect)
-        bp.after_request(_headers)
+    for bp in (_static_blueprint(), auth_bp, learn_bp, teach_bp):
         app.register_blueprint(bp)
+    # App-level hooks filtered by blueprint: blueprints are module singletons shared by every app instance.
+    app.before_request(_protect)
+    app.after_request(_headers)
 
     @app.context_processor
     def _context() -> dict[str, Any]:
@@ -71,12 +72,17 @@ def _static_blueprint() -> Any:
 def _protect() -> None:
     from service.web.common import load_request_state
 
+    if request.blueprint not in WEB_BLUEPRINTS:
+        return
     load_request_state()
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         csrf.protect()
 
 
 def _headers(response: Response) -> Response:
+    html_page = response.mimetype == "text/html" and not request.path.startswith("/api")
+    if request.blueprint not in WEB_BLUEPRINTS and not html_page:
+        return response
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
@@ -99,11 +105,11 @@ def _error_page(status: int, code: str, message: str) -> Any:
         g.lang = i18n.choose([request.cookies.get(i18n.LANG_COOKIE)], request.accept_languages)
     key = {403: "err.forbidden", 404: "err.not_found"}.get(status, "")
     body = page("error.html", code=status, message_key=key, message=message)
-    return _headers(Response(body, status=status, mimetype="text/html"))
+    return Response(body, status=status, mimetype="text/html")
 
 
 def _csrf_error(err: CSRFError) -> Any:
     if _wants_json():
         return jsonify({"code": "csrf_failed", "error": t("err.csrf")}), 400
-    return _headers(Response(page("error.html", code=400, message_key="err.csrf", message=err.description),
-                             status=400, mimetype="text/html"))
+    return Response(page("error.html", code=400, message_key="err.csrf", message=err.description),
+                    status=400, mimetype="text/html")

@@ -35,6 +35,8 @@ class ArgIn:
     name: str
     array: np.ndarray | None = None  # for tensors / ndarrays
     value: Any = None  # for plain values ({value: ...} in YAML)
+    # Optional torch dtype the sandbox casts the array to (e.g. "bfloat16", which numpy lacks).
+    torch_dtype: str | None = None
 
 
 @dataclass(frozen=True)

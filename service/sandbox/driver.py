@@ -1,0 +1,266 @@
+"""Engine side of one sandbox run: feed the job, read results and output under caps and a deadline.
+
+Trusted code. It only ever reads pipes (never a path inside the box), parses length-prefixed JSON plus
+raw bytes (never pickle), and turns whatever happened into a `RawRun`, never an exception.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.sandbox import wire
+from service.sandbox.limits import DEFAULT_LIMITS, SandboxLimits
+from service.sandbox.protocol import CaseOut, Job, RawRun
+
+SETUP_TIMEOUT_S = 20.0  # a child that is not isolated and ready by then is an infrastructure failure
+DRAIN_S = 0.5  # after the child is gone or killed: how long to wait for pipes to hit EOF
+
+
+@dataclass
+class Child:
+    """The trusted side's ends of one child's channels."""
+
+    job_w: int
+    res_r: int
+    out_r: int
+    err_r: int
+    status: socket.socket
+    pid: int = 0
+    pidfd: int = -1
+    exit: str = ""  # "exit N" / "signal N" once the child is gone
+    created: float = field(default_factory=time.monotonic)
+
+    def read_status(self) -> bool:
+        """Consume status messages; False on EOF (the zygote closed it)."""
+        try:
+            msg, fds, _, _ = socket.recv_fds(self.status, 256, 2)
+        except BlockingIOError:
+            return True
+        except OSError:
+            msg, fds = b"", []
+        for fd in fds:
+            if self.pidfd < 0:
+                self.pidfd = fd
+            else:
+                os.close(fd)
+        for line in msg.decode(errors="replace").splitlines():
+            word, _, num = line.partition(" ")
+            if word == "pid" and num.isdigit():
+                self.pid = int(num)
+            elif word in ("exit", "signal"):
+                self.exit = line
+        return bool(msg)
+
+    def kill(self) -> None:
+        """SIGKILL the child, PID 1 of its namespace: the kernel then kills everything the learner made."""
+        if self.pidfd >= 0 and not self.exit:
+            try:
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        for fd in (self.job_w, self.res_r, self.out_r, self.err_r, self.pidfd):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.status.close()
+        self.job_w = self.res_r = self.out_r = self.err_r = self.pidfd = -1
+
+
+def clean_text(raw: bytes) -> str:
+    """Decode captured output for display only: invalid utf-8 replaced, control characters (ESC...) gone."""
+    text = raw.decode("utf-8", errors="replace")
+    return "".join(ch for ch in text if ch in "\n\t" or not (ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0))
+
+
+class _Run:
+    """Mutable state of one drive; `finish()` turns it into the RawRun."""
+
+    def __init__(self, child: Child, job: Job, limits: SandboxLimits) -> None:
+        self.child, self.job, self.limits = child, job, limits
+        self.reader = wire.FrameReader(limits.header_max_bytes, limits.payload_max_bytes)
+        self.stdout, self.stderr = bytearray(), bytearray()
+        self.out = {child.out_r: self.stdout, child.err_r: self.stderr}
+        self.out_total = 0
+        self.ready = self.done = False
+        self.killed = ""  # why *we* killed it: timeout / output / violation / result_size
+        self.violation = ""
+        self.job_msg: dict[str, Any] | None = None
+        self.cases: dict[str, CaseOut] = {}
+
+    def on_frame(self, header: dict[str, Any], payload: bytes) -> None:
+        t = header.get("t")
+        if t == "ready":
+            self.ready = True
+        elif t == "case" and self.ready and not self.done:
+            self.cases[str(header.get("name"))] = _case(header, payload, self.limits)
+        elif t == "job" and self.ready and header.get("status") in ("syntax_error", "runtime_error",
+                                                                     "missing_function"):
+            self.job_msg = header
+        elif t == "limit":
+            self.killed = "result_size"
+        elif t == "done" and self.ready:
+            self.done = True
+        else:
+            raise wire.WireError("violation", f"unexpected message {str(t)[:20]!r} on the result channel")
+
+
+def _case(h: dict[str, Any], payload: bytes, limits: SandboxLimits) -> CaseOut:
+    err = h.get("error")
+    if err is not None and not isinstance(err, dict):
+        raise wire.WireError("violation", "malformed case error")
+    value = None
+    if err is None:
+        pos = [0]
+        value = wire.decode_value(h.get("value"), memoryview(payload), pos, limits)
+        if pos[0] != len(payload):
+            raise wire.WireError("violation", "extra bytes after a case result")
+    unchanged = h.get("inputs_unchanged") or {}
+    warns = h.get("warnings") or []
+    if not isinstance(unchanged, dict) or not isinstance(warns, list):
+        raise wire.WireError("violation", "malformed case facts")
+    return CaseOut(name=str(h.get("name")), value=value,
+                   error={k: str(err.get(k, ""))[:4000] for k in ("type", "message", "traceback")} if err else None,
+                   inputs_unchanged={str(k): v is True for k, v in unchanged.items()},
+                   warnings=[clean_text(str(w).encode())[:500] for w in warns[:20]],
+                   elapsed_ms=float(h.get("elapsed_ms") or 0.0))
+
+
+def drive(child: Child, job: Job, limits: SandboxLimits = DEFAULT_LIMITS) -> RawRun:
+    """Run `job` in `child` (a fresh one; single use) and always return a RawRun."""
+    st = _Run(child, job, limits)
+    data = memoryview(wire.encode_job(job))
+    sel = selectors.DefaultSelector()
+    for fd in (child.job_w, child.res_r, child.out_r, child.err_r):
+        os.set_blocking(fd, False)
+    child.status.setblocking(False)
+    sel.register(child.job_w, selectors.EVENT_WRITE)
+    for fd in (child.res_r, child.out_r, child.err_r):
+        sel.register(fd, selectors.EVENT_READ)
+    sel.register(child.status, selectors.EVENT_READ)
+    open_fds = {child.res_r, child.out_r, child.err_r}
+    deadline = time.monotonic() + SETUP_TIMEOUT_S
+    ending = 0.0  # set once the child is gone or killed: drain pipes until then
+    try:
+        while open_fds or (not child.exit and not ending):
+            now = time.monotonic()
+            if ending and now > ending:
+                break
+            if not ending and now > deadline:
+                st.killed = "timeout" if st.ready else "setup"
+                child.kill()
+                ending = now + DRAIN_S
+                continue
+            for key, _ in sel.select(max(0.0, (ending or deadline) - now)):
+                fd = key.fd
+                if fd == child.job_w:
+                    try:
+                        data = data[os.write(fd, data[:1 << 16]):]
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        data = data[:0]  # the child died; its exit status will tell why
+                    if not data:
+                        sel.unregister(fd)
+                        os.close(fd)
+                        child.job_w = -1
+                elif fd == child.res_r:
+                    chunk = os.read(fd, 1 << 20)
+                    if not chunk:
+                        sel.unregister(fd)
+                        open_fds.discard(fd)
+                        continue
+                    was_ready = st.ready
+                    for header, payload in st.reader.feed(chunk):
+                        st.on_frame(header, payload)
+                    if st.ready and not was_ready:  # the learner's clock starts when isolation is done
+                        deadline = time.monotonic() + limits.wall_seconds(job.time_s)
+                elif fd in (child.out_r, child.err_r):
+                    chunk = os.read(fd, 1 << 16)
+                    if not chunk:
+                        sel.unregister(fd)
+                        open_fds.discard(fd)
+                        continue
+                    keep = st.out[fd]
+                    keep += chunk[:max(0, limits.output_keep_bytes - len(keep))]
+                    st.out_total += len(chunk)
+                    if st.out_total > limits.output_hard_bytes and not st.killed:
+                        st.killed = "output"
+                else:
+                    if not child.read_status():
+                        sel.unregister(child.status)
+                        if not child.exit and not ending:  # zygote gone: nobody will report
+                            ending = time.monotonic() + DRAIN_S
+                    if child.exit and not ending:
+                        ending = time.monotonic() + DRAIN_S
+            if (st.done or st.killed) and not ending:
+                child.kill()  # done: single use, tear down now; killed: for cause
+                ending = time.monotonic() + DRAIN_S
+    except wire.WireError as exc:
+        st.killed = "result_size" if exc.kind == "limit" else "violation"
+        st.violation = exc.detail
+        child.kill()
+    except OSError as exc:
+        st.killed, st.violation = "violation", f"result channel error: {exc.strerror}"
+        child.kill()
+    finally:
+        sel.close()
+        child.kill()
+        child.close()
+    return finish(st)
+
+
+_SIGNAMES = {signal.SIGSEGV: "segmentation fault", signal.SIGBUS: "bus error", signal.SIGABRT: "abort",
+             signal.SIGFPE: "arithmetic error", signal.SIGILL: "illegal instruction"}
+
+
+def finish(st: _Run) -> RawRun:
+    run = RawRun(status="ok", cases=st.cases, stdout=clean_text(bytes(st.stdout)),
+                 stderr=clean_text(bytes(st.stderr)))
+    how, _, num = st.child.exit.partition(" ")
+    sig = int(num) if how == "signal" and num.isdigit() else 0
+    if st.killed == "timeout":
+        run.status, run.limits_hit = "timeout", ["timeout"]
+        run.detail = f"time limit exceeded: stopped after {st.limits.wall_seconds(st.job.time_s):.1f} s"
+    elif st.killed == "output":
+        run.status, run.limits_hit = "output_limit", ["output"]
+        run.detail = f"printed more than {st.limits.output_hard_bytes >> 10} KiB of output"
+    elif st.killed == "result_size":
+        run.status, run.limits_hit = "output_limit", ["result_size"]
+        run.detail = f"the returned values are larger than {st.limits.payload_max_bytes >> 20} MiB"
+    elif st.killed == "violation":
+        run.status, run.detail = "sandbox_violation", f"invalid result message: {st.violation}"
+    elif not st.ready:
+        run.status = "unavailable"
+        run.detail = f"the sandbox could not start ({st.child.exit or st.killed or 'no status'}): {run.stderr[-500:]}"
+    elif st.job_msg is not None:
+        run.status, run.error = st.job_msg["status"], st.job_msg.get("error")
+    elif st.done:
+        names = {c.name for c in st.job.cases}
+        if set(st.cases) != names:
+            run.status, run.detail = "sandbox_violation", "case results do not match the job's cases"
+        elif any(c.error and c.error.get("type") == "MemoryError" for c in st.cases.values()):
+            run.status, run.limits_hit = "memory_limit", ["memory"]
+            run.detail = f"ran out of memory (limit {st.job.memory_mb} MiB)"
+    elif sig == signal.SIGSYS:
+        run.status, run.detail = "sandbox_violation", "killed by SIGSYS: a blocked system call"
+    elif sig in (signal.SIGXCPU, signal.SIGKILL):
+        run.status, run.limits_hit = "timeout", ["cpu"]
+        run.detail = f"CPU time limit exceeded ({st.limits.cpu_seconds(st.job.time_s)} s)"
+    elif sig:
+        run.status = "crashed"
+        run.detail = f"crashed with {signal.Signals(sig).name} ({_SIGNAMES.get(sig, 'signal')})" \
+            if sig in signal.Signals._value2member_map_ else f"crashed with signal {sig}"
+    else:
+        run.status = "crashed"
+        run.detail = f"your code ended the process early ({st.child.exit.replace('exit', 'exit code') or 'no exit status'})"
+    return run

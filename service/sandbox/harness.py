@@ -1,0 +1,286 @@
+"""Runs inside the isolated child: read the job, lock down, run the learner's code, send plain data back.
+
+Everything the harness itself relies on (functions, classes) is captured at import time, in the zygote,
+before any learner code exists: monkeypatching torch or numpy later cannot change how results are
+encoded. The learner can still lie about *their own* output's structural facts by patching memory
+with ctypes (see docs/sandbox.md, threat model): the values are compared outside, by the trusted side.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import sys
+import time
+import traceback
+import types
+import warnings
+from typing import Any, NoReturn
+
+import numpy as np
+import torch
+
+from service.sandbox import isolation, seccomp, wire
+from service.sandbox.limits import DEFAULT_LIMITS
+from service.sandbox.protocol import DTYPES, Job
+
+FILENAME = "<submission>"
+_write, _read, _exit = os.write, os.read, os._exit
+_Tensor, _ndarray, _generic = torch.Tensor, np.ndarray, np.generic
+_as_subclass = torch.Tensor.as_subclass
+_no_torch_function = torch._C.DisableTorchFunctionSubclass
+_type_name = type.__dict__["__name__"].__get__  # tp_name straight from C, no metaclass hooks
+_issubclass, _type, _len = issubclass, type, len
+_manual_seed, _np_seed = torch.manual_seed, np.random.seed
+_perf = time.perf_counter
+_TORCH_DTYPES = {getattr(torch, n): n for n in DTYPES}
+_MEMORY_HINTS = ("can't allocate memory", "not enough memory", "out of memory")
+
+
+def _send(header: dict[str, Any], payload: list[bytes] | None = None) -> None:
+    data = memoryview(wire.frame(header, payload))
+    while data:
+        data = data[_write(isolation.FD_RESULT, data):]
+
+
+def _read_job() -> Job:
+    buf = bytearray()
+    while True:  # the trusted side writes one frame and closes the pipe
+        chunk = _read(isolation.FD_JOB, 1 << 20)
+        if not chunk:
+            break
+        buf += chunk
+        if len(buf) > DEFAULT_LIMITS.job_max_bytes:
+            raise OSError("job too large")
+    reader = wire.FrameReader(DEFAULT_LIMITS.header_max_bytes + _len(buf), DEFAULT_LIMITS.job_max_bytes)
+    for header, payload in reader.feed(bytes(buf)):
+        return wire.decode_job(header, payload)
+    raise OSError("no job received")
+
+
+def serve(filt: seccomp.Filter, gpu: bool = False) -> NoReturn:
+    """The child's whole life after isolation: one job, then exit. Never returns."""
+    code = 3
+    try:
+        job = _read_job()
+        isolation.apply_job_limits(job.time_s, job.memory_mb, gpu)
+        filt.load()  # from here on, only the learner's code and our encoding run
+        out, err = sys.stdout, sys.stderr
+        run_job(job)
+        for stream in (out, err):
+            try:
+                stream.flush()
+            except BaseException:  # noqa: B036 - the learner may have broken the stream
+                pass
+        # Close our ends first so the trusted side sees EOF now, not after this process's teardown.
+        for fd in (0, 1, 2):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        _send({"t": "done"})
+        os.close(isolation.FD_RESULT)
+        code = 0
+    except BaseException:  # noqa: B036 - nothing may escape a sandbox child
+        pass
+    _exit(code)
+
+
+def _error(exc: BaseException, lines: list[str]) -> dict[str, Any]:
+    """Type, message and a traceback trimmed to the learner's own frames (no harness, no torch internals)."""
+    name = _type_name(_type(exc))
+    try:
+        message = str(exc)[:2000]
+    except BaseException:  # noqa: B036 - str() runs the learner's __str__
+        message = ""
+    tb = ["Traceback (most recent call last):"]
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename == FILENAME:
+            tb.append(f'  File "{FILENAME}", line {lineno}, in {frame.f_code.co_name}')
+            if 0 < lineno <= _len(lines):
+                tb.append("    " + lines[lineno - 1].strip())
+    tb.append(f"{name}: {message}" if message else name)
+    return {"type": name, "message": message, "traceback": "\n".join(tb)}
+
+
+def run_job(job: Job) -> None:
+    lines = job.code.splitlines()
+    try:
+        compiled = compile(job.code, FILENAME, "exec", dont_inherit=True)
+    except BaseException as exc:  # noqa: B036 - SyntaxError, ValueError (null bytes), RecursionError...
+        err = _error(exc, lines)
+        if _issubclass(_type(exc), SyntaxError):
+            se: Any = exc
+            err.update(line=se.lineno, offset=se.offset, text=(se.text or "")[:500], message=str(se.msg)[:2000])
+        _send({"t": "job", "status": "syntax_error", "error": err})
+        return
+    module = types.ModuleType("submission")
+    module.__dict__["__builtins__"] = builtins
+    torch.set_warn_always(True)  # `.T` on an N-D tensor must warn on every call, not just once
+    try:
+        exec(compiled, module.__dict__)
+    except BaseException as exc:  # noqa: B036 - SystemExit at import time too
+        _send({"t": "job", "status": "runtime_error", "error": _error(exc, lines)})
+        return
+    fn = module.__dict__.get(job.entry)
+    if not callable(fn):
+        _send({"t": "job", "status": "missing_function",
+               "error": {"type": "missing_function", "message": f"no function named {job.entry!r}"}})
+        return
+    for case in job.cases:
+        _run_case(job, case, fn, lines)
+
+
+def _run_case(job: Job, case: Any, fn: Any, lines: list[str]) -> None:
+    cuda = job.device == "cuda"
+    args, inputs = [], []
+    for a in case.args:
+        if a.array is None:
+            args.append(a.value)
+            continue
+        x: Any = a.array
+        if job.framework == "torch":
+            x = torch.from_numpy(x)
+            if a.torch_dtype:
+                x = x.to(getattr(torch, a.torch_dtype))
+            if cuda:
+                x = x.to("cuda")
+        args.append(x)
+        inputs.append((a.name, x, _snapshot(x)))
+    _manual_seed(0)
+    _np_seed(0)
+    value: Any = None
+    error = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        start = _perf()
+        try:
+            value = fn(*args)
+            if cuda:
+                torch.cuda.synchronize()
+        except BaseException as exc:  # noqa: B036 - SystemExit/KeyboardInterrupt are just errors here
+            error = _error(exc, lines)
+        elapsed = (_perf() - start) * 1000
+    header: dict[str, Any] = {"t": "case", "name": case.name, "elapsed_ms": elapsed, "error": error,
+                              "inputs_unchanged": {n: _unchanged(x, s) for n, x, s in inputs},
+                              "warnings": [_safe_str(w.message)[:500] for w in caught[:20]]}
+    if error is not None and any(h in error["message"] for h in _MEMORY_HINTS):
+        error["type"] = "MemoryError"  # the pool reports memory_limit for the whole run
+    payload: list[bytes] = []
+    if error is None:
+        budget = [DEFAULT_LIMITS.payload_max_bytes]
+        try:
+            header["value"] = encode_value(value, inputs, payload, budget, 0)
+        except _TooBig:
+            _send({"t": "limit", "what": "result"})
+            _exit(0)
+    _send(header, payload)
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _safe_str(x: Any) -> str:
+    try:
+        return str(x)
+    except BaseException:  # noqa: B036
+        return ""
+
+
+def _raw_tensor(t: torch.Tensor) -> torch.Tensor:
+    c = t.detach().cpu().resolve_conj().resolve_neg().contiguous()
+    return c.view(torch.int16) if c.dtype == torch.bfloat16 else c
+
+
+def _snapshot(x: Any) -> Any:
+    with _no_torch_function():
+        return (tuple(x.shape), x.dtype, _raw_tensor(x).clone().numpy().tobytes()) if _issubclass(
+            _type(x), _Tensor) else (x.shape, x.dtype, x.tobytes())
+
+
+def _unchanged(x: Any, snap: Any) -> bool:
+    try:
+        return _snapshot(x) == snap
+    except BaseException:  # noqa: B036
+        return False
+
+
+def encode_value(x: Any, inputs: list[Any], payload: list[bytes], budget: list[int], depth: int) -> dict[str, Any]:
+    """Describe `x` as plain JSON + raw bytes, reading facts from the C level, never via learner hooks."""
+    t = _type(x)
+    try:
+        if _issubclass(t, _Tensor):
+            return _encode_tensor(x, inputs, payload, budget)
+        if _issubclass(t, _ndarray):
+            return _encode_ndarray(np.ndarray.view(x, np.ndarray), inputs, payload, budget)
+        if x is None:
+            return {"kind": "none"}
+        if t is bool or _issubclass(t, np.bool_):
+            return {"kind": "bool", "scalar": bool(x)}
+        if _issubclass(t, int):
+            return {"kind": "int", "scalar": int.__int__(x)} if abs(int.__int__(x)) < 1 << 63 else _other(x)
+        if _issubclass(t, np.integer):
+            return {"kind": "int", "scalar": int(x)}
+        if _issubclass(t, float) or _issubclass(t, np.floating):
+            return {"kind": "float", "scalar": float(x) if _issubclass(t, _generic) else float.__float__(x)}
+        if _issubclass(t, complex) or _issubclass(t, np.complexfloating):
+            c = complex(x) if _issubclass(t, _generic) else complex(complex.real.__get__(x), complex.imag.__get__(x))
+            return {"kind": "complex", "scalar": [c.real, c.imag]}
+        if _issubclass(t, str):
+            return {"kind": "str", "scalar": str.__str__(x)[:10000]}
+        if (_issubclass(t, tuple) or _issubclass(t, list)) and depth < DEFAULT_LIMITS.max_depth:
+            items = list(tuple.__iter__(x) if _issubclass(t, tuple) else list.__iter__(x))
+            if _len(items) > DEFAULT_LIMITS.max_items:
+                return _other(x)
+            return {"kind": "tuple" if _issubclass(t, tuple) else "list",
+                    "items": [encode_value(i, inputs, payload, budget, depth + 1) for i in items]}
+    except _TooBig:
+        raise
+    except Exception:  # a value we cannot describe faithfully is just "other"
+        pass
+    return _other(x)
+
+
+def _other(x: Any) -> dict[str, Any]:
+    return {"kind": "other", "type_name": _type_name(_type(x))}
+
+
+def _take(nbytes: int, budget: list[int]) -> None:
+    budget[0] -= nbytes
+    if budget[0] < 0:  # checked before the copy: a huge output never gets materialised twice
+        raise _TooBig
+
+
+def _encode_tensor(x: Any, inputs: list[Any], payload: list[bytes], budget: list[int]) -> dict[str, Any]:
+    with _no_torch_function():
+        t = _as_subclass(x, _Tensor)  # a plain Tensor view of a subclass: its overrides no longer run
+        name = _TORCH_DTYPES.get(t.dtype)
+        if name is None or t.layout != torch.strided or t.is_meta or t.dim() > DEFAULT_LIMITS.max_ndim:
+            return {"kind": "other", "type_name": f"Tensor[{str(t.dtype).removeprefix('torch.')}]"}
+        _take(t.numel() * t.element_size(), budget)
+        ptr = t.untyped_storage().data_ptr()
+        shares = [n for n, inp, _ in inputs if _issubclass(_type(inp), _Tensor)
+                  and _as_subclass(inp, _Tensor).untyped_storage().data_ptr() == ptr]
+        raw = _raw_tensor(t).numpy().tobytes()
+        payload.append(raw)
+        return {"kind": "tensor", "dtype": name, "shape": list(t.shape), "strides": list(t.stride()),
+                "device": t.device.type, "contiguous": t.is_contiguous(),
+                "channels_last": t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last),
+                "shares_input": shares, "nbytes": len(raw)}
+
+
+def _encode_ndarray(a: np.ndarray, inputs: list[Any], payload: list[bytes], budget: list[int]) -> dict[str, Any]:
+    if a.dtype.name not in DTYPES or a.ndim > DEFAULT_LIMITS.max_ndim or a.dtype.hasobject:
+        return {"kind": "other", "type_name": f"ndarray[{a.dtype.name}]"}
+    _take(a.nbytes, budget)
+    shares = [n for n, inp, _ in inputs if _issubclass(_type(inp), _ndarray) and np.may_share_memory(a, inp)]
+    contiguous = bool(a.flags.c_contiguous)
+    strides = [s // a.itemsize for s in a.strides]
+    if not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))
+    raw = np.ascontiguousarray(a).tobytes()
+    payload.append(raw)
+    return {"kind": "ndarray", "dtype": a.dtype.name, "shape": list(a.shape), "strides": strides,
+            "device": "cpu", "contiguous": contiguous, "channels_last": None, "shares_input": shares,
+            "nbytes": len(raw)}

@@ -1,0 +1,188 @@
+"""Engine side: a thread-safe pool of pre-forked, single-use sandbox children behind one zygote.
+
+Lives in the web/worker process. Imports numpy (via the wire format) but never torch: the zygote
+subprocess holds torch. Nothing the learner does can raise out of `run()`; a missing isolation layer
+makes every run return status "unavailable" naming the layer (fail closed).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+
+from service.sandbox import selfcheck
+from service.sandbox.driver import Child, drive
+from service.sandbox.limits import DEFAULT_LIMITS, ZYGOTE_ENV, SandboxLimits
+from service.sandbox.protocol import Job, RawRun
+
+ZYGOTE_START_TIMEOUT_S = 120.0
+
+
+class SandboxPool:
+    """`run(job) -> RawRun`, at most `size` at once, with `size` isolated children forked ahead of demand."""
+
+    def __init__(self, size: int | None = None, required_layers: tuple[str, ...] | None = None,
+                 limits: SandboxLimits = DEFAULT_LIMITS) -> None:
+        self.size = size or os.cpu_count() or 1
+        self.limits = limits
+        self.required_layers = required_layers if required_layers is not None else selfcheck.REQUIRED
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(self.size)
+        self._gpu_lock = threading.Lock()  # one CUDA job at a time per GPU
+        self._spares: deque[Child] = deque()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._ctl: socket.socket | None = None
+        self._layers: list[selfcheck.LayerStatus] | None = None
+        self._refusal = ""
+
+    # ---- zygote -------------------------------------------------------------------------------------
+
+    def _start_zygote(self) -> None:
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            # -I: ignore PYTHON* variables and user site; env: ZYGOTE_ENV only (no secrets, ever).
+            self._proc = subprocess.Popen(
+                [sys.executable, "-I", "-m", "service.sandbox.zygote", str(child.fileno())],
+                env=dict(ZYGOTE_ENV), close_fds=True, pass_fds=[child.fileno()], cwd="/",
+                stdin=subprocess.DEVNULL)
+        finally:
+            child.close()
+        parent.settimeout(ZYGOTE_START_TIMEOUT_S)
+        try:
+            if parent.recv(16) != b"ready":
+                raise OSError("the zygote exited during start-up")
+        except OSError:
+            parent.close()
+            self._stop_zygote()
+            raise
+        parent.settimeout(None)
+        self._ctl = parent
+        self._spares.clear()
+
+    def _stop_zygote(self) -> None:
+        if self._ctl is not None:
+            self._ctl.close()
+            self._ctl = None
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
+
+    def _new_child(self) -> Child:
+        """Ask the zygote for one child; returns at once (the fork and isolation happen over there)."""
+        job_r, job_w = os.pipe2(os.O_CLOEXEC)
+        res_r, res_w = os.pipe2(os.O_CLOEXEC)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            assert self._ctl is not None
+            socket.send_fds(self._ctl, [b"S"], [job_r, res_w, out_w, err_w, theirs.fileno()])
+        except OSError:
+            for fd in (job_w, res_r, out_r, err_r):
+                os.close(fd)
+            mine.close()
+            raise
+        finally:  # the zygote (and then the child) hold their own copies now
+            for fd in (job_r, res_w, out_w, err_w):
+                os.close(fd)
+            theirs.close()
+        return Child(job_w, res_r, out_r, err_r, mine)
+
+    def _top_up(self) -> None:
+        """Keep `size` spare children forked and isolating (call with the lock held)."""
+        while len(self._spares) < self.size:
+            self._spares.append(self._new_child())
+
+    def start(self) -> None:
+        """Start the zygote, probe every isolation layer once (cached) and fork the spares."""
+        with self._lock:
+            if self._ctl is not None or self._refusal:
+                return
+            try:
+                self._start_zygote()
+            except OSError as exc:
+                self._layers = selfcheck.zygote_failed(str(exc))
+                self._refusal = selfcheck.refusal(self._layers, self.required_layers)
+                return
+        layers = selfcheck.probe(self._run_unchecked)
+        with self._lock:
+            self._layers = layers
+            self._refusal = selfcheck.refusal(layers, self.required_layers)
+            if not self._refusal:
+                self._top_up()
+
+    def selfcheck(self) -> list[selfcheck.LayerStatus]:
+        self.start()
+        return list(self._layers or [])
+
+    def close(self) -> None:
+        with self._lock:
+            while self._spares:
+                self._spares.popleft().close()
+            self._stop_zygote()
+
+    # ---- running jobs ---------------------------------------------------------------------------------
+
+    def _take_child(self) -> Child:
+        with self._lock:
+            for _attempt in range(2):
+                try:
+                    if self._ctl is None or (self._proc is not None and self._proc.poll() is not None):
+                        self._stop_zygote()
+                        self._start_zygote()
+                    child = self._spares.popleft() if self._spares else self._new_child()
+                    self._top_up()  # the replacement forks in the zygote while this job runs
+                    return child
+                except OSError:
+                    self._stop_zygote()  # restart once, then give up
+            raise OSError("the sandbox zygote is not running")
+
+    def _run_unchecked(self, job: Job) -> RawRun:
+        started = time.monotonic()
+        with self._slots:
+            queued = time.monotonic()
+            try:
+                child = self._take_child()
+            except OSError as exc:
+                return RawRun(status="unavailable", detail=f"sandbox unavailable: {exc}")
+            run = drive(child, job, self.limits)
+        end = time.monotonic()
+        run.timings = {"queue": (queued - started) * 1000, "run": (end - queued) * 1000,
+                       "total": (end - started) * 1000}
+        return run
+
+    def run(self, job: Job) -> RawRun:
+        """Grade-side entry point: thread-safe, never raises for anything the submission did."""
+        try:
+            self.start()
+            if self._refusal:
+                return RawRun(status="unavailable", detail=self._refusal)
+            if job.device == "cuda":
+                from service.sandbox import cuda  # only pulls in subprocess plumbing, never torch
+
+                with self._gpu_lock:
+                    return cuda.run(job, self.limits)
+            return self._run_unchecked(job)
+        except Exception as exc:  # infrastructure failure: fail closed, never crash the caller
+            return RawRun(status="unavailable", detail=f"sandbox error: {type(exc).__name__}: {exc}")
+
+    def pids(self) -> list[int]:
+        """The zygote and its live spare children (for memory accounting in benchmarks)."""
+        with self._lock:
+            pids = [self._proc.pid] if self._proc is not None else []
+            for child in self._spares:
+                child.status.setblocking(False)
+                if not child.pid:
+                    child.read_status()
+                if child.pid:
+                    pids.append(child.pid)
+            return pids

@@ -1,0 +1,184 @@
+"""Framing used on both sides of the sandbox: a length-prefixed JSON header, then raw bytes. Never pickle.
+
+A frame is `u32 big-endian header length | header JSON (utf-8) | payload`, where the header's integer
+field "nbytes" says how many payload bytes follow. Caps are checked *before* anything is buffered or
+allocated, so a hostile child cannot make the trusted side allocate a claimed 1 TB shape.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from service.sandbox.limits import DEFAULT_LIMITS, SandboxLimits
+from service.sandbox.protocol import DTYPES, ArgIn, CaseIn, Job, Value
+
+_LEN = struct.Struct(">I")
+
+
+class WireError(Exception):
+    """A malformed or oversized message. `kind` is "violation" (malformed) or "limit" (too big)."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+
+
+def np_dtype(name: str) -> np.dtype:
+    """The numpy dtype a wire dtype name is stored as (bfloat16 travels as its raw int16 pattern)."""
+    if name not in DTYPES:
+        raise WireError("violation", f"dtype {name!r} is not allowed")
+    return np.dtype("int16" if name == "bfloat16" else name)
+
+
+def frame(header: dict[str, Any], payload: list[bytes] | None = None) -> bytes:
+    parts = payload or []
+    header = dict(header, nbytes=sum(len(p) for p in parts))
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    return b"".join([_LEN.pack(len(raw)), raw, *parts])
+
+
+class FrameReader:
+    """Incremental decoder: `feed()` bytes as they arrive, iterate complete (header, payload) frames."""
+
+    def __init__(self, header_max: int, payload_max: int) -> None:
+        self._buf = bytearray()
+        self._header_max = header_max
+        self._payload_left = payload_max  # a budget for the whole stream, not per frame
+
+    def feed(self, data: bytes) -> Iterator[tuple[dict[str, Any], bytes]]:
+        self._buf += data
+        while len(self._buf) >= 4:
+            (hlen,) = _LEN.unpack_from(self._buf)
+            if hlen > self._header_max:
+                raise WireError("limit", f"result header of {hlen} bytes is over the cap")
+            if len(self._buf) < 4 + hlen:
+                return
+            try:
+                header = json.loads(bytes(self._buf[4:4 + hlen]))
+            except (ValueError, RecursionError) as exc:
+                raise WireError("violation", f"result header is not valid JSON ({type(exc).__name__})") from None
+            nbytes = header.get("nbytes") if isinstance(header, dict) else None
+            if type(nbytes) is not int or nbytes < 0:
+                raise WireError("violation", "result header has no valid nbytes")
+            if nbytes > self._payload_left:
+                raise WireError("limit", "result data is over the size cap")
+            if len(self._buf) < 4 + hlen + nbytes:
+                return
+            payload = bytes(self._buf[4 + hlen:4 + hlen + nbytes])
+            del self._buf[:4 + hlen + nbytes]
+            self._payload_left -= nbytes
+            yield header, payload
+
+    @property
+    def pending(self) -> int:
+        return len(self._buf)
+
+
+# ---- jobs (trusted side -> child) ------------------------------------------------------------------
+
+def encode_job(job: Job) -> bytes:
+    parts: list[bytes] = []
+    offset = 0
+    cases = []
+    for case in job.cases:
+        args = []
+        for arg in case.args:
+            if arg.array is not None:
+                arr = np.ascontiguousarray(arg.array)
+                raw = arr.tobytes()
+                args.append({"name": arg.name, "dtype": arr.dtype.name, "shape": list(arr.shape),
+                             "offset": offset, "size": len(raw), "torch_dtype": arg.torch_dtype})
+                parts.append(raw)
+                offset += len(raw)
+            else:
+                args.append({"name": arg.name, "value": arg.value})
+        cases.append({"name": case.name, "args": args})
+    header = {"code": job.code, "entry": job.entry, "framework": job.framework, "cases": cases,
+              "time_s": job.time_s, "memory_mb": job.memory_mb, "device": job.device}
+    return frame(header, parts)
+
+
+def decode_job(header: dict[str, Any], payload: bytes) -> Job:
+    cases = []
+    for c in header["cases"]:
+        args = []
+        for a in c["args"]:
+            if "dtype" in a:
+                arr = np.frombuffer(payload, dtype=np_dtype(a["dtype"]), count=math.prod(a["shape"]),
+                                    offset=a["offset"]).reshape(a["shape"]).copy()
+                args.append(ArgIn(a["name"], array=arr, torch_dtype=a.get("torch_dtype")))
+            else:
+                args.append(ArgIn(a["name"], value=a["value"]))
+        cases.append(CaseIn(c["name"], tuple(args)))
+    return Job(code=header["code"], entry=header["entry"], framework=header["framework"], cases=tuple(cases),
+               time_s=header["time_s"], memory_mb=header["memory_mb"], device=header["device"])
+
+
+# ---- values (child -> trusted side) ------------------------------------------------------------------
+
+def decode_value(node: Any, payload: memoryview, pos: list[int], limits: SandboxLimits = DEFAULT_LIMITS,
+                 depth: int = 0) -> Value:
+    """Rebuild a `Value` from the header tree, slicing tensor bytes from `payload` in order.
+
+    Everything is checked: kinds, dtype allowlist, shape bounds, prod(shape) * itemsize == nbytes.
+    `pos` is a one-element cursor into the payload shared across the recursion.
+    """
+    if not isinstance(node, dict) or depth > limits.max_depth:
+        raise WireError("violation", "malformed value tree")
+    kind = node.get("kind")
+    if kind in ("tensor", "ndarray"):
+        dtype = node.get("dtype")
+        shape = node.get("shape")
+        if not isinstance(dtype, str) or not isinstance(shape, list) or len(shape) > limits.max_ndim \
+                or any(type(d) is not int or d < 0 for d in shape):
+            raise WireError("violation", "malformed tensor description")
+        npd = np_dtype(dtype)
+        nbytes = node.get("nbytes")
+        if type(nbytes) is not int or math.prod(shape) * npd.itemsize != nbytes:
+            raise WireError("violation", "tensor byte count does not match its shape")
+        if pos[0] + nbytes > len(payload):
+            raise WireError("violation", "tensor bytes missing from the result")
+        arr = np.frombuffer(payload[pos[0]:pos[0] + nbytes], dtype=npd).reshape(shape).copy()
+        pos[0] += nbytes
+        if dtype == "bfloat16":  # widen the raw bf16 pattern: it is the top half of a float32
+            arr = (arr.astype(np.uint16).astype(np.uint32) << 16).view(np.float32)
+        strides = node.get("strides")
+        shares = node.get("shares_input") or []
+        return Value(kind=kind, array=arr, dtype=dtype, shape=tuple(shape), device=_str(node.get("device")),
+                     strides=tuple(int(s) for s in strides) if isinstance(strides, list) else None,
+                     shares_input=tuple(str(s) for s in shares)[:64],
+                     contiguous=_bool(node.get("contiguous")), channels_last=_bool(node.get("channels_last")))
+    if kind in ("tuple", "list"):
+        items = node.get("items")
+        if not isinstance(items, list) or len(items) > limits.max_items:
+            raise WireError("violation", "malformed sequence")
+        return Value(kind=kind, items=[decode_value(i, payload, pos, limits, depth + 1) for i in items])
+    if kind in ("int", "float", "bool", "complex", "str", "none"):
+        scalar = node.get("scalar")
+        if kind == "complex":
+            if not (isinstance(scalar, list) and len(scalar) == 2):
+                raise WireError("violation", "malformed complex")
+            scalar = complex(float(scalar[0]), float(scalar[1]))
+        elif kind == "str":
+            scalar = str(scalar)[:10000]
+        elif kind in ("int", "float", "bool") and not isinstance(scalar, int | float | bool):
+            raise WireError("violation", f"malformed {kind}")
+        return Value(kind=kind, scalar=scalar if kind != "none" else None)
+    if kind == "other":
+        return Value(kind="other", type_name=str(node.get("type_name", ""))[:200])
+    raise WireError("violation", f"unknown value kind {str(kind)[:40]!r}")
+
+
+def _str(x: Any) -> str | None:
+    return x[:40] if isinstance(x, str) else None
+
+
+def _bool(x: Any) -> bool | None:
+    return x if isinstance(x, bool) else None

@@ -1,0 +1,142 @@
+"""The zygote: numpy and torch imported once, forking one isolated, single-use child per request.
+
+Run as `python -I -m service.sandbox.zygote CTL_FD` by the pool, with ZYGOTE_ENV as its whole environment
+(no secrets, no database handles, no solutions) and CUDA never initialised (it cannot survive fork).
+It stays single-threaded, which is what makes its raw clone() safe.
+
+Control protocol (SOCK_SEQPACKET on CTL_FD): the pool sends b"S" with five fds attached by SCM_RIGHTS:
+job read end, result write end, stdout write end, stderr write end, status socket. The zygote forks a
+child into new namespaces, sends "pid N" plus a pidfd for it on the status socket (so the pool can kill
+it without any pid-reuse race), and, once the child is gone, "exit N" or "signal N", then closes it.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import sys
+import tempfile
+import traceback
+from typing import NoReturn
+
+import numpy as np
+import torch
+
+from service.sandbox import harness, isolation, libc, seccomp
+from service.sandbox.limits import DEFAULT_LIMITS
+
+
+def warm_up() -> None:
+    """Pay first-op costs once here instead of in every child; single-threaded, CPU only."""
+    torch.set_num_threads(1)
+    x = torch.arange(24, dtype=torch.float32).reshape(2, 3, 4)
+    x.permute(2, 0, 1).contiguous().sum()
+    x.transpose(0, 1).reshape(3, 8)
+    (x @ x.transpose(1, 2)).softmax(-1)
+    a = np.arange(24.0).reshape(2, 3, 4)
+    np.ascontiguousarray(a.transpose(2, 0, 1)).sum()
+    torch.from_numpy(a).to(torch.bfloat16).view(torch.int16).numpy().tobytes()
+
+
+def child_main(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccomp.Filter,
+               gpu: bool) -> NoReturn:
+    """In the fresh child (PID 1 of its namespaces, still root): isolate, report ready, serve one job."""
+    try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        isolation.build_root(plan, DEFAULT_LIMITS)
+        isolation.setup_fds(*fds[:4])
+        isolation.drop_privileges(uid)
+        harness._send({"t": "ready"})
+    except BaseException:  # noqa: B036 - report and die: never serve a job half-isolated
+        try:
+            os.write(2, traceback.format_exc().encode()[-4000:])
+        finally:
+            os._exit(2)
+    harness.serve(filt, gpu)
+
+
+def spawn(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccomp.Filter, gpu: bool,
+          close_in_child: list[int]) -> int:
+    """Fork a child for one job; sends its pid and pidfd on the status socket (fds[4])."""
+    pid = libc.fork_into_namespaces(libc.SANDBOX_NS)
+    if pid == 0:
+        for fd in close_in_child + [fds[4]]:
+            os.close(fd)
+        child_main(fds, uid, plan, filt, gpu)
+    pidfd = os.pidfd_open(pid)
+    try:
+        status = socket.socket(fileno=os.dup(fds[4]))
+        socket.send_fds(status, [f"pid {pid}\n".encode()], [pidfd])
+        status.detach()
+    except OSError:
+        pass  # the pool gave up on this child already; it will get EOF on its job pipe and exit
+    finally:
+        os.close(pidfd)
+        for fd in fds[:4]:
+            os.close(fd)
+    return pid
+
+
+def report_exit(status_fd: int, wait_status: int) -> None:
+    if os.WIFSIGNALED(wait_status):
+        msg = f"signal {os.WTERMSIG(wait_status)}\n"
+    else:
+        msg = f"exit {os.waitstatus_to_exitcode(wait_status)}\n"
+    try:
+        os.write(status_fd, msg.encode())
+    except OSError:
+        pass
+    os.close(status_fd)
+
+
+def serve(ctl: socket.socket) -> None:
+    filt = seccomp.Filter()  # assembled once: children only load it
+    mountpoint = tempfile.mkdtemp(prefix="kiwame-root-")
+    try:
+        plan = isolation.plan_mounts(mountpoint)
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        free = list(range(DEFAULT_LIMITS.uid_slots))
+        live: dict[int, tuple[int, int]] = {}  # pid -> (slot, status fd)
+        ctl.send(b"ready")
+        while True:
+            ready, _, _ = select.select([ctl, wake_r], [], [])
+            if wake_r in ready:
+                os.read(wake_r, 4096)
+            while live:  # reap every finished child; its uid slot becomes free again
+                pid, wstatus = os.waitpid(-1, os.WNOHANG)
+                if pid == 0:
+                    break
+                if pid in live:
+                    slot, status_fd = live.pop(pid)
+                    report_exit(status_fd, wstatus)
+                    free.append(slot)
+            if ctl in ready:
+                msg, fds, _, _ = socket.recv_fds(ctl, 64, 8)
+                if not msg:
+                    return  # the pool is gone
+                if msg != b"S" or len(fds) != 5 or not free:
+                    for fd in fds:
+                        os.close(fd)  # the pool sees EOF on the status socket and reports unavailable
+                    continue
+                slot = free.pop(0)
+                pid = spawn(fds, DEFAULT_LIMITS.uid_base + slot, plan, filt, False,
+                            [ctl.fileno(), wake_r, wake_w])
+                live[pid] = (slot, fds[4])
+    finally:
+        os.rmdir(mountpoint)
+
+
+def main() -> None:
+    # No PR_SET_PDEATHSIG: it fires when the *thread* that started us exits, and the pool may start the
+    # zygote from a short-lived request thread. EOF on the control socket ends us instead.
+    warm_up()
+    serve(socket.socket(fileno=int(sys.argv[1])))
+
+
+if __name__ == "__main__":
+    main()

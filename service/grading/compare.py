@@ -87,7 +87,8 @@ def compare_case(
         if changed:
             msg = m.line(subject, {"en": f"modified in place ({', '.join(changed)})",
                                    "ja": f"関数の中で書き換えられています（{', '.join(changed)}）"},
-                         "the input left unchanged", "an in-place change")
+                         m.both("the input left unchanged", "入力はそのまま"),
+                         m.both("an in-place change", "その場での書き換え"))
             ctx.add("input_unchanged", False, msg, "input_mutated", {"inputs": changed})
         else:
             ctx.add("input_unchanged", True, {"en": "Input: ok, left unchanged", "ja": "入力: OK、変更されていません"})
@@ -200,14 +201,15 @@ def _structure(ctx: _Ctx, path: str, act: Value) -> None:
         msg = m.ok(path, "view_of_input", "(a view of the input)") if good else m.line(
             m.what(path, "view_of_input"),
             {"en": "not a view, it is a copy", "ja": "ビューではなくコピーになっています"},
-            "a view sharing the input's memory", "a new copy")
+            m.both("a view sharing the input's memory", "入力とメモリを共有するビュー"),
+            m.both("a new copy", "新しいコピー"))
         ctx.add("view_of_input", good, msg, "not_a_view", {"path": path})
     if spec.contiguous is not None:
         good = act.contiguous is spec.contiguous
         want = "contiguous" if spec.contiguous else "non-contiguous"
         msg = m.ok(path, "contiguous", f"({want})") if good else m.line(
             m.what(path, "contiguous"), {"en": f"not {want}", "ja": f"{want} ではありません"},
-            want, f"strides {m.fmt_shape(act.strides)}")
+            want, _strides(act))
         ctx.add("contiguous", good, msg, "not_contiguous",
                 {"path": path, "expected": spec.contiguous, "strides": list(act.strides or ())})
     if spec.channels_last is not None:
@@ -215,6 +217,11 @@ def _structure(ctx: _Ctx, path: str, act: Value) -> None:
         want = "channels_last" if spec.channels_last else "contiguous (not channels_last)"
         msg = m.ok(path, "channels_last", f"({want})") if good else m.line(
             m.what(path, "channels_last"), {"en": f"not {want}", "ja": f"{want} 形式ではありません"},
-            want, f"strides {m.fmt_shape(act.strides)}")
+            want, _strides(act))
         ctx.add("channels_last", good, msg, "not_channels_last",
                 {"path": path, "expected": spec.channels_last, "strides": list(act.strides or ())})
+
+
+def _strides(act: Value) -> m.Msg:
+    shown = m.fmt_shape(act.strides)
+    return m.both(f"strides {shown}", f"ストライド {shown}")

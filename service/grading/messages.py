@@ -38,16 +38,24 @@ def fmt_shape(shape: Sequence[int] | None) -> str:
     return "(" + ", ".join(str(int(n)) for n in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def line(subject: Msg, problem: Msg, expected: str | None = None, got: str | None = None) -> Msg:
-    """Build one message in the fixed grammar; ``expected``/``got`` are language-neutral code-like strings."""
+def _pick(v: str | Msg, lang: str) -> str:
+    return v if isinstance(v, str) else v[lang]
+
+
+def line(subject: Msg, problem: Msg, expected: str | Msg | None = None, got: str | Msg | None = None) -> Msg:
+    """Build one message in the fixed grammar; ``expected``/``got`` are code-like strings or bilingual phrases."""
     en = f"{subject['en']}: {problem['en']}"
     ja = f"{subject['ja']}: {problem['ja']}"
     if expected is not None and got is not None:
-        en += f", expected {expected}, got {got}"
-        ja += f"（期待: {expected}、あなたの結果: {got}）"
+        en += f", expected {_pick(expected, 'en')}, got {_pick(got, 'en')}"
+        ja += f"（期待: {_pick(expected, 'ja')}、あなたの結果: {_pick(got, 'ja')}）"
     elif expected is not None:
-        en += f", expected {expected}"
-        ja += f"（期待: {expected}）"
+        en += f", expected {_pick(expected, 'en')}"
+        ja += f"（期待: {_pick(expected, 'ja')}）"
+    return {"en": en, "ja": ja}
+
+
+def both(en: str, ja: str) -> Msg:
     return {"en": en, "ja": ja}
 
 

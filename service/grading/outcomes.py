@@ -54,22 +54,24 @@ def run_failure(exercise: Exercise, run: RawRun) -> Diagnosis:
     elif status == "missing_function":
         msg = m.line(CODE, {"en": f"no function named `{exercise.entry}`",
                             "ja": f"関数 `{exercise.entry}` が見つかりません"},
-                     f"def {exercise.entry}(...)", "no such function")
+                     f"def {exercise.entry}(...)", m.both("no such function", "その関数はありません"))
     elif status == "runtime_error":
         msg = {"en": f"Your code: raised {etype} while loading{at_en}: {emsg}",
                "ja": f"コード: 読み込み中に{at_ja} {etype} が発生しました: {emsg}"}
     elif status == "timeout":
         msg = m.line(CODE, {"en": "ran too long and was stopped (an endless loop?)",
                             "ja": "実行時間が長すぎるため停止しました（無限ループになっていませんか？）"},
-                     f"under {exercise.limits.time_s:g} s", "the time limit")
+                     m.both(f"under {exercise.limits.time_s:g} s", f"{exercise.limits.time_s:g} 秒以内"),
+                     m.both("the time limit", "制限時間に到達"))
     elif status == "memory_limit":
         msg = m.line(CODE, {"en": "used too much memory and was stopped",
                             "ja": "メモリを使いすぎたため停止しました"},
-                     f"under {exercise.limits.memory_mb} MB", "the memory limit")
+                     m.both(f"under {exercise.limits.memory_mb} MB", f"{exercise.limits.memory_mb} MB 以内"),
+                     m.both("the memory limit", "メモリ上限に到達"))
     elif status == "output_limit":
         msg = m.line(CODE, {"en": "printed or returned too much output and was stopped",
                             "ja": "出力（print や戻り値）が大きすぎるため停止しました"},
-                     "a small output", "the output limit")
+                     m.both("a small output", "小さな出力"), m.both("the output limit", "出力上限に到達"))
     elif status == "sandbox_violation":
         msg = m.line(CODE, {"en": "tried an operation the grader does not allow (such as starting processes, "
                                   "networking or debugging other processes)",

@@ -66,7 +66,7 @@ class Catalog:
         self.root = Path(root)
         self._snapshot = _Snapshot()
         self._reload_lock = threading.Lock()
-        self._last_check = 0.0
+        self._last_check: float | None = None
 
     @property
     def exercises(self) -> dict[str, Exercise]:
@@ -118,7 +118,7 @@ class Catalog:
     def reload_if_changed(self, min_interval: float = 1.0) -> ReloadResult | None:
         """For a development ``before_request`` hook: at most one check per ``min_interval`` seconds."""
         now = time.monotonic()
-        if now - self._last_check < min_interval:
+        if self._last_check is not None and now - self._last_check < min_interval:
             return None
         self._last_check = now
         return self.reload()
@@ -185,7 +185,12 @@ class Catalog:
             for position, (_, result) in enumerate(members, start=1):
                 assert result.exercise is not None
                 ex = result.exercise
-                exercises[ex.id] = ex if ex.order == position else dataclasses.replace(ex, order=position)
+                prev = old.exercises.get(ex.id)
+                if prev is not None and prev.content_hash == ex.content_hash and prev.order == position:
+                    ex = prev  # unchanged: readers keep the very same object
+                elif ex.order != position:
+                    ex = dataclasses.replace(ex, order=position)
+                exercises[ex.id] = ex
                 ids.append(ex.id)
             tracks.append(Track(info.id, info.title, info.order, tuple(ids)))
         return _Snapshot(exercises, tuple(errors), tuple(warnings), tuple(tracks), stamps, parsed)

@@ -157,7 +157,7 @@ def sync_versions(catalog: Any) -> int:
     existing = set(db.session.execute(
         sa.select(ExerciseVersion.exercise_id, ExerciseVersion.content_hash)
         .where(ExerciseVersion.exercise_id.in_({k[0] for k in wanted}))
-    ).tuples())
+    ).all())
     new = [e for key, e in wanted.items() if key not in existing]
     for e in new:
         db.session.add(ExerciseVersion(exercise_id=e.id, content_hash=e.content_hash, title=e.title.to_dict(),

@@ -62,24 +62,25 @@ def run_failure(exercise: Exercise, run: RawRun) -> Diagnosis:
         msg = m.line(CODE, {"en": "ran too long and was stopped (an endless loop?)",
                             "ja": "実行時間が長すぎるため停止しました（無限ループになっていませんか？）"},
                      m.both(f"under {exercise.limits.time_s:g} s", f"{exercise.limits.time_s:g} 秒以内"),
-                     m.both("the time limit", "制限時間に到達"))
+                     m.both("stopped at the time limit", "制限時間で停止"))
     elif status == "memory_limit":
         msg = m.line(CODE, {"en": "used too much memory and was stopped",
                             "ja": "メモリを使いすぎたため停止しました"},
                      m.both(f"under {exercise.limits.memory_mb} MB", f"{exercise.limits.memory_mb} MB 以内"),
-                     m.both("the memory limit", "メモリ上限に到達"))
+                     m.both("stopped at the memory limit", "メモリ上限で停止"))
     elif status == "output_limit":
         msg = m.line(CODE, {"en": "printed or returned too much output and was stopped",
                             "ja": "出力（print や戻り値）が大きすぎるため停止しました"},
-                     m.both("a small output", "小さな出力"), m.both("the output limit", "出力上限に到達"))
+                     m.both("a small output", "小さな出力"), m.both("stopped at the output limit", "出力上限で停止"))
     elif status == "sandbox_violation":
+        why = f" ({detail})" if detail else ""
         msg = m.line(CODE, {"en": "tried an operation the grader does not allow (such as starting processes, "
-                                  "networking or debugging other processes)",
+                                  f"networking or debugging other processes){why}",
                             "ja": "採点環境で許可されていない操作（プロセスの起動、ネットワーク、他プロセスのデバッグなど）"
-                                  "を行おうとしました"})
+                                  f"を行おうとしました{why}"})
     elif status == "crashed":
-        msg = m.line(CODE, {"en": f"the Python process crashed ({detail or 'killed'})",
-                            "ja": f"Python のプロセスが異常終了しました（{detail or 'killed'}）"})
+        msg = m.line(CODE, {"en": f"the Python process stopped before finishing ({detail or 'killed'})",
+                            "ja": f"Python のプロセスが最後まで実行されずに終了しました（{detail or 'killed'}）"})
     else:
         msg = {"en": f"Your code: did not finish ({status}: {detail})",
                "ja": f"コード: 最後まで実行できませんでした（{status}: {detail}）"}

@@ -125,7 +125,7 @@ def test_view_and_contiguity_checks(engine: Engine) -> None:
     contiguous = exercise(id="t-contig", solution="def solve(x):\n    return x.permute(1, 0).contiguous()\n",
                           cases=TRANSPOSE.cases, check={"contiguous": True})
     assert "not_contiguous" in codes(grade(engine, contiguous, solve("return x.permute(1, 0)")).diagnoses)
-    cl = exercise(id="t-cl", solution="def solve(x):\n    return x.contiguous(memory_format=torch.channels_last)\n",
+    cl = exercise(id="t-cl", solution="import torch\ndef solve(x):\n    return x.contiguous(memory_format=torch.channels_last)\n",
                   cases=NHWC.cases, check={"channels_last": True})
     assert "not_channels_last" in codes(grade(engine, cl, solve("return x.clone()")).diagnoses)
 
@@ -135,10 +135,12 @@ def test_view_and_contiguity_checks(engine: Engine) -> None:
     ("def solv(x):\n    return x\n", "missing_function"),
     ("raise ValueError('at import')\n", "runtime_error"),
     (solve("while True:\n        pass"), "timeout"),
-    (solve("import os\n    os.kill(os.getpid(), 9)"), "crashed"),
+    (solve("import ctypes\n    ctypes.string_at(0)"), "crashed"),  # a segfault
+    (solve("import os\n    os._exit(3)"), "crashed"),
     (solve("b = bytearray(2**34)\n    return x"), "memory_limit"),
     (solve("print('x' * 10**7)\n    return x"), "output_limit"),
-    (solve("import os\n    os.unshare(0x10000000)\n    return x"), "sandbox_violation"),
+    (solve("import ctypes\n    ctypes.CDLL(None).unshare(0x10000000)\n    return x"), "sandbox_violation"),
+    (solve("import ctypes\n    ctypes.CDLL(None).ptrace(16, 1, 0, 0)\n    return x"), "sandbox_violation"),
 ])
 def test_run_failures_are_explained_results(engine: Engine, code: str, expected: str) -> None:
     r = grade(engine, TRANSPOSE, code)
@@ -148,13 +150,21 @@ def test_run_failures_are_explained_results(engine: Engine, code: str, expected:
 
 
 def test_case_exception_visible_vs_hidden(engine: Engine) -> None:
-    r = grade(engine, TRANSPOSE, solve("return x.t().view(-1, 3, 1)[9]"))
+    r = grade(engine, TRANSPOSE, solve("return x.reshape(-1)[99]"))
     visible, hidden = r.cases
     assert visible.error is not None and hidden.error is None
     msgs = {d.case: d for d in r.diagnoses if d.code == "runtime_error"}
-    assert "IndexError" in msgs["article"].message and "index 9" in msgs["article"].message
+    assert "IndexError" in msgs["article"].message and "index 99" in msgs["article"].message
     assert hidden.name == "hidden case 1"
     assert msgs["hidden case 1"].message == "Your function: raised IndexError (details hidden for this case)"
+
+
+def test_self_kill_is_still_an_explained_failure(engine: Engine) -> None:
+    # The learner's process is the init of its PID namespace, so SIGKILL to itself is ignored and the call
+    # returns None: whatever the sandbox makes of it, the result is complete, explained and failing.
+    r = grade(engine, TRANSPOSE, solve("import os\n    os.kill(os.getpid(), 9)"))
+    assert not r.passed and r.diagnoses and all(c.checks for c in r.cases)
+    assert codes(r.diagnoses)[0] in ("crashed", "wrong_type")
 
 
 def test_view_error_gets_a_pointer(engine: Engine) -> None:

@@ -1,0 +1,69 @@
+"""Every shipped exercise file: it validates, its reference scores 1.0 and every linter wrong answer fails,
+all through the real engine on the real sandbox pool."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from service.domain import Exercise, Submission
+from service.exercises import load_catalog, load_exercise
+from service.exercises.lint_code import candidate_code
+from service.exercises.validate import check_reference
+from service.grading.engine import Engine
+
+# Checks that show a *case* caught the wrong answer (not only a view/contiguity structure check).
+CASE_CHECKS = {"run", "type", "length", "shape", "dtype", "values", "value"}
+ROOT = Path(__file__).resolve().parent.parent / "exercises"
+FILES = sorted(p for p in ROOT.glob("*/*.yaml") if not p.name.startswith("_"))
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[Engine]:
+    from service.sandbox.pool import SandboxPool
+
+    pool = SandboxPool()
+    yield Engine(pool)
+    pool.close()
+
+
+@pytest.fixture(scope="session")
+def catalog_errors() -> list[str]:
+    return [str(e) for e in load_catalog(ROOT).errors]
+
+
+def test_the_pack_is_not_empty() -> None:
+    assert len(FILES) >= 1
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.relative_to(ROOT).as_posix() for p in FILES])
+def test_exercise_file(path: Path, engine: Engine, catalog_errors: list[str]) -> None:
+    parsed = load_exercise(path)
+    assert [str(e) for e in parsed.errors] == []
+    ex: Exercise | None = parsed.exercise
+    assert ex is not None
+    assert [e for e in catalog_errors if path.name in e] == []  # e.g. a duplicate id in another track
+    errors, lint, prepared = check_reference(engine, ex)
+    assert [str(e) for e in errors] == []
+    if lint is None:
+        return  # quizzes: check_reference graded the answer key itself
+    assert [str(f) for f in lint.findings] == []
+    waived = {f.candidate for f in lint.waived}
+    graded = 0
+    for cand in lint.wrong_answers():
+        if cand.name in waived and cand.passes_all:
+            continue
+        code = candidate_code(ex, cand, prepared.cases, prepared.outputs)
+        if code is None:
+            continue
+        result = engine.grade(ex, Submission(ex.id, code=code))
+        assert result.status == "graded", (cand.label, result.diagnoses)
+        assert not result.passed, (cand.label, code)
+        caught = [c.name for c in result.cases if any(not ch.passed and ch.name in CASE_CHECKS for ch in c.checks)]
+        assert caught, (cand.label, code, [[ch.message for ch in c.checks if not ch.passed] for c in result.cases])
+        if cand.name == "wrong_dtype":
+            assert "dtype_mismatch" in {d.code for d in result.diagnoses}
+        graded += 1
+    assert graded or not lint.wrong_answers() or lint.skipped

@@ -17,6 +17,15 @@
     if (text !== undefined && text !== null) n.textContent = String(text);
     return n;
   }
+  // Messages use `backticks` for code: split them into <code> elements (text nodes only, never HTML).
+  function rich(tag, cls, text) {
+    var node = el(tag, cls);
+    String(text || "").split("`").forEach(function (part, i) {
+      if (!part) return;
+      node.appendChild(i % 2 ? el("code", "", part) : document.createTextNode(part));
+    });
+    return node;
+  }
   function pick(texts, fallback) {
     if (texts && typeof texts === "object") return texts[lang] || texts.en || fallback || "";
     return fallback || "";
@@ -149,7 +158,7 @@
       seen[d.code] = true;
       var node = el("div", "diag");
       node.dataset.code = d.code;
-      node.appendChild(el("p", "", pick(d.messages, d.message)));
+      node.appendChild(rich("p", "msg", pick(d.messages, d.message)));
       var pair = d.details ? detailPair(d.details) : null;
       if (pair) {
         var p = el("p");
@@ -160,9 +169,8 @@
         node.appendChild(p);
       }
       if (d.hint) {
-        var h = el("div", "hint");
-        h.appendChild(el("strong", "", L["ex.hint"] + ": "));
-        h.appendChild(document.createTextNode(pick(d.hint)));
+        var h = rich("div", "hint", pick(d.hint));
+        h.insertBefore(el("strong", "", L["ex.hint"] + ": "), h.firstChild);
         node.appendChild(h);
       }
       box.appendChild(node);
@@ -179,7 +187,7 @@
     var bad = (c.checks || []).filter(function (k) { return !k.passed; });
     if (bad.length) {
       var ul = el("ul", "checks");
-      bad.forEach(function (k) { ul.appendChild(el("li", "bad", pick(k.messages, k.message || k.name))); });
+      bad.forEach(function (k) { ul.appendChild(rich("li", "bad", pick(k.messages, k.message || k.name))); });
       node.appendChild(ul);
     }
     if (c.error) {
@@ -193,14 +201,17 @@
       var side = el("div", "side");
       if (inputs) Object.keys(inputs).forEach(function (name) { side.appendChild(draw(inputs[name], name, { colours: colours })); });
       if (side.childNodes.length) side.appendChild(el("span", "arrow", "→"));
+      // Yours and expected stay together (one flex item) so they wrap as a pair, never apart.
+      var pair = el("div", "pair");
       var yours = draw(c.output, L["ex.yours"], { colours: colours, against: c.passed ? null : c.expected });
       yours.classList.add("yours");
-      side.appendChild(yours);
+      pair.appendChild(yours);
       if (!c.passed) {
         var exp = draw(c.expected, L["ex.expected"], { colours: colours });
         exp.classList.add("expected");
-        side.appendChild(exp);
+        pair.appendChild(exp);
       }
+      side.appendChild(pair);
       node.appendChild(side);
       var n = Number(yours.dataset.diffCells || 0);
       if (n) node.appendChild(el("p", "muted diff-count", n + " " + L["ex.diff_cells"]));

@@ -142,7 +142,7 @@
     var colLabel = el("div", "axis-label axis-col", opts.labels.dim + " " + (nd - 1) + " →");
     wrap.appendChild(colLabel);
     var inner = el("div", "axes-inner");
-    if (nd >= 2) inner.appendChild(el("div", "axis-label axis-row", opts.labels.dim + " " + (nd - 2) + " ↓"));
+    if (nd >= 2) inner.appendChild(el("div", "axis-label axis-row", opts.labels.dim + " " + (nd - 2) + " →"));  // → reads ↓ when set vertically
     inner.appendChild(table(tensor, prefix, opts));
     wrap.appendChild(inner);
     return wrap;

@@ -32,6 +32,9 @@ def validate(directory: Path | None) -> int:
         click.echo(f"{len(catalog.exercises)} exercises valid, {len(problems)} errors")
         return 1 if problems else 0
     report = validate_dir(root, _engine())
+    if hasattr(report, "format") and hasattr(report, "ok"):  # errors, lint findings, waivers, summary line
+        click.echo(report.format())
+        return 0 if report.ok else 1
     errors = list(getattr(report, "errors", report) or [])
     for err in errors:
         click.echo(str(err), err=True)

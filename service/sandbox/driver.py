@@ -96,6 +96,8 @@ class _Run:
         self.violation = ""
         self.job_msg: dict[str, Any] | None = None
         self.cases: dict[str, CaseOut] = {}
+        self.stamps: Any = None  # the child's own monotonic clock: job read, locked down, cases run
+        self.t_written = 0.0
 
     def on_frame(self, header: dict[str, Any], payload: bytes) -> None:
         t = header.get("t")
@@ -110,6 +112,7 @@ class _Run:
             self.killed = "result_size"
         elif t == "done" and self.ready:
             self.done = True
+            self.stamps = header.get("stamps")
         else:
             raise wire.WireError("violation", f"unexpected message {str(t)[:20]!r} on the result channel")
 
@@ -170,6 +173,7 @@ def drive(child: Child, job: Job, limits: SandboxLimits = DEFAULT_LIMITS) -> Raw
                     except OSError:
                         data = data[:0]  # the child died; its exit status will tell why
                     if not data:
+                        st.t_written = time.monotonic()
                         sel.unregister(fd)
                         os.close(fd)
                         child.job_w = -1
@@ -226,6 +230,10 @@ _SIGNAMES = {signal.SIGSEGV: "segmentation fault", signal.SIGBUS: "bus error", s
 def finish(st: _Run) -> RawRun:
     run = RawRun(status="ok", cases=st.cases, stdout=clean_text(bytes(st.stdout)),
                  stderr=clean_text(bytes(st.stderr)))
+    s = st.stamps
+    if isinstance(s, list) and len(s) == 3 and all(isinstance(x, float) for x in s) and st.t_written:
+        run.timings = {"child_wait": (s[0] - st.t_written) * 1000, "child_lockdown": (s[1] - s[0]) * 1000,
+                       "child_run": (s[2] - s[1]) * 1000, "child_end": (time.monotonic() - s[2]) * 1000}
     how, _, num = st.child.exit.partition(" ")
     sig = int(num) if how == "signal" and num.isdigit() else 0
     if st.killed == "timeout":

@@ -156,7 +156,7 @@ class SandboxPool:
                 return RawRun(status="unavailable", detail=f"sandbox unavailable: {exc}")
             run = drive(child, job, self.limits)
         end = time.monotonic()
-        run.timings = {"queue": (queued - started) * 1000, "run": (end - queued) * 1000,
+        run.timings = {**run.timings, "queue": (queued - started) * 1000, "run": (end - queued) * 1000,
                        "total": (end - started) * 1000}
         return run
 

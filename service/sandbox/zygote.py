@@ -49,6 +49,7 @@ def child_main(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccom
         isolation.build_root(plan, DEFAULT_LIMITS)
         isolation.setup_fds(*fds[:4])
         isolation.drop_privileges(uid)
+        harness.prewarm()
         harness._send({"t": "ready"})
     except BaseException:  # noqa: B036 - report and die: never serve a job half-isolated
         try:

@@ -1,0 +1,102 @@
+"""The result contract on ordinary (non-hostile) submissions: statuses, values and the facts checks need."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sandbox_support import X, job
+
+pytestmark = pytest.mark.sandbox
+
+
+def test_permute_view_facts(run):
+    r = run("def solve(x):\n    return x.permute(2, 0, 1)\n", cases=3)
+    assert r.status == "ok" and set(r.cases) == {"case0", "case1", "case2"}
+    v = r.cases["case0"].value
+    assert v.kind == "tensor" and v.dtype == "float32" and v.shape == (4, 2, 3) and v.device == "cpu"
+    assert v.shares_input == ("a0",) and v.contiguous is False and v.strides == (1, 12, 4)
+    np.testing.assert_array_equal(v.array, X.transpose(2, 0, 1))
+    assert r.cases["case0"].inputs_unchanged == {"a0": True}
+
+
+def test_copy_is_not_a_view_and_mutation_is_seen(run):
+    r = run("def solve(x):\n    y = x.clone()\n    x.mul_(2)\n    return y.contiguous()\n")
+    c = r.cases["case0"]
+    assert c.value.shares_input == () and c.value.contiguous is True
+    assert c.inputs_unchanged == {"a0": False}
+
+
+def test_syntax_error(run):
+    r = run("def solve(x)\n    return x\n")
+    assert r.status == "syntax_error" and r.error["type"] == "SyntaxError" and r.error["line"] == 1
+
+
+def test_missing_function(run):
+    assert run("def other(x):\n    return x\n").status == "missing_function"
+
+
+def test_module_level_exception_is_runtime_error(run):
+    r = run("import torch\nraise ValueError('boom at import')\n")
+    assert r.status == "runtime_error" and "boom at import" in r.error["message"]
+
+
+def test_case_exception_traceback_is_trimmed_to_learner_lines(run):
+    r = run("def helper(x):\n    return x.view(5, 5)\n\ndef solve(x):\n    return helper(x)\n")
+    assert r.status == "ok"
+    err = r.cases["case0"].error
+    assert err["type"] == "RuntimeError"
+    tb = err["traceback"]
+    assert 'File "<submission>", line 5, in solve' in tb and "line 2, in helper" in tb
+    assert "site-packages" not in tb and "harness" not in tb
+
+
+def test_numpy_framework_and_plain_values(run):
+    r = run("import numpy as np\ndef solve(x):\n    return (np.ascontiguousarray(x.T), x.ndim, 1.5, 'ok', None, [True])\n",
+            framework="numpy")
+    v = r.cases["case0"].value
+    assert v.kind == "tuple" and [i.kind for i in v.items] == ["ndarray", "int", "float", "str", "none", "list"]
+    np.testing.assert_array_equal(v.items[0].array, X.T)
+    assert v.items[0].shares_input == () and v.items[1].scalar == 3 and v.items[5].items[0].scalar is True
+
+
+def test_bfloat16_and_warnings(pool):
+    from service.sandbox.protocol import ArgIn, CaseIn, Job
+
+    code = "def solve(x):\n    return x.T\n"  # .T on a 3-D tensor is deprecated: warns every call
+    j = Job(code=code, entry="solve", framework="torch",
+            cases=tuple(CaseIn(f"c{i}", (ArgIn("x", array=X, torch_dtype="bfloat16"),)) for i in range(2)))
+    r = pool.run(j)
+    for c in r.cases.values():
+        assert c.value.dtype == "bfloat16" and c.value.array.dtype == np.float32
+        np.testing.assert_array_equal(c.value.array, X.transpose(2, 1, 0))
+        assert any(".T" in w or "transpose" in w.lower() for w in c.warnings), c.warnings
+
+
+def test_each_case_gets_fresh_seed(run):
+    r = run("import torch\ndef solve(x):\n    return torch.rand(3)\n", cases=2)
+    a, b = (r.cases[n].value.array for n in ("case0", "case1"))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_concurrent_runs_are_isolated(pool):
+    import threading
+
+    writer = "import os, time\ndef solve(x):\n    open('/tmp/mine', 'w').write('A')\n    time.sleep(0.5)\n    return os.listdir('/tmp')\n"
+    reader = "import os, time\ndef solve(x):\n    time.sleep(0.2)\n    return (os.listdir('/tmp'), sorted(p for p in os.listdir('/proc') if p.isdigit()))\n"
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("w", pool.run(job(writer))))
+    t.start()
+    rd = pool.run(job(reader))
+    t.join()
+    assert out["w"].cases["case0"].value.items[0].scalar == "mine"
+    listing, pids = rd.cases["case0"].value.items
+    assert listing.items == [] and [p.scalar for p in pids.items] == ["1"]
+
+
+def test_nothing_survives_to_the_next_submission(run, pool):
+    r1 = pool.run(job("import os\nopen('/tmp/left', 'w').write('x')\nos.environ['LEFT'] = '1'\n"
+                      "import torch\ntorch.Tensor.permute = lambda *a: 'patched'\ndef solve(x):\n    return 0\n"))
+    assert r1.status == "ok"
+    r2 = run("import os, torch\ndef solve(x):\n    return (os.listdir('/tmp'), 'LEFT' in os.environ, x.permute(1, 0, 2).shape[0])\n")
+    items = r2.cases["case0"].value.items
+    assert items[0].items == [] and items[1].scalar is False and items[2].scalar == 3

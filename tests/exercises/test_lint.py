@@ -102,3 +102,16 @@ def test_without_an_engine_only_the_schema_is_checked(tree: Callable[..., Path])
     assert report.format() == ("1 exercises, 0 errors, 0 lint findings (0 waived); "
                                "reference solutions and lint not run (no grading engine)")
     assert load_catalog(tree()).errors == []
+
+
+def test_the_real_engine_and_sandbox_report_a_size_one_trap(tree: Callable[..., Path]) -> None:
+    from service.sandbox.pool import SandboxPool
+
+    pool = SandboxPool()
+    try:
+        root = tree(text=_with_cases(PERMUTE_021, "{coded: [2, 1, 3]}", "{random: [3, 1, 2], seed: 3}"))
+        report = validate_dir(root, engine=Engine(pool))
+    finally:
+        pool.close()
+    assert report.references_run and report.errors == []
+    assert [(f.candidate, f.reason) for f in report.findings] == [("reshape", "all cases have a size-1 axis")]

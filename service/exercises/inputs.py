@@ -160,7 +160,7 @@ def array_from_spec(spec: Any, framework: str) -> np.ndarray | None:
     if extra:
         key = sorted(extra)[0]
         allowed = ", ".join(sorted(SPEC_KEYS[kind])) or "no other key"
-        raise SpecError(f"unknown key {key!r} for a {kind} spec (allowed: {allowed})", key)
+        raise SpecError(f"unknown key {key!r} next to {kind} (allowed: {allowed})", key)
     if kind == "value":
         return None
     if kind == "literal":

@@ -35,6 +35,16 @@ _issubclass, _type, _len = issubclass, type, len
 _manual_seed, _np_seed = torch.default_generator.manual_seed, np.random.seed
 _perf = time.perf_counter
 _TORCH_DTYPES = {getattr(torch, n): n for n in DTYPES}
+# Tensor methods and properties as captured C-level callables: `torch.Tensor.numpy = ...` or
+# `torch.Tensor.shape = property(...)` in learner code cannot reach these references.
+_TB = torch._C.TensorBase
+_detach, _cpu, _contiguous, _clone, _view = _TB.detach, _TB.cpu, _TB.contiguous, _TB.clone, _TB.view
+_resolve_conj, _resolve_neg, _to_numpy, _to = _TB.resolve_conj, _TB.resolve_neg, _TB.numpy, _TB.to
+_size, _stride, _is_contiguous, _storage = _TB.size, _TB.stride, _TB.is_contiguous, _TB.untyped_storage
+_numel, _element_size, _dim = _TB.numel, _TB.element_size, _TB.dim
+_dtype, _device, _layout, _is_meta = (_TB.__dict__[n].__get__ for n in ("dtype", "device", "layout", "is_meta"))
+_from_numpy, _cuda_sync = torch.from_numpy, torch.cuda.synchronize
+_may_share, _ascontiguous, _tobytes = np.may_share_memory, np.ascontiguousarray, np.ndarray.tobytes
 _MEMORY_HINTS = ("can't allocate memory", "not enough memory", "out of memory")
 
 
@@ -154,11 +164,11 @@ def _run_case(job: Job, case: Any, fn: Any, lines: list[str], send: bool = True)
             continue
         x: Any = a.array
         if job.framework == "torch":
-            x = torch.from_numpy(x)
+            x = _from_numpy(x)
             if a.torch_dtype:
-                x = x.to(getattr(torch, a.torch_dtype))
+                x = _to(x, getattr(torch, a.torch_dtype))
             if cuda:
-                x = x.to("cuda")
+                x = _to(x, "cuda")
         args.append(x)
         inputs.append((a.name, x, _snapshot(x)))
     _manual_seed(0)
@@ -173,7 +183,7 @@ def _run_case(job: Job, case: Any, fn: Any, lines: list[str], send: bool = True)
         try:
             value = fn(*args)
             if cuda:
-                torch.cuda.synchronize()
+                _cuda_sync()
         except BaseException as exc:  # noqa: B036 - SystemExit/KeyboardInterrupt are just errors here
             error = _error(exc, lines)
         elapsed = (_perf() - start) * 1000
@@ -206,14 +216,15 @@ def _safe_str(x: Any) -> str:
 
 
 def _raw_tensor(t: torch.Tensor) -> torch.Tensor:
-    c = t.detach().cpu().resolve_conj().resolve_neg().contiguous()
-    return c.view(torch.int16) if c.dtype == torch.bfloat16 else c
+    c = _contiguous(_resolve_neg(_resolve_conj(_cpu(_detach(t)))))
+    return _view(c, torch.int16) if _dtype(c) == torch.bfloat16 else c
 
 
 def _snapshot(x: Any) -> Any:
     with _no_torch_function():
-        return (tuple(x.shape), x.dtype, _raw_tensor(x).clone().numpy().tobytes()) if _issubclass(
-            _type(x), _Tensor) else (x.shape, x.dtype, x.tobytes())
+        if _issubclass(_type(x), _Tensor):
+            return (tuple(_size(x)), _dtype(x), _tobytes(_to_numpy(_clone(_raw_tensor(x)))))
+        return (x.shape, x.dtype, _tobytes(x))
 
 
 def _unchanged(x: Any, snap: Any) -> bool:
@@ -272,18 +283,18 @@ def _take(nbytes: int, budget: list[int]) -> None:
 def _encode_tensor(x: Any, inputs: list[Any], payload: list[bytes], budget: list[int]) -> dict[str, Any]:
     with _no_torch_function():
         t = _as_subclass(x, _Tensor)  # a plain Tensor view of a subclass: its overrides no longer run
-        name = _TORCH_DTYPES.get(t.dtype)
-        if name is None or t.layout != torch.strided or t.is_meta or t.dim() > DEFAULT_LIMITS.max_ndim:
-            return {"kind": "other", "type_name": f"Tensor[{str(t.dtype).removeprefix('torch.')}]"}
-        _take(t.numel() * t.element_size(), budget)
-        ptr = t.untyped_storage().data_ptr()
+        name = _TORCH_DTYPES.get(_dtype(t))
+        if name is None or _layout(t) != torch.strided or _is_meta(t) or _dim(t) > DEFAULT_LIMITS.max_ndim:
+            return {"kind": "other", "type_name": f"Tensor[{str(_dtype(t)).removeprefix('torch.')}]"}
+        _take(_numel(t) * _element_size(t), budget)
+        ptr = _storage(t).data_ptr()
         shares = [n for n, inp, _ in inputs if _issubclass(_type(inp), _Tensor)
-                  and _as_subclass(inp, _Tensor).untyped_storage().data_ptr() == ptr]
-        raw = _raw_tensor(t).numpy().tobytes()
+                  and _storage(inp).data_ptr() == ptr]
+        raw = _tobytes(_to_numpy(_raw_tensor(t)))
         payload.append(raw)
-        return {"kind": "tensor", "dtype": name, "shape": list(t.shape), "strides": list(t.stride()),
-                "device": t.device.type, "contiguous": t.is_contiguous(),
-                "channels_last": t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last),
+        return {"kind": "tensor", "dtype": name, "shape": list(_size(t)), "strides": list(_stride(t)),
+                "device": _device(t).type, "contiguous": _is_contiguous(t),
+                "channels_last": _dim(t) == 4 and _is_contiguous(t, memory_format=torch.channels_last),
                 "shares_input": shares, "nbytes": len(raw)}
 
 
@@ -291,12 +302,12 @@ def _encode_ndarray(a: np.ndarray, inputs: list[Any], payload: list[bytes], budg
     if a.dtype.name not in DTYPES or a.ndim > DEFAULT_LIMITS.max_ndim or a.dtype.hasobject:
         return {"kind": "other", "type_name": f"ndarray[{a.dtype.name}]"}
     _take(a.nbytes, budget)
-    shares = [n for n, inp, _ in inputs if _issubclass(_type(inp), _ndarray) and np.may_share_memory(a, inp)]
+    shares = [n for n, inp, _ in inputs if _issubclass(_type(inp), _ndarray) and _may_share(a, inp)]
     contiguous = bool(a.flags.c_contiguous)
     strides = [s // a.itemsize for s in a.strides]
     if not a.dtype.isnative:
         a = a.astype(a.dtype.newbyteorder("="))
-    raw = np.ascontiguousarray(a).tobytes()
+    raw = _tobytes(_ascontiguous(a))
     payload.append(raw)
     return {"kind": "ndarray", "dtype": a.dtype.name, "shape": list(a.shape), "strides": strides,
             "device": "cpu", "contiguous": contiguous, "channels_last": None, "shares_input": shares,

@@ -57,7 +57,7 @@ class FrameReader:
         while len(self._buf) >= 4:
             (hlen,) = _LEN.unpack_from(self._buf)
             if hlen > self._header_max:
-                raise WireError("limit", f"result header of {hlen} bytes is over the cap")
+                raise WireError("violation", f"result header of {hlen} bytes is over the cap")
             if len(self._buf) < 4 + hlen:
                 return
             try:

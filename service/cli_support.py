@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -11,37 +13,28 @@ import click
 from service.config import load as load_config
 
 
-def _engine() -> Any:
+@contextmanager
+def _engine() -> Iterator[Any]:
+    """A real engine whose sandbox pool is closed when the command ends."""
     from service.grading.engine import Engine
     from service.sandbox.pool import SandboxPool
 
-    return Engine(SandboxPool())
+    pool = SandboxPool()
+    try:
+        yield Engine(pool)
+    finally:
+        pool.close()
 
 
 def validate(directory: Path | None) -> int:
-    """Exit status of ``kiwame exercises validate``: 0 clean, 1 on any error."""
-    root = directory or Path(load_config()["KIWAME_EXERCISES_DIR"])
-    from service import exercises
+    """Exit status of ``kiwame exercises validate``: 0 clean, 1 on errors or lint findings."""
+    from service.exercises import validate_dir
 
-    validate_dir = getattr(exercises, "validate_dir", None)
-    if validate_dir is None:  # the full validator has not landed: at least schema-check via the catalog
-        catalog = exercises.load_catalog(root)
-        problems = list(catalog.errors)
-        for err in problems:
-            click.echo(str(err), err=True)
-        click.echo(f"{len(catalog.exercises)} exercises valid, {len(problems)} errors")
-        return 1 if problems else 0
-    report = validate_dir(root, _engine())
-    if hasattr(report, "format") and hasattr(report, "ok"):  # errors, lint findings, waivers, summary line
-        click.echo(report.format())
-        return 0 if report.ok else 1
-    errors = list(getattr(report, "errors", report) or [])
-    for err in errors:
-        click.echo(str(err), err=True)
-    for warning in getattr(report, "warnings", []) or []:
-        click.echo(f"warning: {warning}", err=True)
-    click.echo(f"{root}: {len(errors)} errors")
-    return 1 if errors else 0
+    root = directory or Path(load_config()["KIWAME_EXERCISES_DIR"])
+    with _engine() as engine:
+        report = validate_dir(root, engine)
+    click.echo(report.format())  # errors, lint findings, waivers, then a summary line
+    return 0 if report.ok else 1
 
 
 def grade_file(code: str, exercise_id: str, as_json: bool) -> int:
@@ -56,7 +49,8 @@ def grade_file(code: str, exercise_id: str, as_json: bool) -> int:
         submission = Submission(exercise.id, code=code)
     else:
         submission = Submission(exercise.id, answer=json.loads(code))
-    result = _engine().grade(exercise, submission)
+    with _engine() as engine:
+        result = engine.grade(exercise, submission)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:

@@ -84,7 +84,8 @@ class SubmitBodySchema(Schema):
     answer = fields.Raw(allow_none=True, metadata={
         "description": "for quiz exercises: a shape (list of ints) or the chosen index / indices"})
     callback_url = fields.Url(allow_none=True, schemes={"http", "https"}, require_tld=False, metadata={
-        "description": "POSTed a signed webhook (Standard Webhooks) when grading finishes"})
+        "description": "http(s) URL POSTed a signed webhook (Standard Webhooks) when grading finishes",
+        "format": "uri", "pattern": "^https?://"})
 
 
 class SubmissionSchema(Schema):

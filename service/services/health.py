@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 
 from service.persistence import db
 from service.services import catalog as catalog_service
@@ -53,7 +54,7 @@ def _layer_dict(layer: Any) -> dict[str, Any]:
     return data
 
 
-def sandbox_check(*, fresh: bool = False) -> dict[str, Any]:
+def sandbox_check(*, fresh: bool = False, pool: Any = None) -> dict[str, Any]:
     """The sandbox's ``selfcheck()`` per layer; ok unless a required layer failed."""
     with _cache_lock:
         cached = _cache.get("sandbox")
@@ -62,7 +63,7 @@ def sandbox_check(*, fresh: bool = False) -> dict[str, Any]:
         try:
             from service.sandbox.selfcheck import selfcheck
 
-            layers = [_layer_dict(layer) for layer in selfcheck()]
+            layers = [_layer_dict(layer) for layer in selfcheck(pool)]
             ok = all(layer.get("ok") for layer in layers if layer.get("required"))
             report: dict[str, Any] = {"ok": ok, "layers": layers}
         except Exception as exc:
@@ -77,5 +78,7 @@ def health(*, fresh: bool = False) -> Health:
     errors = catalog_service.catalog_errors(catalog)
     exercises = {"loaded": len(catalog_service.exercises(catalog)), "errors": errors}
     database = database_check()
-    sandbox = sandbox_check(fresh=fresh)
+    # Probe the running engine's own pool when there is one, rather than starting a second sandbox.
+    engine = current_app.extensions.get("kiwame.engine")
+    sandbox = sandbox_check(fresh=fresh, pool=getattr(engine, "pool", None))
     return Health(database["ok"] and sandbox["ok"], database, exercises, sandbox)

@@ -9,7 +9,7 @@ import numpy as np
 
 from service.domain import CheckSpec, Exercise
 from service.grading import messages as m
-from service.grading.diagnose import close_mask, mismatch_details, rearrangement_finding
+from service.grading.diagnose import Finding, close_mask, mismatch_details, rearrangement_finding
 from service.results import Check, Diagnosis
 from service.sandbox.protocol import ArgIn, CaseOut, Value
 
@@ -188,6 +188,10 @@ def _explain(ctx: _Ctx, expected: np.ndarray, actual: np.ndarray) -> None:
         if arg.array is None or arg.array.size != actual.size:
             continue
         finding = rearrangement_finding(arg.array, expected, actual, warnings)
+        if (finding is not None and finding.code == "wrong_axis_order" and ctx.exercise.check.channels_last
+                and finding.details["expected"] == sorted(finding.details["expected"])):
+            # Asked for channels_last memory, got an NHWC permute: the classic confusion of layout and shape.
+            finding = Finding("not_channels_last", {"applied": finding.details["applied"], "permuted": True})
         if finding is not None:
             ctx.diagnose(finding.code, m.finding_message(finding.code, finding.details),
                          finding.details | {"input": arg.name})

@@ -152,11 +152,13 @@ def rearrangement_finding(
                                                   "warning_seen": seen})
         return Finding("wrong_axis_order", {"applied": list(q), "expected": list(p)})
     if out.shape == expected.shape and same(out.ravel(), x.ravel()):
-        if x.ndim != out.ndim and min(x.ndim, out.ndim) >= 3:
+        expected_call = _describe_expected(x, expected)
+        # Only a split/merge we can spell out counts as a head split; anything else is a plain reshape mistake.
+        if x.ndim != out.ndim and min(x.ndim, out.ndim) >= 3 and expected_call is not None:
             return Finding("heads_split_wrong", {
                 "direction": "split" if out.ndim > x.ndim else "merge",
                 "applied_call": _call("x", "reshape", out.shape),
-                "expected_call": _describe_expected(x, expected),
+                "expected_call": expected_call,
             })
         return _reshape_finding(x, expected, out)
     if x.ndim != out.ndim and min(x.ndim, out.ndim) >= 3:

@@ -110,7 +110,8 @@ class Engine:
                     "ja": "GPU のケース: この採点環境には CUDA GPU がないため省略し、CPU のケースだけを採点しました",
                 }, {"reason": "no_cuda"}))
 
-        n = sum(1 for c in graded.cases)
+        diagnoses = merge_repeats(diagnoses, {c.name for c in cpu_cases if c.visible})
+        n = len(graded.cases)
         passed_cases = sum(1 for c in graded.cases if c.passed)
         score = passed_cases / n if n else 0.0
         rules_ok = not any(d.code in ("forbidden_name", "missing_required_name") for d in diagnoses)
@@ -165,3 +166,33 @@ class Engine:
                     result.output = render_value(facts.value)
             out.cases.append(result)
         return out
+
+
+def merge_repeats(diagnoses: list[Diagnosis], visible: set[str]) -> list[Diagnosis]:
+    """One diagnosis per code across cases (the per-case checks still say which cases failed and how).
+
+    The kept one comes from a visible case when there is one, since only those may show values;
+    ``details["cases"]`` lists every case the code was found on.
+    """
+    groups: dict[str, list[Diagnosis]] = {}
+    order: list[Diagnosis | str] = []
+    for d in diagnoses:
+        if d.case is None:
+            order.append(d)
+            continue
+        if d.code not in groups:
+            groups[d.code] = []
+            order.append(d.code)
+        groups[d.code].append(d)
+    out: list[Diagnosis] = []
+    for item in order:
+        if isinstance(item, Diagnosis):
+            out.append(item)
+            continue
+        group = groups[item]
+        kept = next((d for d in group if d.case in visible), group[0])
+        cases = list(dict.fromkeys(d.case for d in group if d.case is not None))
+        if len(cases) > 1:
+            kept.details["cases"] = cases
+        out.append(kept)
+    return out

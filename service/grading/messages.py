@@ -121,11 +121,23 @@ def finding_message(code: str, details: Mapping[str, Any]) -> Msg:
     if code == "heads_split_wrong":
         direction = details.get("direction", "split")
         problem = (
-            {"en": "the heads were split without moving the head axis next to the batch axis",
-             "ja": "ヘッドの分割で、ヘッドの軸を正しい位置へ移動していません"}
+            {"en": "the axis was split in the wrong order (reshape alone never moves an axis: split it, "
+                   "then move the new axis with permute/transpose)",
+             "ja": "軸の分割の順番が違います（reshape だけでは軸は移動しません。分割してから permute/transpose "
+                   "で新しい軸を移動させましょう）"}
             if direction == "split" else
-            {"en": "the heads were merged without first moving the head axis back next to the channels",
-             "ja": "ヘッドを結合する前に、ヘッドの軸をチャネルの隣へ戻していません"}
+            {"en": "the axes were merged in the wrong order (move the axes to merge next to each other with "
+                   "permute/transpose first, then reshape)",
+             "ja": "軸の結合の順番が違います（結合する軸を先に permute/transpose で隣どうしに並べてから "
+                   "reshape しましょう）"}
         )
         return line(subject, problem, details.get("expected_call"), details.get("applied_call"))
+    if code == "not_channels_last":
+        got = fmt_perm(details["applied"])
+        return {
+            "en": f"Result memory format: channels_last keeps the shape (N, C, H, W) and only changes the strides, "
+                  f"expected x.contiguous(memory_format=torch.channels_last), got permute{got}",
+            "ja": f"結果のメモリフォーマット: channels_last は形状 (N, C, H, W) はそのままでストライドだけを変えます"
+                  f"（期待: x.contiguous(memory_format=torch.channels_last)、あなたの結果: permute{got}）",
+        }
     raise KeyError(code)

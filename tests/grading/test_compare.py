@@ -157,3 +157,12 @@ def test_input_mutated_and_hint_attached() -> None:
     assert v.diagnoses[0].hint == {"en": "Use x + 1, not x.add_(1).", "ja": "x.add_(1) ではなく x + 1 を使いましょう。"}
     ignored = exercise(check={"input_unchanged": False})
     assert compare_case(ignored, arg(ARTICLE), tensor(ARTICLE), tensor(ARTICLE), facts(unchanged=False)).passed
+
+
+def test_nhwc_permute_where_channels_last_memory_was_asked() -> None:
+    x = coded(2, 3, 4, 5)
+    v = compare_case(exercise(check={"channels_last": True}), arg(x), tensor(x, channels_last=True),
+                     tensor(x.transpose(0, 2, 3, 1)), facts())
+    assert codes(v.diagnoses) == ["shape_mismatch", "not_channels_last"]
+    assert v.diagnoses[1].details == {"applied": [0, 2, 3, 1], "permuted": True, "input": "x"}
+    assert "channels_last keeps the shape (N, C, H, W)" in v.diagnoses[1].message

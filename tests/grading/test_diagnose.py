@@ -144,3 +144,14 @@ def test_mismatch_details_reveal_only_when_allowed() -> None:
     assert [f["index"] for f in shown["first"]] == [[0, 1], [1, 0], [1, 2]]
     hidden = mismatch_details(e, a, mask, reveal=False)
     assert "first" not in hidden and hidden["mismatched"] == 3
+
+
+def test_straight_reshape_that_is_no_head_split_reads_as_reshape() -> None:
+    # Patchify: (B, C, H, W) -> (B, patches, p*p*C) goes through a 6-D permute; reshape alone is the M1 mistake.
+    b, c, h, w, p = 2, 3, 4, 6, 2
+    x = np.arange(b * c * h * w).reshape(b, c, h, w)
+    expected = x.reshape(b, c, h // p, p, w // p, p).transpose(0, 2, 4, 3, 5, 1).reshape(b, -1, p * p * c)
+    got = x.reshape(expected.shape)
+    finding = rearrangement_finding(x, expected, got)
+    assert finding is not None and finding.code == "reshape_instead_of_permute"
+    assert finding.details["expected_call"] is None and finding.details["applied_call"] == "x.reshape(2, 6, 12)"

@@ -80,8 +80,10 @@ def test_reshape_instead_of_permute_and_hidden_case_hides_values(engine: Engine)
     assert "reshape_instead_of_permute" in codes(r.diagnoses)
     hidden = r.cases[1]
     assert not hidden.visible and hidden.output is None and hidden.expected is None and hidden.inputs is None
-    hidden_values = [d for d in r.diagnoses if d.case == "hidden case 1" and d.code == "value_mismatch"]
-    assert hidden_values and "first" not in hidden_values[0].details
+    [values] = [d for d in r.diagnoses if d.code == "value_mismatch"]
+    assert values.case == "article" and values.details["cases"] == ["article", "hidden case 1"]
+    [hidden_values] = [c for c in hidden.checks if c.name == "values"]
+    assert hidden_values.message == "Result values: 12 of 15 elements differ"  # a count, no positions or values
 
 
 def test_transpose_all_axes_with_the_deprecation_warning(engine: Engine) -> None:
@@ -96,6 +98,15 @@ def test_wrong_axis_order(engine: Engine) -> None:
     [d] = [d for d in r.diagnoses if d.code == "wrong_axis_order"]
     assert d.details["applied"] == [0, 3, 2, 1] and d.details["expected"] == [0, 2, 3, 1]
     assert "shape_mismatch" in codes(r.diagnoses)
+
+
+def test_heads_merged_without_transpose(engine: Engine) -> None:
+    merge = exercise(id="t-merge", solution="def solve(x):\n    b, h, t, d = x.shape\n"
+                                             "    return x.transpose(1, 2).reshape(b, t, h * d)\n",
+                     cases=(Case("bhtd", True, {"x": {"coded": [2, 3, 4, 5]}}),))
+    r = grade(engine, merge, solve("b, h, t, d = x.shape\n    return x.reshape(b, t, h * d)"))
+    [d] = [d for d in r.diagnoses if d.code == "heads_split_wrong"]
+    assert d.details["direction"] == "merge" and d.details["applied_call"] == "x.reshape(2, 4, 15)"
 
 
 def test_heads_split_wrong(engine: Engine) -> None:
@@ -153,10 +164,10 @@ def test_case_exception_visible_vs_hidden(engine: Engine) -> None:
     r = grade(engine, TRANSPOSE, solve("return x.reshape(-1)[99]"))
     visible, hidden = r.cases
     assert visible.error is not None and hidden.error is None
-    msgs = {d.case: d for d in r.diagnoses if d.code == "runtime_error"}
-    assert "IndexError" in msgs["article"].message and "index 99" in msgs["article"].message
+    [diag] = [d for d in r.diagnoses if d.code == "runtime_error"]
+    assert diag.case == "article" and "IndexError" in diag.message and "index 99" in diag.message
     assert hidden.name == "hidden case 1"
-    assert msgs["hidden case 1"].message == "Your function: raised IndexError (details hidden for this case)"
+    assert hidden.checks[0].message == "Your function: raised IndexError (details hidden for this case)"
 
 
 def test_self_kill_is_still_an_explained_failure(engine: Engine) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from service.exercises.schema import Parsed, build_exercise
 from service.exercises.yamltree import YamlError, parse
 
 TRACK_FILE = "_track.yaml"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,11 @@ def parse_exercise(data: bytes, file: str, stem: str, track: str) -> Parsed:
         tree = parse(text)
     except YamlError as exc:
         return Parsed(None, [ExerciseError(file, exc.line, exc.key, str(exc))])
-    parsed = build_exercise(tree, file, stem, track, content_hash(data))
+    try:
+        parsed = build_exercise(tree, file, stem, track, content_hash(data))
+    except Exception as exc:  # a validator bug must list the file as bad, never take the catalog down
+        log.exception("validator failed on %s", file)
+        return Parsed(None, [ExerciseError(file, 1, "", f"internal validator error ({type(exc).__name__}: {exc})")])
     if not ID_PATTERN.match(track):
         parsed.errors.append(ExerciseError(file, 0, "", f"expected the track folder name to match ^[a-z0-9]+(-[a-z0-9]+)*$, got {track!r}"))
         parsed.exercise = None

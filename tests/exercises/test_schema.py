@@ -6,9 +6,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 from exercise_support import VALID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from service.exercises import load_catalog
+from service.exercises.loader import parse_exercise
 
 
 def _errors(root) -> list[str]:
@@ -150,3 +154,19 @@ def test_one_bad_file_does_not_stop_the_others(tree: Callable[..., Path]) -> Non
 def test_duplicate_yaml_key_is_an_error(tree: Callable[..., Path]) -> None:
     root = tree(text=_variant("difficulty: 1", "difficulty: 1\ndifficulty: 2"))
     assert _errors(root) == ["exercises/basics/permute-2d.yaml:7: difficulty: duplicate key 'difficulty' (first on line 6)"]
+
+
+_JUNK = st.one_of(st.none(), st.booleans(), st.integers(-5, 20), st.floats(allow_nan=False), st.text(max_size=5),
+                  st.lists(st.integers(0, 4), max_size=3), st.dictionaries(st.sampled_from(["en", "ja", "x"]), st.text(max_size=3)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.sampled_from(["kind", "framework", "title", "difficulty", "tags", "starter", "solution", "cases",
+                            "check", "rules", "hints", "limits", "devices", "allow", "answer", "choices", "order"]),
+       value=_JUNK)
+def test_any_wrong_value_is_an_error_not_an_exception(key: str, value: object) -> None:
+    doc = yaml.safe_load(VALID.format(id="permute-2d"))
+    doc[key] = value
+    parsed = parse_exercise(yaml.safe_dump(doc, allow_unicode=True).encode(), "f.yaml", "permute-2d", "basics")
+    assert parsed.exercise is not None or all(e.file == "f.yaml" and e.line >= 1 for e in parsed.errors)
+    assert parsed.exercise is not None or parsed.errors

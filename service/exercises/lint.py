@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from service.domain import Exercise
+from service.exercises.loader import key_line
 from service.exercises.schema import LINT_CANDIDATES
 from service.grading.compare import compare_case
 from service.sandbox.protocol import ArgIn, CaseIn, CaseOut, Value
@@ -59,12 +60,13 @@ class Finding:
     cases: tuple[str, ...]
     reason: str
     waiver: str | None = None
+    line: int = 1  # of `cases:` (or of `allow:` when waived)
 
     def __str__(self) -> str:
         what = f"{self.candidate} ({', '.join(self.labels)})" if self.labels != (self.candidate,) else self.candidate
         if self.waiver is not None:
-            return f"{self.file}: allow.{self.candidate}: waived ({self.waiver}): {what} passes every case"
-        return (f"{self.file}: cases: weak tests: the wrong answer {what} passes every case "
+            return f"{self.file}:{self.line}: allow.{self.candidate}: waived ({self.waiver}): {what} passes every case"
+        return (f"{self.file}:{self.line}: cases: weak tests: the wrong answer {what} passes every case "
                 f"({', '.join(self.cases)}): {self.reason}; add a case that catches it or waive it with "
                 f"allow: {{{self.candidate}: \"<reason>\"}}")
 
@@ -205,7 +207,9 @@ def lint_exercise(exercise: Exercise, cases: Sequence[CaseIn], outputs: Mapping[
         group = [c for c in wrong if c.name == name]
         if not group:
             continue
+        waiver = exercise.allow.get(name)
         finding = Finding(exercise.id, exercise.source_path, name, tuple(c.label for c in group),
-                          tuple(group[0].passing), _reason(exercise, group[0], present), exercise.allow.get(name))
+                          tuple(group[0].passing), _reason(exercise, group[0], present), waiver,
+                          key_line(exercise.source_path, "cases" if waiver is None else "allow"))
         (result.waived if finding.waiver is not None else result.findings).append(finding)
     return result

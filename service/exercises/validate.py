@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,15 @@ class ValidationReport:
     @property
     def ok(self) -> bool:
         return not self.errors and not self.findings
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly: for ``--json`` output and the instructor view."""
+        return {
+            "ok": self.ok, "exercises": self.exercises, "references_run": self.references_run,
+            "errors": [e.to_dict() for e in self.errors], "warnings": [w.to_dict() for w in self.warnings],
+            "findings": [asdict(f) | {"text": str(f)} for f in self.findings],
+            "waived": [asdict(f) | {"text": str(f)} for f in self.waived],
+        }
 
     def format(self) -> str:
         """One line per problem (file:line prefix), then a summary line, for ``kiwame exercises validate``."""

@@ -47,7 +47,7 @@ def test_size_one_axis_lets_reshape_pass(tree: Callable[..., Path]) -> None:
     assert not report.ok
     [finding] = report.findings
     assert (finding.candidate, finding.cases, finding.reason) == ("reshape", ("c0", "c1"), "all cases have a size-1 axis")
-    assert "exercises/basics/permute-2d.yaml: cases: weak tests: the wrong answer reshape passes every case" in report.format()
+    assert "exercises/basics/permute-2d.yaml:14: cases: weak tests: the wrong answer reshape passes every case" in report.format()
     assert report.format().endswith("1 exercises, 0 errors, 1 lint findings (0 waived)")
 
 
@@ -115,3 +115,13 @@ def test_the_real_engine_and_sandbox_report_a_size_one_trap(tree: Callable[..., 
         pool.close()
     assert report.references_run and report.errors == []
     assert [(f.candidate, f.reason) for f in report.findings] == [("reshape", "all cases have a size-1 axis")]
+
+
+def test_report_as_json(tree: Callable[..., Path]) -> None:
+    import json
+
+    text = _with_cases(PERMUTE_021, "{coded: [2, 1, 3]}", extra='allow: {reshape: "size-1 lesson"}\n')
+    data = json.loads(json.dumps(_report(tree, text).to_dict()))
+    assert data["ok"] is True and data["findings"] == []
+    assert data["waived"][0]["candidate"] == "reshape" and data["waived"][0]["line"] == 14
+    assert data["waived"][0]["text"].startswith("exercises/basics/permute-2d.yaml:14: allow.reshape: waived (size-1 lesson)")

@@ -1,0 +1,190 @@
+"""The ``kiwame`` command line, a real ``kiwame serve`` driven over HTTP, and the deployment files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from service.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+KIWAME = str(Path(sys.executable).with_name("kiwame"))
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """A fresh embedded setup: its own instance folder and SQLite file."""
+    return {"KIWAME_INSTANCE_DIR": str(tmp_path / "instance"),
+            "KIWAME_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}"}
+
+
+def run(env: dict[str, str], *args: str) -> Any:
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def test_db_user_and_token_commands(env: dict[str, str]) -> None:
+    upgraded = run(env, "db", "upgrade")
+    assert upgraded.exit_code == 0 and "revision 0001" in upgraded.output
+    created = run(env, "user", "create", "ana", "--role", "instructor", "--password", "s3cret-pass")
+    assert created.exit_code == 0 and "created instructor ana" in created.output
+    assert "password:" not in created.output
+    generated = run(env, "user", "create", "bo")
+    assert generated.exit_code == 0 and "password: " in generated.output
+    assert run(env, "user", "create", "ana").exit_code != 0  # duplicate
+
+    token = run(env, "token", "create", "--user", "ana", "--name", "laptop")
+    assert token.exit_code == 0
+    secret = token.stdout.strip().splitlines()[0]
+    assert secret.startswith("kiw_") and len(secret) > 40
+
+    from service.app import create_app
+    from service.services import tokens
+
+    app = create_app({**env, "KIWAME_AUTO_MIGRATE": "0"})
+    with app.app_context():
+        principal = tokens.authenticate(secret)
+        assert principal is not None and principal.user_name == "ana" and principal.role == "instructor"
+        token_id = principal.token_id
+    assert run(env, "token", "revoke", str(token_id)).exit_code == 0
+    with app.app_context():
+        assert tokens.authenticate(secret) is None
+    assert run(env, "token", "revoke", "9999").exit_code != 0
+    assert run(env, "token", "create", "--user", "nobody").exit_code != 0
+
+
+def test_secret_key_is_kept_private(env: dict[str, str]) -> None:
+    run(env, "db", "upgrade")
+    key = Path(env["KIWAME_INSTANCE_DIR"]) / "secret_key"
+    assert key.exists() and (key.stat().st_mode & 0o777) == 0o600
+    before = key.read_text()
+    run(env, "db", "upgrade")
+    assert key.read_text() == before  # generated once, then reused
+
+
+def test_exercises_validate(tmp_path: Path, env: dict[str, str]) -> None:
+    good = tmp_path / "good" / "basics"
+    good.mkdir(parents=True)
+    for name in ("_track.yaml", "permute-2d.yaml"):
+        shutil.copy(REPO / "exercises" / "basics" / name, good / name)
+    result = run(env, "exercises", "validate", str(good.parent))
+    assert result.exit_code == 0, result.output
+    (good / "broken.yaml").write_text("id: broken\nkind: code\n")
+    result = run(env, "exercises", "validate", str(good.parent))
+    assert result.exit_code == 1 and "broken.yaml" in result.output
+
+
+def test_grade_a_local_file(tmp_path: Path, env: dict[str, str]) -> None:
+    right = tmp_path / "right.py"
+    right.write_text("def solve(x):\n    return x.permute(1, 0)\n")
+    result = run(env, "grade", str(right), "--exercise", "permute-2d", "--json")
+    assert result.exit_code == 0
+    data = json.loads(result.output)
+    assert data["passed"] is True and data["score"] == 1.0
+    wrong = tmp_path / "wrong.py"
+    wrong.write_text("def solve(x):\n    return x\n")
+    result = run(env, "grade", str(wrong), "--exercise", "permute-2d")
+    assert result.exit_code == 1 and "FAILED" in result.output and "diagnosis" in result.output
+
+
+def test_doctor(env: dict[str, str]) -> None:
+    run(env, "db", "upgrade")
+    result = run(env, "doctor")
+    assert "database (sqlite): ok" in result.output
+    assert "sandbox " in result.output
+    failed = "FAILED" in result.output
+    assert result.exit_code == (1 if failed else 0)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _call(url: str, token: str | None = None, body: Any = None) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_kiwame_serve_full_loop_over_http(tmp_path: Path) -> None:
+    """`kiwame serve` on a fresh instance folder (embedded SQLite, migrated on start), driven with urllib."""
+    env = {**os.environ, "KIWAME_INSTANCE_DIR": str(tmp_path / "instance")}
+    env.pop("KIWAME_DATABASE_URL", None)
+    port = _free_port()
+    server = subprocess.Popen([KIWAME, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, health = _call(f"{base}/healthz")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert server.poll() is None, server.stdout.read().decode() if server.stdout else ""
+                assert time.monotonic() < deadline, "kiwame serve did not come up"
+                time.sleep(0.3)
+        assert health["database"]["ok"] is True and health["exercises"]["loaded"] > 0
+        subprocess.run([KIWAME, "user", "create", "ana", "--password", "pw-123456"], env=env, check=True,
+                       capture_output=True)
+        token = subprocess.run([KIWAME, "token", "create", "--user", "ana"], env=env, check=True,
+                               capture_output=True, text=True).stdout.strip()
+
+        status, listing = _call(f"{base}/api/v1/exercises", token)
+        assert status == 200
+        first = listing["items"][0]["id"]
+        right = "def solve(x):\n    return x.permute(1, 0)\n"
+        status, graded = _call(f"{base}/api/v1/submissions?wait=5", token, {"exercise_id": first, "code": right})
+        assert status == 200 and graded["passed"] is True
+        status, wrong = _call(f"{base}/api/v1/submissions?wait=5", token, {"exercise_id": first, "code": "x = 1"})
+        assert status == 200 and wrong["passed"] is False
+        status, read = _call(f"{base}/api/v1/submissions/{wrong['id']}", token)
+        assert "missing_function" in {d["code"] for d in read["diagnoses"]}
+        status, progress = _call(f"{base}/api/v1/progress", token)
+        assert progress["items"][0] == {**progress["items"][0], "exercise_id": first, "attempts": 2, "solved": True}
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def test_deployment_files() -> None:
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"web", "db", "migrate"} <= set(services)
+    web, migrate = services["web"], services["migrate"]
+    assert web["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert "SYS_ADMIN" in web["cap_add"]
+    assert {"seccomp=unconfined", "apparmor=unconfined"} <= set(web["security_opt"])
+    assert "db upgrade" in " ".join(migrate["command"]) if isinstance(migrate["command"], list) \
+        else "db upgrade" in migrate["command"]
+    assert "0.0.0.0" in str(web.get("command", "")) or "0.0.0.0" in (REPO / "Dockerfile").read_text()
+    for svc in (web, migrate):
+        assert svc["environment"]["KIWAME_DATABASE_URL"].startswith("postgresql+psycopg://")
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "pip install" in dockerfile and "kiwame" in dockerfile

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from service.domain import Exercise, Submission
 from service.grading import messages as m
 from service.grading.compare import compare_case
+from service.grading.learner import run_learner
 from service.grading.outcomes import case_error, run_failure
 from service.grading.quiz import grade_quiz
-from service.grading.reference import Prepared, ReferenceCache, ReferenceFailed, Runner, job_for
+from service.grading.reference import Prepared, ReferenceCache, ReferenceFailed, Runner
 from service.grading.render import render_inputs, render_value
 from service.grading.rules import check_rules
 from service.results import CaseResult, Diagnosis, GradeResult, fallback
@@ -79,7 +80,7 @@ class Engine:
         prepared = self.references.get(exercise, "cpu")
         timings["reference_ms"] += prepared.reference_ms
         t0 = time.perf_counter()
-        run = self.pool.run(job_for(exercise, code, prepared.cases, "cpu", exercise.limits.time_s))
+        run = run_learner(self.pool, exercise, code, prepared.cases, "cpu")
         timings["run_ms"] += (time.perf_counter() - t0) * 1000
         if run.status == "unavailable":
             return self._error(exercise, "The grading sandbox is unavailable right now; please try again later.",
@@ -97,7 +98,7 @@ class Engine:
                 gpu = self.references.get(exercise, "cuda")
                 timings["reference_ms"] += gpu.reference_ms
                 t0 = time.perf_counter()
-                gpu_run = self.pool.run(job_for(exercise, code, gpu.cases, "cuda", exercise.limits.time_s))
+                gpu_run = run_learner(self.pool, exercise, code, gpu.cases, "cuda")
                 timings["run_ms"] += (time.perf_counter() - t0) * 1000
                 graded_gpu = self._cases(exercise, gpu, gpu_run, suffix="@cuda")
                 gpu_ok = all(c.passed for c in graded_gpu.cases)

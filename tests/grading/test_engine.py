@@ -154,7 +154,8 @@ def test_view_and_contiguity_checks(engine: Engine) -> None:
     (solve("import ctypes\n    ctypes.CDLL(None).ptrace(16, 1, 0, 0)\n    return x"), "sandbox_violation"),
 ])
 def test_run_failures_are_explained_results(engine: Engine, code: str, expected: str) -> None:
-    r = grade(engine, TRANSPOSE, code)
+    quick = exercise(id="t-quick", solution=TRANSPOSE.solution, cases=TRANSPOSE.cases, limits={"time_s": 0.5})
+    r = grade(engine, quick, code)
     assert r.status == "graded" and not r.passed and r.score == 0.0
     assert expected in codes(r.diagnoses), [d.message for d in r.diagnoses]
     assert len(r.cases) == len(TRANSPOSE.cases) and all(c.checks for c in r.cases)

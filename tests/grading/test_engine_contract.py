@@ -42,15 +42,33 @@ def test_reference_and_learner_run_separately_and_the_reference_is_cached() -> N
     first = engine.grade(EX, Submission(EX.id, code="def solve(x):\n    return x.T\n"))
     second = engine.grade(EX, Submission(EX.id, code="def solve(x):\n    return x.mT\n"))
     assert first.passed and second.passed
-    assert [j.code for j in runner.jobs] == [SOLUTION, "def solve(x):\n    return x.T\n",
-                                              "def solve(x):\n    return x.mT\n"]
+    # One reference run with every case; each submission runs twice: visible cases and hidden cases apart.
+    assert runner.jobs[0].code == SOLUTION and [c.name for c in runner.jobs[0].cases] == ["seen", "secret"]
+    learner = runner.jobs[1:]
+    assert sorted(j.code for j in learner) == sorted(["def solve(x):\n    return x.T\n"] * 2
+                                                     + ["def solve(x):\n    return x.mT\n"] * 2)
+    assert sorted(tuple(c.name for c in j.cases) for j in learner) == [("secret",), ("secret",), ("seen",), ("seen",)]
     # Learner jobs carry inputs only: never the solution, never expected values.
-    for job in runner.jobs[1:]:
+    for job in learner:
         assert SOLUTION not in job.code and job.time_s == EX.limits.time_s
     assert first.timings["reference_ms"] > 0 and second.timings["reference_ms"] == 0.0
     changed = exercise(id="c-ex", solution=SOLUTION + "\n", cases=EX.cases)  # a new version re-runs the reference
     engine.grade(changed, Submission(EX.id, code="def solve(x):\n    return x.T\n"))
-    assert runner.jobs[3].code == SOLUTION + "\n"
+    assert runner.jobs[5].code == SOLUTION + "\n"
+
+
+def test_output_printed_by_hidden_cases_never_reaches_the_learner() -> None:
+    def printing(job: Job) -> RawRun | None:
+        outs = {c.name: CaseOut(c.name, value=tensor(c.args[0].array.T)) for c in job.cases
+                if c.args[0].array is not None}
+        shown = " ".join(str(c.args[0].array.tolist()) for c in job.cases)
+        return RawRun(status="ok", cases=outs, stdout=shown, stderr=shown)
+
+    r = Engine(RecordingRunner(printing)).grade(EX, Submission(EX.id, code="def solve(x): print(x)"))
+    assert r.passed and r.stdout == "[[1, 2, 3], [4, 5, 6]]" and r.stderr == r.stdout
+    only_hidden = exercise(id="c-hidden", solution=SOLUTION, cases=EX.cases[1:])
+    r = Engine(RecordingRunner(printing)).grade(only_hidden, Submission(only_hidden.id, code="def solve(x): print(x)"))
+    assert r.passed and "1" not in r.stdout and r.stderr == ""
 
 
 def test_cache_is_bounded() -> None:
@@ -93,10 +111,12 @@ def test_partial_run_grades_finished_cases_and_explains_the_rest() -> None:
         return RawRun(status="timeout", detail="wall clock", limits_hit=["time"],
                       cases={first.name: CaseOut(first.name, value=tensor(first.args[0].array.T))})
 
-    r = Engine(RecordingRunner(timeout_after_first)).grade(EX, Submission(EX.id, code="def solve(x): ..."))
-    assert [c.passed for c in r.cases] == [True, False] and r.score == 0.5 and r.limits_hit == ["time"]
-    assert codes(r.diagnoses) == ["timeout"]
-    assert r.cases[1].checks[0].message.startswith("Your code: ran too long")
+    three = exercise(id="c-three", solution=SOLUTION, cases=(*EX.cases, Case("secret-2", False, {"x": [[1, 2]]})))
+    r = Engine(RecordingRunner(timeout_after_first)).grade(three, Submission(three.id, code="def solve(x): ..."))
+    # The hidden run stopped after its first case: the visible run and that case still count.
+    assert [c.passed for c in r.cases] == [True, True, False] and r.score == round(2 / 3, 6)
+    assert r.limits_hit == ["time"] and codes(r.diagnoses) == ["timeout"]
+    assert r.cases[2].checks[0].message.startswith("Your code: ran too long")
 
 
 def test_quiz_goes_through_the_engine_without_a_sandbox() -> None:

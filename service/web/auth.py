@@ -31,10 +31,14 @@ def _signin_limit_key() -> str:
     return "signin:" + (request.remote_addr or "unknown")
 
 
+def _form(mode: str) -> dict[str, Any]:
+    return {"mode": mode, "title_key": f"auth.{mode}.title", "submit_key": f"auth.{mode}.submit",
+            "action": url_for(f"auth.{mode}"), "next": request.values.get("next", "")}
+
+
 @bp.route("/signup", methods=["GET", "POST"])
 def signup() -> Any:
-    ctx: dict[str, Any] = {"mode": "signup", "title_key": "auth.signup.title", "submit_key": "auth.signup.submit",
-                           "action": url_for("auth.signup"), "next": request.values.get("next", "")}
+    ctx = _form("signup")
     if request.method == "GET":
         return page("auth.html", **ctx)
     name = request.form.get("username", "").strip()
@@ -58,8 +62,7 @@ def signup() -> Any:
 @limiter.limit("10 per minute", key_func=_signin_limit_key, methods=["POST"],
                error_message="auth.rate_limited")
 def signin() -> Any:
-    ctx: dict[str, Any] = {"mode": "signin", "title_key": "auth.signin.title", "submit_key": "auth.signin.submit",
-                           "action": url_for("auth.signin"), "next": request.values.get("next", "")}
+    ctx = _form("signin")
     if request.method == "GET":
         return page("auth.html", **ctx)
     name = request.form.get("username", "").strip()

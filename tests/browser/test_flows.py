@@ -172,3 +172,23 @@ def test_phone_sized_screen(browser: Any, live_app: tuple[Any, str], artifacts: 
     assert width <= 390, f"page scrolls sideways on a phone ({width}px): {wide}"
     shot(page, artifacts, "phone")
     context.close()
+
+
+def test_quizzes_show_the_explanation_after_answering(learner: Any, artifacts: Path) -> None:
+    page = learner
+    page.goto("/exercises/permute-shape-quiz")
+    page.fill("#shape-answer", "(4, 7)")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector('.verdict[data-passed="0"]', timeout=VERDICT_TIMEOUT)
+    page.fill("#shape-answer", "7, 4")
+    page.click("#submit")
+    page.wait_for_selector('.verdict[data-passed="1"]', timeout=VERDICT_TIMEOUT)
+    assert "(7, 4)" in page.locator(".explanation").text_content()
+    shot(page, artifacts, "quiz-shape")
+    page.goto("/exercises/stride-quiz")
+    choices = page.locator('input[name="choice"]')
+    assert choices.count() >= 2
+    choices.first.check()
+    page.click("#submit")
+    page.wait_for_selector(".verdict", timeout=VERDICT_TIMEOUT)
+    assert page.locator(".explanation").count() == 1

@@ -229,14 +229,14 @@
     box.appendChild(head);
     renderDiagnoses(result, box);
     if (result.explanation) {
-      var ex = el("div", "diag");
-      ex.appendChild(el("strong", "", L["ex.explanation"] + ": "));
-      ex.appendChild(document.createTextNode(pick(result.explanation)));
+      var ex = rich("div", "diag explanation", pick(result.explanation));
+      ex.insertBefore(el("strong", "", L["ex.explanation"] + ": "), ex.firstChild);
       box.appendChild(ex);
     }
     var frag = document.createDocumentFragment();
     frag.appendChild(box);
-    (result.cases || []).forEach(function (c, i) { frag.appendChild(renderCase(c, i)); });
+    // Quiz kinds have one synthetic "answer" case: the verdict and explanation already say it all.
+    if (page.exercise.kind === "code") (result.cases || []).forEach(function (c, i) { frag.appendChild(renderCase(c, i)); });
     if (result.stdout) {
       frag.appendChild(el("h3", "", L["ex.stdout"]));
       frag.appendChild(el("pre", "stdout", result.stdout));

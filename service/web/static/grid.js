@@ -175,7 +175,13 @@
     opts.stats = { diff: 0 };
     var name = opts.name || "x";
     var fig = el("figure", "tensor");
-    if (!tensor) { fig.appendChild(el("p", "muted", opts.labels.none || "no value")); return fig; }
+    if (!tensor) {
+      var head = el("figcaption", "tensor-head");
+      head.appendChild(el("span", "tensor-name", name));
+      fig.appendChild(head);
+      fig.appendChild(el("p", "scalar muted", opts.labels.none || "no value"));
+      return fig;
+    }
     var shape = tensor.shape || [];
     var cap = el("figcaption", "tensor-head");
     cap.appendChild(el("span", "tensor-name", name));

@@ -223,8 +223,9 @@ def drive(child: Child, job: Job, limits: SandboxLimits = DEFAULT_LIMITS) -> Raw
     return finish(st)
 
 
-_SIGNAMES = {signal.SIGSEGV: "segmentation fault", signal.SIGBUS: "bus error", signal.SIGABRT: "abort",
-             signal.SIGFPE: "arithmetic error", signal.SIGILL: "illegal instruction"}
+_SIGNAMES = {int(signal.SIGSEGV): "segmentation fault", int(signal.SIGBUS): "bus error",
+             int(signal.SIGABRT): "abort", int(signal.SIGFPE): "arithmetic error",
+             int(signal.SIGILL): "illegal instruction"}
 
 
 def finish(st: _Run) -> RawRun:

@@ -15,6 +15,7 @@ import threading
 import time
 from collections import deque
 
+from service.sandbox import cuda as gpu_runner  # subprocess plumbing only, never torch
 from service.sandbox import selfcheck
 from service.sandbox.driver import Child, drive
 from service.sandbox.limits import DEFAULT_LIMITS, ZYGOTE_ENV, SandboxLimits
@@ -167,10 +168,8 @@ class SandboxPool:
             if self._refusal:
                 return RawRun(status="unavailable", detail=self._refusal)
             if job.device == "cuda":
-                from service.sandbox import cuda  # only pulls in subprocess plumbing, never torch
-
                 with self._gpu_lock:
-                    return cuda.run(job, self.limits)
+                    return gpu_runner.run(job, self.limits)
             return self._run_unchecked(job)
         except Exception as exc:  # infrastructure failure: fail closed, never crash the caller
             return RawRun(status="unavailable", detail=f"sandbox error: {type(exc).__name__}: {exc}")

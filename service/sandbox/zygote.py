@@ -19,6 +19,7 @@ import socket
 import sys
 import tempfile
 import traceback
+from dataclasses import replace
 from typing import NoReturn
 
 import numpy as np
@@ -48,8 +49,11 @@ def child_main(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccom
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         isolation.build_root(plan, DEFAULT_LIMITS)
         isolation.setup_fds(*fds[:4])
-        isolation.drop_privileges(uid)
+        # CUDA opens a dozen device fds and starts a few threads of its own.
+        isolation.drop_privileges(uid, replace(DEFAULT_LIMITS, nofile=256, nproc=64) if gpu else DEFAULT_LIMITS)
         harness.prewarm()
+        if gpu:  # initialise CUDA now, inside the isolation, so its cost is not the learner's time
+            torch.zeros(1, device="cuda").add_(1).cpu()
         harness._send({"t": "ready"})
     except BaseException:  # noqa: B036 - report and die: never serve a job half-isolated
         try:
@@ -105,7 +109,7 @@ def serve(ctl: socket.socket) -> None:
         live: dict[int, tuple[int, int]] = {}  # pid -> (slot, status fd)
         ctl.send(b"ready")
         while True:
-            ready, _, _ = select.select([ctl, wake_r], [], [])
+            ready, _, _ = select.select([ctl.fileno(), wake_r], [], [])
             if wake_r in ready:
                 os.read(wake_r, 4096)
             while live:  # reap every finished child; its uid slot becomes free again
@@ -116,7 +120,7 @@ def serve(ctl: socket.socket) -> None:
                     slot, status_fd = live.pop(pid)
                     report_exit(status_fd, wstatus)
                     free.append(slot)
-            if ctl in ready:
+            if ctl.fileno() in ready:
                 msg, fds, _, _ = socket.recv_fds(ctl, 64, 8)
                 if not msg:
                     return  # the pool is gone

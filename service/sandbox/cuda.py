@@ -1,0 +1,73 @@
+"""Single-use GPU sandbox: a fresh process (never a fork of the zygote) that initialises CUDA itself.
+
+CUDA cannot be used in a child forked from a process that initialised it, and the zygote must stay
+CUDA-free, so each GPU job starts `python -I -m service.sandbox.cuda`: it imports torch (CPU-only so
+far), then forks one child into the same namespaces and isolation as a zygote child, plus read-write
+binds of /dev/nvidia*, without an address-space limit (CUDA reserves host address space of about twice
+the device memory). The pool runs one GPU job at a time; the wall-clock kill still applies.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import socket
+import subprocess
+import sys
+
+from service.sandbox.driver import Child, drive
+from service.sandbox.limits import DEFAULT_LIMITS, ZYGOTE_ENV, SandboxLimits
+from service.sandbox.protocol import Job, RawRun
+
+
+def gpu_present() -> bool:
+    return os.path.exists("/dev/nvidiactl") and bool(glob.glob("/dev/nvidia[0-9]*"))
+
+
+def run(job: Job, limits: SandboxLimits = DEFAULT_LIMITS) -> RawRun:
+    """Engine side: start the single-use runner, drive its child like any other, reap the runner."""
+    if not gpu_present():
+        return RawRun(status="unavailable", detail="device 'cuda' requested but this machine has no CUDA GPU")
+    ends = [os.pipe2(os.O_CLOEXEC) for _ in range(4)]  # job, result, stdout, stderr
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    child_fds = [ends[0][0], ends[1][1], ends[2][1], ends[3][1], theirs.fileno()]
+    try:
+        proc = subprocess.Popen([sys.executable, "-I", "-m", "service.sandbox.cuda", *map(str, child_fds)],
+                                env=dict(ZYGOTE_ENV), close_fds=True, pass_fds=child_fds, cwd="/",
+                                stdin=subprocess.DEVNULL)
+    finally:
+        for fd in child_fds[:4]:
+            os.close(fd)
+        theirs.close()
+    child = Child(ends[0][1], ends[1][0], ends[2][0], ends[3][0], mine)
+    try:
+        return drive(child, job, limits)
+    finally:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def main() -> None:
+    """Runner side (a fresh interpreter): set up exactly like the zygote, then fork the one GPU child."""
+    import tempfile
+
+    from service.sandbox import isolation, seccomp, zygote
+
+    zygote.warm_up()  # CPU only: CUDA is initialised by the isolated child, never here
+    fds = [int(a) for a in sys.argv[1:6]]
+    mountpoint = tempfile.mkdtemp(prefix="kiwame-gpu-root-")
+    try:
+        plan = isolation.plan_mounts(mountpoint, gpu=True)
+        uid = DEFAULT_LIMITS.uid_base + DEFAULT_LIMITS.uid_slots  # above the zygote's range; one GPU job at a time
+        pid = zygote.spawn(fds, uid, plan, seccomp.Filter(), True, [])
+        _, status = os.waitpid(pid, 0)
+        zygote.report_exit(fds[4], status)
+    finally:
+        os.rmdir(mountpoint)
+
+
+if __name__ == "__main__":
+    main()

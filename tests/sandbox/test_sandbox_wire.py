@@ -1,0 +1,79 @@
+"""The wire format on its own (no sandbox needed): caps and validation before any allocation."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pytest
+
+from service.sandbox import wire
+from service.sandbox.driver import clean_text
+from service.sandbox.protocol import ArgIn, CaseIn, Job
+
+
+def decode(node: dict, payload: bytes = b"") -> object:
+    return wire.decode_value(node, memoryview(payload), [0])
+
+
+def test_job_roundtrip_keeps_arrays_and_values():
+    a = np.arange(6, dtype=np.int64).reshape(2, 3)
+    job = Job(code="x", entry="solve", framework="torch",
+              cases=(CaseIn("c", (ArgIn("a", array=a.T, torch_dtype="bfloat16"), ArgIn("k", value=[1, 2]))),))
+    frames = list(wire.FrameReader(1 << 16, 1 << 20).feed(wire.encode_job(job)))
+    back = wire.decode_job(*frames[0])
+    arg, val = back.cases[0].args
+    np.testing.assert_array_equal(arg.array, a.T)
+    assert arg.torch_dtype == "bfloat16" and val.value == [1, 2]
+
+
+def test_frames_arrive_in_pieces():
+    data = wire.frame({"t": "case"}, [b"abc"]) + wire.frame({"t": "done"})
+    reader = wire.FrameReader(1 << 16, 1 << 20)
+    got = [f for i in range(len(data)) for f in reader.feed(data[i:i + 1])]
+    assert [(h["t"], p) for h, p in got] == [("case", b"abc"), ("done", b"")]
+
+
+@pytest.mark.parametrize("raw,kind", [
+    (struct.pack(">I", 1 << 30), "violation"),  # header over the cap
+    (struct.pack(">I", 5) + b"nope!", "violation"),  # not JSON
+    (struct.pack(">I", 2) + b"[]", "violation"),  # no nbytes
+])
+def test_malformed_headers(raw, kind):
+    with pytest.raises(wire.WireError) as exc:
+        list(wire.FrameReader(1 << 16, 1 << 20).feed(raw))
+    assert exc.value.kind == kind
+
+
+def test_payload_budget_is_checked_before_buffering():
+    raw = json.dumps({"nbytes": 1 << 40}).encode()
+    with pytest.raises(wire.WireError) as exc:
+        list(wire.FrameReader(1 << 16, 1 << 20).feed(struct.pack(">I", len(raw)) + raw))
+    assert exc.value.kind == "limit"
+
+
+@pytest.mark.parametrize("node", [
+    {"kind": "tensor", "dtype": "object", "shape": [1], "nbytes": 8},
+    {"kind": "tensor", "dtype": "float32", "shape": [10 ** 9, 10 ** 9], "nbytes": 4},
+    {"kind": "tensor", "dtype": "float32", "shape": [-1], "nbytes": 4},
+    {"kind": "tensor", "dtype": "float32", "shape": [1] * 9, "nbytes": 4},
+    {"kind": "tensor", "dtype": "float32", "shape": [2], "nbytes": 8},  # bytes missing
+    {"kind": "ndarray", "dtype": "float32", "shape": [1.5], "nbytes": 4},
+    {"kind": "pickle"},
+    {"kind": "list", "items": [{"kind": "none"}] * 2000},
+    {"kind": "int", "scalar": "1"},
+])
+def test_bad_value_trees_are_violations(node):
+    with pytest.raises(wire.WireError):
+        decode(node, b"\0" * 4)
+
+
+def test_bfloat16_is_widened_from_its_bit_pattern():
+    bits = np.array([0x3F80, 0xC000], dtype=np.uint16)  # 1.0 and -2.0 in bfloat16
+    v = decode({"kind": "tensor", "dtype": "bfloat16", "shape": [2], "nbytes": 4}, bits.tobytes())
+    assert v.array.dtype == np.float32 and v.array.tolist() == [1.0, -2.0]
+
+
+def test_clean_text_strips_control_characters():
+    assert clean_text(b"a\x1b[31mb\x07\r\n\tc\xc2\x9b\xff") == "a[31mb\n\tc\ufffd"

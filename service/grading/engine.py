@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from service.domain import Exercise, Submission
 from service.grading import messages as m
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 class _Graded:
     cases: list[CaseResult]
     diagnoses: list[Diagnosis]
+    limits_hit: list[str] = field(default_factory=list)
 
 
 class Engine:
@@ -94,22 +95,17 @@ class Engine:
 
         gpu_ok = True
         if "cuda" in exercise.devices:
-            if self.has_cuda():
-                gpu = self.references.get(exercise, "cuda")
-                timings["reference_ms"] += gpu.reference_ms
-                t0 = time.perf_counter()
-                gpu_run = run_learner(self.pool, exercise, code, gpu.cases, "cuda")
-                timings["run_ms"] += (time.perf_counter() - t0) * 1000
-                graded_gpu = self._cases(exercise, gpu, gpu_run, suffix="@cuda")
+            graded_gpu, reason = self._gpu_pass(exercise, code, timings)
+            if graded_gpu is not None:
                 gpu_ok = all(c.passed for c in graded_gpu.cases)
                 cpu_cases = cpu_cases + graded_gpu.cases
                 diagnoses += graded_gpu.diagnoses
-                limits_hit += [h for h in gpu_run.limits_hit if h not in limits_hit]
+                limits_hit += [h for h in graded_gpu.limits_hit if h not in limits_hit]
             else:
                 diagnoses.append(m.diagnosis(exercise, "gpu_skipped", {
-                    "en": "GPU cases: skipped, this grader has no CUDA GPU; only the CPU cases were graded",
-                    "ja": "GPU のケース: この採点環境には CUDA GPU がないため省略し、CPU のケースだけを採点しました",
-                }, {"reason": "no_cuda"}))
+                    "en": f"GPU cases: skipped, {reason['en']}; only the CPU cases were graded",
+                    "ja": f"GPU のケース: {reason['ja']}ため省略し、CPU のケースだけを採点しました",
+                }, {"reason": reason["code"]}))
 
         diagnoses = merge_repeats(diagnoses, {c.name for c in cpu_cases if c.visible})
         n = len(graded.cases)
@@ -122,6 +118,29 @@ class Engine:
             timings={k: round(v, 3) for k, v in timings.items()},
             exercise_id=exercise.id, exercise_version=exercise.content_hash, kind=exercise.kind,
         )
+
+    def _gpu_pass(self, exercise: Exercise, code: str,
+                  timings: dict[str, float]) -> tuple[_Graded | None, dict[str, str]]:
+        """The ``<case>@cuda`` cases, or None and why they were skipped (never a failure of the whole result)."""
+        if not self.has_cuda():
+            return None, {"code": "no_cuda", "en": "this grader has no CUDA GPU",
+                          "ja": "この採点環境には CUDA GPU がない"}
+        try:
+            gpu = self.references.get(exercise, "cuda")
+        except ReferenceFailed as exc:
+            log.error("cuda reference failed for %s: %s", exercise.id, exc)
+            return None, {"code": "reference_failed", "en": "the reference solution failed on the GPU",
+                          "ja": "模範解答が GPU で実行できなかった"}
+        timings["reference_ms"] += gpu.reference_ms
+        t0 = time.perf_counter()
+        run = run_learner(self.pool, exercise, code, gpu.cases, "cuda")
+        timings["run_ms"] += (time.perf_counter() - t0) * 1000
+        if run.status == "unavailable":
+            return None, {"code": "unavailable", "en": "the GPU sandbox is unavailable",
+                          "ja": "GPU の採点環境が利用できない"}
+        graded = self._cases(exercise, gpu, run, suffix="@cuda")
+        graded.limits_hit = list(run.limits_hit)
+        return graded, {}
 
     def _cases(self, exercise: Exercise, prepared: Prepared, run: RawRun, suffix: str) -> _Graded:
         visible = {c.name: c.visible for c in exercise.cases}

@@ -134,3 +134,45 @@ def test_hidden_case_output_is_never_rendered() -> None:
     assert secret.output is None and secret.expected is None and secret.inputs is None
     assert secret.name == "hidden case 1" and "secret" not in json.dumps(r.to_dict())
     assert np.array(seen.expected["values"]).shape == (3, 2)
+
+
+class GpuRunner(RecordingRunner):
+    """A runner on a machine with a GPU: cuda jobs answer with cuda tensors unless the code moves them back."""
+
+    def has_cuda(self) -> bool:
+        return True
+
+    def run(self, job: Job) -> RawRun:
+        self.jobs.append(job)
+        device = "cpu" if job.device == "cpu" or ".cpu()" in job.code else "cuda"
+        outs = {c.name: CaseOut(c.name, value=tensor(c.args[0].array.T, device=device)) for c in job.cases
+                if c.args[0].array is not None}
+        return RawRun(status="ok", cases=outs)
+
+
+def test_gpu_cases_are_extra_and_do_not_change_the_score() -> None:
+    gpu = exercise(id="c-gpu", solution=SOLUTION, cases=EX.cases, devices=("cpu", "cuda"))
+    runner = GpuRunner()
+    r = Engine(runner).grade(gpu, Submission(gpu.id, code="def solve(x):\n    return x.T\n"))
+    assert r.passed and r.score == 1.0 and r.diagnoses == []
+    assert [(c.name, c.device) for c in r.cases] == [("seen", "cpu"), ("hidden case 1", "cpu"),
+                                                     ("seen@cuda", "cuda"), ("hidden case 1@cuda", "cuda")]
+    assert {j.device for j in runner.jobs} == {"cpu", "cuda"}
+    moved = Engine(GpuRunner()).grade(gpu, Submission(gpu.id, code="def solve(x):\n    return x.T.cpu()\n"))
+    assert moved.score == 1.0 and not moved.passed  # the CPU cases pass; the GPU ones return a CPU tensor
+    [d] = moved.diagnoses
+    assert d.code == "device_mismatch" and d.case == "seen@cuda"
+    assert d.message == "Result device: wrong device, expected cuda, got cpu"
+
+
+def test_gpu_reference_failure_skips_the_gpu_pass_only() -> None:
+    class BrokenGpu(GpuRunner):
+        def run(self, job: Job) -> RawRun:
+            if job.device == "cuda":
+                return RawRun(status="crashed", detail="CUDA error: no kernel image")
+            return super().run(job)
+
+    gpu = exercise(id="c-gpu2", solution=SOLUTION, cases=EX.cases, devices=("cpu", "cuda"))
+    r = Engine(BrokenGpu()).grade(gpu, Submission(gpu.id, code="def solve(x):\n    return x.T\n"))
+    assert r.status == "graded" and r.passed and codes(r.diagnoses) == ["gpu_skipped"]
+    assert r.diagnoses[0].details == {"reason": "reference_failed"}

@@ -168,14 +168,15 @@ def _compare_arrays(ctx: _Ctx, path: str, exp: Value, act: Value) -> None:
         ctx.add("values", True, m.ok(path, "values"))
     else:
         details = mismatch_details(e_arr, a_arr, mask, ctx.visible) | {"path": path, "rtol": rtol, "atol": atol}
-        where = ""
+        where_en = where_ja = ""
         if ctx.visible and details.get("first"):
-            where = "; " + "; ".join(f"at {tuple(f['index'])}: expected {f['expected']}, got {f['got']}"
-                                     for f in details["first"])
+            first = [(m.fmt_shape(f["index"]), f["expected"], f["got"]) for f in details["first"]]
+            where_en = "; " + "; ".join(f"at {i}: expected {e}, got {g}" for i, e, g in first)
+            where_ja = "（" + "、".join(f"{i} の位置: 期待 {e}、あなたの結果 {g}" for i, e, g in first) + "）"
         n, total = details["mismatched"], details["total"]
         msg = m.line(m.what(path, "values"),
-                     {"en": f"{n} of {total} elements differ{where}",
-                      "ja": f"{total} 個中 {n} 個の要素が違います{where}"})
+                     {"en": f"{n} of {total} elements differ{where_en}",
+                      "ja": f"{total} 個中 {n} 個の要素が違います{where_ja}"})
         ctx.add("values", False, msg, "value_mismatch", details)
         _explain(ctx, e_arr, a_arr)
     _structure(ctx, path, act)
@@ -202,7 +203,7 @@ def _structure(ctx: _Ctx, path: str, act: Value) -> None:
     spec = ctx.exercise.check
     if spec.view_of_input:
         good = bool(act.shares_input)
-        msg = m.ok(path, "view_of_input", "(a view of the input)") if good else m.line(
+        msg = m.ok(path, "view_of_input", m.both("(a view of the input)", "（入力のビュー）")) if good else m.line(
             m.what(path, "view_of_input"),
             {"en": "not a view, it is a copy", "ja": "ビューではなくコピーになっています"},
             m.both("a view sharing the input's memory", "入力とメモリを共有するビュー"),

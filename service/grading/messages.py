@@ -59,10 +59,11 @@ def both(en: str, ja: str) -> Msg:
     return {"en": en, "ja": ja}
 
 
-def ok(path: str, aspect: str, shown: str = "") -> Msg:
+def ok(path: str, aspect: str, shown: str | Msg = "") -> Msg:
     subject = what(path, aspect)
-    tail = f" {shown}" if shown else ""
-    return {"en": f"{subject['en']}: ok{tail}", "ja": f"{subject['ja']}: OK{tail}"}
+    en, ja = _pick(shown, "en"), _pick(shown, "ja")
+    return {"en": f"{subject['en']}: ok" + (f" {en}" if en else ""),
+            "ja": f"{subject['ja']}: OK" + (f" {ja}" if ja else "")}
 
 
 def check(name: str, passed: bool, msg: Msg) -> Check:

@@ -115,8 +115,8 @@ def finding_message(code: str, details: Mapping[str, Any]) -> Msg:
             subject,
             {"en": "the values are still in the input's memory order (reshape/view only relabels the shape; "
                    "permute/transpose moves the axes)",
-             "ja": "値が入力のメモリ上の順番のまま並んでいます（reshape/view は形を付け替えるだけで、"
-                   "軸を入れ替えるのは permute/transpose です）"},
+             "ja": "値が入力のメモリ上の順番のまま並んでいます。reshape/view は形を付け替えるだけで、"
+                   "軸を入れ替えるのは permute/transpose です"},
             details.get("expected_call"), details.get("applied_call"),
         )
     if code == "heads_split_wrong":
@@ -124,13 +124,13 @@ def finding_message(code: str, details: Mapping[str, Any]) -> Msg:
         problem = (
             {"en": "the axis was split in the wrong order (reshape alone never moves an axis: split it, "
                    "then move the new axis with permute/transpose)",
-             "ja": "軸の分割の順番が違います（reshape だけでは軸は移動しません。分割してから permute/transpose "
-                   "で新しい軸を移動させましょう）"}
+             "ja": "軸の分割の順番が違います。reshape だけでは軸は移動しません。分割してから permute/transpose "
+                   "で新しい軸を移動させましょう"}
             if direction == "split" else
             {"en": "the axes were merged in the wrong order (move the axes to merge next to each other with "
                    "permute/transpose first, then reshape)",
-             "ja": "軸の結合の順番が違います（結合する軸を先に permute/transpose で隣どうしに並べてから "
-                   "reshape しましょう）"}
+             "ja": "軸の結合の順番が違います。結合する軸を先に permute/transpose で隣どうしに並べてから "
+                   "reshape しましょう"}
         )
         return line(subject, problem, details.get("expected_call"), details.get("applied_call"))
     if code == "not_channels_last":

@@ -56,13 +56,12 @@ def check_rules(exercise: Exercise, code: str) -> list[Diagnosis]:
             lines = _lines(tree, name)
             at = f" (line {', '.join(map(str, lines))})" if lines else ""
             at_ja = f"（{', '.join(map(str, lines))} 行目）" if lines else ""
-            msg = {"en": f"Your code: uses `{name}`{at}, which this exercise forbids, expected a solution without "
-                         f"`{name}`, got `{name}`",
+            msg = {"en": f"Your code: uses `{name}`{at}, which this exercise forbids; solve it without `{name}`",
                    "ja": f"コード: この問題では使えない `{name}` が使われています{at_ja}。`{name}` を使わずに解いてください"}
             out.append(m.diagnosis(exercise, "forbidden_name", msg, {"name": name, "lines": lines}))
     for name in rules.require:
         if name not in names:
-            msg = {"en": f"Your code: does not use `{name}`, expected a solution that uses `{name}`, got none",
+            msg = {"en": f"Your code: does not use `{name}`, which this exercise requires; solve it with `{name}`",
                    "ja": f"コード: `{name}` が使われていません。この問題では `{name}` を使って解いてください"}
             out.append(m.diagnosis(exercise, "missing_required_name", msg, {"name": name}))
     return out

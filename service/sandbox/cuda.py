@@ -28,11 +28,18 @@ def run(job: Job, limits: SandboxLimits = DEFAULT_LIMITS) -> RawRun:
     """Engine side: start the single-use runner, drive its child like any other, reap the runner."""
     if not gpu_present():
         return RawRun(status="unavailable", detail="device 'cuda' requested but this machine has no CUDA GPU")
+    return run_fresh(job, limits, gpu=True)
+
+
+def run_fresh(job: Job, limits: SandboxLimits = DEFAULT_LIMITS, gpu: bool = False) -> RawRun:
+    """A fresh interpreter for one job, with the same isolation and harness as a zygote child.
+    With gpu=False this is the per-submission-interpreter baseline the benchmark compares against."""
     ends = [os.pipe2(os.O_CLOEXEC) for _ in range(4)]  # job, result, stdout, stderr
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     child_fds = [ends[0][0], ends[1][1], ends[2][1], ends[3][1], theirs.fileno()]
     try:
-        proc = subprocess.Popen([sys.executable, "-I", "-m", "service.sandbox.cuda", *map(str, child_fds)],
+        proc = subprocess.Popen([sys.executable, "-I", "-m", "service.sandbox.cuda", *map(str, child_fds),
+                                 "gpu" if gpu else "cpu"],
                                 env=dict(ZYGOTE_ENV), close_fds=True, pass_fds=child_fds, cwd="/",
                                 stdin=subprocess.DEVNULL)
     finally:
@@ -58,11 +65,13 @@ def main() -> None:
 
     zygote.warm_up()  # CPU only: CUDA is initialised by the isolated child, never here
     fds = [int(a) for a in sys.argv[1:6]]
-    mountpoint = tempfile.mkdtemp(prefix="kiwame-gpu-root-")
+    gpu = sys.argv[6] == "gpu"
+    mountpoint = tempfile.mkdtemp(prefix="kiwame-fresh-root-")
     try:
-        plan = isolation.plan_mounts(mountpoint, gpu=True)
-        uid = DEFAULT_LIMITS.uid_base + DEFAULT_LIMITS.uid_slots  # above the zygote's range; one GPU job at a time
-        pid = zygote.spawn(fds, uid, plan, seccomp.Filter(), True, [])
+        plan = isolation.plan_mounts(mountpoint, gpu=gpu)
+        # Above the zygote's uid range, and unique: the pid of this runner is unique while it lives.
+        uid = DEFAULT_LIMITS.uid_base + DEFAULT_LIMITS.uid_slots + os.getpid() % 100000
+        pid = zygote.spawn(fds, uid, plan, seccomp.Filter(), gpu, [])
         _, status = os.waitpid(pid, 0)
         zygote.report_exit(fds[4], status)
     finally:

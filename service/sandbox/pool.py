@@ -174,6 +174,10 @@ class SandboxPool:
         except Exception as exc:  # infrastructure failure: fail closed, never crash the caller
             return RawRun(status="unavailable", detail=f"sandbox error: {type(exc).__name__}: {exc}")
 
+    def has_cuda(self) -> bool:
+        """Whether `device="cuda"` jobs can run here (the engine skips GPU cases otherwise)."""
+        return gpu_runner.gpu_present()
+
     def pids(self) -> list[int]:
         """The zygote and its live spare children (for memory accounting in benchmarks)."""
         with self._lock:

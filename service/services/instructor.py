@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,7 +50,8 @@ class ExerciseStats:
     attempts: int
     learners_tried: int
     learners_solved: int
-    common_diagnoses: tuple[tuple[str, int], ...]
+    common_diagnoses: tuple[tuple[str, int], ...]  # (code, attempts showing it), most frequent first
+    examples: dict[str, dict[str, str]] = field(default_factory=dict)  # code -> one message {en, ja}
 
     @property
     def solve_rate(self) -> float:
@@ -85,7 +87,7 @@ def class_overview(exercise_ids: Sequence[str]) -> Overview:
     return Overview(tuple(exercise_ids), rows)
 
 
-def exercise_stats(exercise_id: str, top: int = 5) -> ExerciseStats:
+def exercise_stats(exercise_id: str, top: int = 5, scan: int = 5000) -> ExerciseStats:
     """Attempts, how many learners tried and solved, and what the class most often gets wrong."""
     learners = sa.select(User.id).where(User.role == "learner")
     attempts = db.session.scalar(sa.select(sa.func.count(SubmissionRow.id)).where(
@@ -93,15 +95,30 @@ def exercise_stats(exercise_id: str, top: int = 5) -> ExerciseStats:
     tried, solved = db.session.execute(sa.select(
         sa.func.count(Progress.id), sa.func.coalesce(sa.func.sum(sa.case((Progress.solved, 1), else_=0)), 0),
     ).where(Progress.exercise_id == exercise_id, Progress.user_id.in_(learners), Progress.attempts > 0)).one()
-    # The stored primary diagnosis of each failed attempt: cheap to group on, and it is what the learner saw first.
-    common = db.session.execute(
-        sa.select(SubmissionRow.diagnosis, sa.func.count(SubmissionRow.id).label("n"))
-        .where(SubmissionRow.exercise_id == exercise_id, SubmissionRow.diagnosis.is_not(None),
-               SubmissionRow.user_id.in_(learners))
-        .group_by(SubmissionRow.diagnosis).order_by(sa.desc("n"), SubmissionRow.diagnosis).limit(top)
+    # Every diagnosis code of each attempt counts once: the primary code alone hides the specific findings
+    # (a forbidden `reshape` is reported before "reshape instead of permute", which is the real lesson).
+    if top <= 0:  # the overview only needs the rates: skip reading result JSON
+        return ExerciseStats(exercise_id, int(attempts), int(tried), int(solved), ())
+    rows = db.session.execute(
+        sa.select(SubmissionRow.diagnosis, SubmissionRow.result)
+        .where(SubmissionRow.exercise_id == exercise_id, SubmissionRow.user_id.in_(learners),
+               sa.or_(SubmissionRow.passed.is_(False), SubmissionRow.passed.is_(None)))
+        .order_by(SubmissionRow.id.desc()).limit(scan)
     ).all()
+    counts: Counter[str] = Counter()
+    examples: dict[str, dict[str, str]] = {}
+    for primary, result in rows:
+        found = {d.get("code"): d for d in (result or {}).get("diagnoses", []) if isinstance(d, dict)}
+        if not found and primary:
+            found = {primary: {}}
+        for code, diag in found.items():
+            if code:
+                counts[code] += 1
+                examples.setdefault(code, diag.get("messages") or {"en": diag.get("message", "")})
+    common = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top]
     return ExerciseStats(exercise_id, int(attempts), int(tried), int(solved),
-                         tuple((str(code), int(n)) for code, n in common))
+                         tuple((str(code), int(n)) for code, n in common),
+                         {code: examples[code] for code, _ in common})
 
 
 def _info(row: SubmissionRow, user_name: str) -> SubmissionInfo:

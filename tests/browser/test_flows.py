@@ -113,9 +113,14 @@ def test_3_instructor_sees_result_and_downloads_csv(browser: Any, live_app: tupl
                                                    tmp_path: Path) -> None:
     app, base = live_app
     with app.app_context():
-        from service.services import users
+        from service.services import submissions, users
 
         users.create_user("teacher", "instructor", "teach-pass-1")
+        # Two more learners graded through the real pipeline, so the grid has rows to compare.
+        for name, code in (("aiko", RESHAPE), ("ben", PERMUTE)):
+            uid = users.create_user(name, "learner", "pass-pass-1").user.id
+            sub = submissions.submit(submissions.SubmitRequest(uid, FIRST, code=code, source="web"))
+            submissions.wait_for(sub.id, 30, viewer_id=uid, staff=False)
     context = browser.new_context(base_url=base, locale="en-US", accept_downloads=True,
                                   viewport={"width": 1280, "height": 800})
     page = context.new_page()
@@ -135,8 +140,12 @@ def test_3_instructor_sees_result_and_downloads_csv(browser: Any, live_app: tupl
     text = target.read_text()
     header, *rows = text.strip().splitlines()
     assert FIRST in header.split(",")
-    mine = [r for r in rows if r.startswith(LEARNER + ",")]
-    assert mine and mine[0].split(",")[header.split(",").index(FIRST)] == "1.00"
+    column = header.split(",").index(FIRST)
+    best = {r.split(",")[0]: r.split(",")[column] for r in rows}
+    assert best[LEARNER] == "1.00" and best["ben"] == "1.00" and best["aiko"] == "0.00"
+    page.click(f'a[href="/instructor/exercises/{FIRST}"]')
+    assert "reshape_instead_of_permute" in page.locator("#common").text_content()  # what the class gets wrong
+    shot(page, artifacts, "instructor-exercise")
     context.close()
 
 
@@ -192,3 +201,20 @@ def test_quizzes_show_the_explanation_after_answering(learner: Any, artifacts: P
     page.click("#submit")
     page.wait_for_selector(".verdict", timeout=VERDICT_TIMEOUT)
     assert page.locator(".explanation").count() == 1
+
+
+def test_wrong_axis_order_names_both_permutations_on_3d_slices(learner: Any, artifacts: Path) -> None:
+    page = learner
+    page.goto("/exercises/permute-3d")
+    page.select_option("#lang-select", "en")  # and back to English
+    page.wait_for_selector('html[lang="en"]')
+    page.wait_for_selector("#examples .slice")
+    assert page.locator("#examples .slice-label").first.text_content() == "x[0, :, :]"
+    set_code(page, "import torch\n\n\ndef solve(x):\n    return x.permute(1, 2, 0)\n")
+    page.click("#submit")
+    diag = page.wait_for_selector('#result .diag[data-code="wrong_axis_order"]', timeout=VERDICT_TIMEOUT)
+    perms = [p.text_content() for p in diag.query_selector_all(".perm")]
+    assert perms == ["(1, 2, 0)", "(2, 0, 1)"]
+    assert page.locator("#result .yours .slice").count() >= 2
+    page.check("#picture")
+    shot(page, artifacts, "verdict-3d-axis-order")

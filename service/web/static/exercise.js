@@ -22,7 +22,10 @@
     var node = el(tag, cls);
     String(text || "").split("`").forEach(function (part, i) {
       if (!part) return;
-      node.appendChild(i % 2 ? el("code", "", part) : document.createTextNode(part));
+      if (i % 2) { node.appendChild(el("code", "", part)); return; }
+      part.split(/\*([^*\s][^*]*)\*/).forEach(function (bit, j) {  // *emphasis*, as in the exercise hints
+        if (bit) node.appendChild(j % 2 ? el("em", "", bit) : document.createTextNode(bit));
+      });
     });
     return node;
   }
@@ -203,11 +206,11 @@
       if (side.childNodes.length) side.appendChild(el("span", "arrow", "→"));
       // Yours and expected stay together (one flex item) so they wrap as a pair, never apart.
       var pair = el("div", "pair");
-      var yours = draw(c.output, L["ex.yours"], { colours: colours, against: c.passed ? null : c.expected });
+      var yours = draw(c.output, L["ex.yours"], { colours: colours, against: c.passed ? null : c.expected, variable: "" });
       yours.classList.add("yours");
       pair.appendChild(yours);
       if (!c.passed) {
-        var exp = draw(c.expected, L["ex.expected"], { colours: colours });
+        var exp = draw(c.expected, L["ex.expected"], { colours: colours, variable: "" });
         exp.classList.add("expected");
         pair.appendChild(exp);
       }

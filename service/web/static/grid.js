@@ -159,7 +159,7 @@
       var fig = el("figure", "slice");
       var rest = [];
       for (var k = p.length; k < nd; k++) rest.push(":");
-      fig.appendChild(el("figcaption", "slice-label", name + "[" + p.concat(rest).join(", ") + "]"));
+      fig.appendChild(el("figcaption", "slice-label", (opts.variable || "") + "[" + p.concat(rest).join(", ") + "]"));
       fig.appendChild(slices(tensor, depth + 1, p, opts, name));
       box.appendChild(fig);
     });
@@ -174,6 +174,8 @@
     opts.labels.dim = opts.labels.dim || "dim";
     opts.stats = { diff: 0 };
     var name = opts.name || "x";
+    // Slice labels index a short variable name (x[0, :, :]); long captions like "Your output" are left out.
+    if (opts.variable === undefined) opts.variable = /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? name : "";
     var fig = el("figure", "tensor");
     if (!tensor) {
       var head = el("figcaption", "tensor-head");
@@ -198,6 +200,7 @@
       tensor.items.forEach(function (item, i) {
         var sub = {}; for (var k in opts) sub[k] = opts[k];
         sub.name = name + "[" + i + "]";
+        sub.variable = undefined;
         sub.against = opts.against && opts.against.items ? opts.against.items[i] : null;
         row.appendChild(render(item, sub));
       });

@@ -94,8 +94,10 @@ def lint_input_name(exercise: Exercise, args: Sequence[ArgIn]) -> str | None:
 def _candidates(x_by_case: Mapping[str, np.ndarray | None], expected: Mapping[str, Value]) -> list[Candidate]:
     out: dict[tuple[str, Key], Candidate] = {}
 
-    def add(name: str, label: str, key: Key, case: str, arr: np.ndarray | None, **extra: object) -> None:
-        cand = out.setdefault((name, key), Candidate(name, label, key, {c: None for c in expected}, **extra))  # type: ignore[arg-type]
+    def add(name: str, label: str, key: Key, case: str, arr: np.ndarray | None,
+            dtype: str | None = None, perm: tuple[int, ...] | None = None) -> None:
+        blank: dict[str, np.ndarray | None] = {c: None for c in expected}  # not applicable until shown otherwise
+        cand = out.setdefault((name, key), Candidate(name, label, key, blank, dtype=dtype, perm=perm))
         cand.outputs[case] = arr
 
     same_shape_everywhere = all(

@@ -100,8 +100,9 @@ def handle_http_exception(err: HTTPException) -> Any:
     elif status == 413:
         message = f"Request body larger than {current_app.config.get('MAX_CONTENT_LENGTH')} bytes"
     headers: dict[str, str] = {}
-    if status == 405 and getattr(err, "valid_methods", None):
-        headers["Allow"] = ", ".join(err.valid_methods or [])
+    allowed = getattr(err, "valid_methods", None)
+    if status == 405 and allowed:
+        headers["Allow"] = ", ".join(allowed)
     response = error_response(status, code, message, details, headers)
     if status == 429:
         # Keep Flask-Limiter's Retry-After / X-RateLimit headers on our JSON body.

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from service.extensions import db
+from service.extensions import Base, db
+
+# Why the indirection: Flask-SQLAlchemy builds db.Model at runtime (mypy cannot see it); it is the same
+# declarative base, with the same metadata, as ``Base``.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 
 ROLES = ("learner", "instructor", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
@@ -37,7 +44,7 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return value
 
 
-class User(db.Model):
+class User(Model):
     __tablename__ = "users"
     __table_args__ = (sa.CheckConstraint("role IN ('learner', 'instructor', 'admin')", name="role"),)
 
@@ -53,7 +60,7 @@ class User(db.Model):
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all, delete-orphan")
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     __tablename__ = "api_tokens"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -70,7 +77,7 @@ class ApiToken(db.Model):
     user: Mapped[User] = relationship(back_populates="tokens")
 
 
-class ExerciseVersion(db.Model):
+class ExerciseVersion(Model):
     """An exercise exactly as a learner saw it, kept after the YAML file changes."""
 
     __tablename__ = "exercise_versions"
@@ -86,7 +93,7 @@ class ExerciseVersion(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class SubmissionRow(db.Model):
+class SubmissionRow(Model):
     __tablename__ = "submissions"
     __table_args__ = (
         sa.UniqueConstraint("user_id", "idempotency_key", name="uq_submissions_user_idempotency"),
@@ -119,7 +126,7 @@ class SubmissionRow(db.Model):
     exercise_version: Mapped[ExerciseVersion | None] = relationship()
 
 
-class Progress(db.Model):
+class Progress(Model):
     __tablename__ = "progress"
     __table_args__ = (sa.UniqueConstraint("user_id", "exercise_id", name="uq_progress_user_exercise"),)
 
@@ -133,7 +140,7 @@ class Progress(db.Model):
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class WebSession(db.Model):
+class WebSession(Model):
     """Server-side browser sessions (used by service/web): the id is the sha256 of the cookie's token."""
 
     __tablename__ = "web_sessions"
@@ -145,7 +152,7 @@ class WebSession(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
-class WebhookDelivery(db.Model):
+class WebhookDelivery(Model):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         sa.CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),

@@ -173,7 +173,8 @@ def _by_key(user_id: int, key: str, digest: str) -> SubmissionView | None:
 
 def get_submission(submission_id: int, *, viewer_id: int, staff: bool) -> SubmissionView:
     db.session.expire_all()  # a worker thread may have graded it since this session last looked
-    row = db.session.get(SubmissionRow, submission_id)
+    # Ids beyond the INTEGER column range cannot exist (and would overflow the driver or the cast).
+    row = db.session.get(SubmissionRow, submission_id) if 0 < submission_id < 2**31 else None
     if row is None:
         raise NotFound(f"no submission {submission_id}", code="submission_not_found")
     if not staff and row.user_id != viewer_id:

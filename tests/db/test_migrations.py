@@ -16,8 +16,6 @@ from service.extensions import db
 from service.persistence.migrate import MIGRATIONS_DIR, alembic_config
 
 
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def fresh_engine(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
     """An empty database of each backend (PostgreSQL only when TEST_DATABASE_URL is set)."""

@@ -53,7 +53,7 @@ class Child:
             word, _, num = line.partition(" ")
             if word == "pid" and num.isdigit():
                 self.pid = int(num)
-            elif word in ("exit", "signal"):
+            elif word in ("exit", "signal", "error"):
                 self.exit = line
         return bool(msg)
 

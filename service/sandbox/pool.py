@@ -63,9 +63,10 @@ class SandboxPool:
             raise
         parent.settimeout(None)
         self._ctl = parent
-        self._spares.clear()
 
     def _stop_zygote(self) -> None:
+        while self._spares:  # closing a spare's job pipe makes it exit
+            self._spares.popleft().close()
         if self._ctl is not None:
             self._ctl.close()
             self._ctl = None
@@ -127,8 +128,6 @@ class SandboxPool:
 
     def close(self) -> None:
         with self._lock:
-            while self._spares:
-                self._spares.popleft().close()
             self._stop_zygote()
 
     # ---- running jobs ---------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ def child_main(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccom
 def spawn(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccomp.Filter, gpu: bool,
           close_in_child: list[int]) -> int:
     """Fork a child for one job; sends its pid and pidfd on the status socket (fds[4])."""
-    pid = libc.fork_into_namespaces(libc.SANDBOX_NS)
+    pid = libc.fork_into_namespaces(libc.SANDBOX_NS)  # raises OSError before any fd is touched
     if pid == 0:
         for fd in close_in_child + [fds[4]]:
             os.close(fd)
@@ -83,6 +83,15 @@ def spawn(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccomp.Fil
         for fd in fds[:4]:
             os.close(fd)
     return pid
+
+
+def _refuse(fds: list[int], line: str) -> None:
+    try:
+        os.write(fds[4], (line.replace("\n", " ") + "\n").encode())
+    except OSError:
+        pass
+    for fd in fds:
+        os.close(fd)
 
 
 def report_exit(status_fd: int, wait_status: int) -> None:
@@ -129,8 +138,13 @@ def serve(ctl: socket.socket) -> None:
                         os.close(fd)  # the pool sees EOF on the status socket and reports unavailable
                     continue
                 slot = free.pop(0)
-                pid = spawn(fds, DEFAULT_LIMITS.uid_base + slot, plan, filt, False,
-                            [ctl.fileno(), wake_r, wake_w])
+                try:
+                    pid = spawn(fds, DEFAULT_LIMITS.uid_base + slot, plan, filt, False,
+                                [ctl.fileno(), wake_r, wake_w])
+                except OSError as exc:  # e.g. no CAP_SYS_ADMIN for new namespaces: say so, stay up
+                    free.append(slot)
+                    _refuse(fds, f"error clone: {exc.strerror or exc}")
+                    continue
                 live[pid] = (slot, fds[4])
     finally:
         os.rmdir(mountpoint)

@@ -1,0 +1,51 @@
+"""Fail closed: without the privileges a layer needs, the pool refuses to grade and says how to fix it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from service.sandbox.selfcheck import LayerStatus, refusal
+
+pytestmark = pytest.mark.sandbox
+
+SCRIPT = """
+import json
+from service.sandbox.pool import SandboxPool
+from service.sandbox.protocol import Job
+pool = SandboxPool(size=1)
+r = pool.run(Job(code="def solve():\\n    return 1\\n", entry="solve", framework="numpy", cases=()))
+layers = [(ly.name, ly.ok) for ly in pool.selfcheck()]
+pool.close()
+print(json.dumps({"status": r.status, "detail": r.detail, "layers": layers}))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv")
+def test_without_cap_sys_admin_the_pool_refuses_to_grade():
+    out = subprocess.run(["setpriv", "--bounding-set=-sys_admin", "--inh-caps=-sys_admin", "--",
+                          sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["status"] == "unavailable"
+    assert "isolation layer" in res["detail"] and "CAP_SYS_ADMIN" in res["detail"]
+    assert not any(ok for name, ok in res["layers"] if name != "wallclock")
+
+
+def test_refusal_names_only_failing_required_layers():
+    layers = [LayerStatus("uid", True, True, "", ""), LayerStatus("network", False, True, "eth0 visible", "fix net"),
+              LayerStatus("gpu", False, False, "none", "add a GPU")]
+    assert refusal(layers, ("uid", "network")) == "isolation layer 'network' is missing (eth0 visible): fix net"
+    assert refusal(layers[:1], ("uid",)) == ""
+
+
+def test_a_dead_zygote_is_restarted(pool):
+    from sandbox_support import assert_healthy
+
+    os.kill(pool.pids()[0], 9)
+    pool._proc.wait()  # type: ignore[union-attr]
+    assert_healthy(pool)

@@ -96,3 +96,19 @@ def test_missing_directory_is_an_error_not_an_exception(tmp_path: Path) -> None:
     catalog = load_catalog(tmp_path / "nope")
     assert len(catalog) == 0
     assert [e.message for e in catalog.errors] == ["exercise directory not found"]
+
+
+def test_misplaced_files_and_bad_track_files_are_listed(tree: Callable[..., Path]) -> None:
+    root = tree()
+    (root / "stray.yaml").write_text("id: stray\n", "utf-8")
+    (root / "basics" / "other.yml").write_text("id: other\n", "utf-8")
+    (root / "basics" / "_track.yaml").write_text("title: {en: Basics}\norder: first\n", "utf-8")
+    catalog = load_catalog(root)
+    assert [str(e) for e in catalog.errors] == [
+        "exercises/basics/other.yml: expected the .yaml suffix, got .yml",
+        "exercises/stray.yaml: expected exercise files at <exercises>/<track>/<id>.yaml",
+        "exercises/basics/_track.yaml:1: title.ja: missing Japanese translation (expected title.ja, a non-empty string)",
+        "exercises/basics/_track.yaml:2: order: expected an integer, got a string",
+    ]
+    assert list(catalog.exercises) == ["permute-2d"]  # still served, under the folder-name title
+    assert catalog.tracks[0].title.en == "basics"

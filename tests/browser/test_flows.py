@@ -179,6 +179,11 @@ def test_phone_sized_screen(browser: Any, live_app: tuple[Any, str], artifacts: 
         .filter(e => e.getBoundingClientRect().right > 392).slice(0, 5)
         .map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))""")
     assert width <= 390, f"page scrolls sideways on a phone ({width}px): {wide}"
+    # One column on a phone: the editor sits under the prompt, using the full width.
+    page.locator("#editor").scroll_into_view_if_needed()  # CodeMirror measures lines once it is visible
+    page.wait_for_timeout(100)
+    box = page.locator("#editor").bounding_box()
+    assert box is not None and box["x"] < 40 and box["width"] > 300
     shot(page, artifacts, "phone")
     context.close()
 

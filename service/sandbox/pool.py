@@ -40,6 +40,7 @@ class SandboxPool:
         self._ctl: socket.socket | None = None
         self._layers: list[selfcheck.LayerStatus] | None = None
         self._refusal = ""
+        self._owner = os.getpid()
 
     # ---- zygote -------------------------------------------------------------------------------------
 
@@ -104,9 +105,19 @@ class SandboxPool:
         while len(self._spares) < self.size:
             self._spares.append(self._new_child())
 
+    def _after_fork(self) -> None:
+        """A pool inherited across fork (e.g. gunicorn --preload) must not share the parent's zygote."""
+        if self._owner != os.getpid():
+            self._owner = os.getpid()
+            self._spares.clear()  # the parent's fds: leave them to the parent
+            if self._ctl is not None:
+                self._ctl.detach()
+            self._ctl, self._proc, self._layers, self._refusal = None, None, None, ""
+
     def start(self) -> None:
         """Start the zygote, probe every isolation layer once (cached) and fork the spares."""
         with self._lock:
+            self._after_fork()
             if self._ctl is not None or self._refusal:
                 return
             try:

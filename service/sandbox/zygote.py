@@ -18,6 +18,7 @@ import signal
 import socket
 import sys
 import tempfile
+import time
 import traceback
 from dataclasses import replace
 from typing import NoReturn
@@ -106,6 +107,20 @@ def report_exit(status_fd: int, wait_status: int) -> None:
     os.close(status_fd)
 
 
+def _drain(live: dict[int, tuple[int, int]], timeout_s: float = 5.0) -> None:
+    """Wait (bounded) for the last children, so none is still using the mountpoint we are about to remove."""
+    end = time.monotonic() + timeout_s
+    while live and time.monotonic() < end:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid in live:
+            os.close(live.pop(pid)[1])
+        elif pid == 0:
+            time.sleep(0.01)
+
+
 def serve(ctl: socket.socket) -> None:
     filt = seccomp.Filter()  # assembled once: children only load it
     mountpoint = tempfile.mkdtemp(prefix="kiwame-root-")
@@ -131,8 +146,9 @@ def serve(ctl: socket.socket) -> None:
                     free.append(slot)
             if ctl.fileno() in ready:
                 msg, fds, _, _ = socket.recv_fds(ctl, 64, 8)
-                if not msg:
-                    return  # the pool is gone
+                if not msg:  # the pool is gone: its children see EOF on their job pipes and exit
+                    _drain(live)
+                    return
                 if msg != b"S" or len(fds) != 5 or not free:
                     for fd in fds:
                         os.close(fd)  # the pool sees EOF on the status socket and reports unavailable
@@ -147,7 +163,10 @@ def serve(ctl: socket.socket) -> None:
                     continue
                 live[pid] = (slot, fds[4])
     finally:
-        os.rmdir(mountpoint)
+        try:
+            os.rmdir(mountpoint)
+        except OSError:
+            pass
 
 
 def main() -> None:

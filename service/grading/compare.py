@@ -111,8 +111,13 @@ def _compare(ctx: _Ctx, path: str, exp: Value, act: Value) -> None:
             ctx.add("length", False, msg, "shape_mismatch",
                     {"path": path, "expected": len(exp.items), "got": len(act.items)})
             return
+        before = ctx.failed
+        ctx.failed = False
         for i, (e, a) in enumerate(zip(exp.items, act.items, strict=True)):
             _compare(ctx, f"{path}[{i}]", e, a)
+        if ctx.failed:
+            _explain_stacked(ctx, exp.items, act.items)
+        ctx.failed = ctx.failed or before
     else:
         _compare_scalars(ctx, path, exp, act)
 
@@ -197,6 +202,17 @@ def _explain(ctx: _Ctx, expected: np.ndarray, actual: np.ndarray) -> None:
             ctx.diagnose(finding.code, m.finding_message(finding.code, finding.details),
                          finding.details | {"input": arg.name})
             return
+
+
+def _explain_stacked(ctx: _Ctx, expected: list[Value], actual: list[Value]) -> None:
+    """q, k, v = ...: explain the pieces together, as one stacked array (e.g. (3, B, H, T, D) from (B, T, 3C))."""
+    stacks = []
+    for values in (expected, actual):
+        arrays = [v.array for v in values if v.kind in ARRAY_KINDS and v.array is not None]
+        if len(arrays) != len(values) or len({a.shape for a in arrays}) != 1:
+            return
+        stacks.append(np.stack(arrays))
+    _explain(ctx, stacks[0], stacks[1])
 
 
 def _structure(ctx: _Ctx, path: str, act: Value) -> None:

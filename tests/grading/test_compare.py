@@ -166,3 +166,14 @@ def test_nhwc_permute_where_channels_last_memory_was_asked() -> None:
     assert codes(v.diagnoses) == ["shape_mismatch", "not_channels_last"]
     assert v.diagnoses[1].details == {"applied": [0, 2, 3, 1], "permuted": True, "input": "x"}
     assert "channels_last keeps the shape (N, C, H, W)" in v.diagnoses[1].message
+
+
+def test_qkv_split_pieces_are_explained_together() -> None:
+    b, t, h, d = 2, 3, 2, 2
+    x = np.arange(b * t * 3 * h * d).reshape(b, t, 3 * h * d)
+    five = x.reshape(b, t, 3, h, d)
+    expected = seq(*(tensor(p) for p in five.transpose(2, 0, 3, 1, 4)))  # q, k, v: (B, H, T, D)
+    got = seq(*(tensor(p) for p in five.transpose(2, 0, 1, 3, 4)))  # forgot to move H before T
+    v = compare_case(exercise(), arg(x), expected, got, facts())
+    assert codes(v.diagnoses) == ["shape_mismatch"] * 3 + ["heads_split_wrong"]
+    assert v.diagnoses[-1].details["applied_call"] == "x.reshape(2, 3, 3, 2, 2).permute(2, 0, 1, 3, 4)"

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 from grading_support import coded
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from service.grading.diagnose import (
     T_WARNING,
@@ -155,3 +157,24 @@ def test_straight_reshape_that_is_no_head_split_reads_as_reshape() -> None:
     finding = rearrangement_finding(x, expected, got)
     assert finding is not None and finding.code == "reshape_instead_of_permute"
     assert finding.details["expected_call"] is None and finding.details["applied_call"] == "x.reshape(2, 6, 12)"
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.integers(2, 4), min_size=2, max_size=4).flatmap(
+    lambda shape: st.tuples(st.just(shape), st.permutations(range(len(shape))), st.permutations(range(len(shape))))))
+def test_any_wrong_permutation_is_named_exactly(data: tuple[list[int], list[int], list[int]]) -> None:
+    shape, p, q = data
+    x = coded(*shape)  # distinct values and sizes >= 2: a permutation is identified by its result
+    finding = rearrangement_finding(x, x.transpose(p), x.transpose(q))
+    if p == q:
+        assert finding is None
+        return
+    assert finding is not None
+    identity, reverse = list(range(len(shape))), list(reversed(range(len(shape))))
+    if q == identity and x.transpose(q).shape == x.transpose(p).shape:
+        assert finding.code == "reshape_instead_of_permute"
+    elif q == reverse and len(shape) > 2:
+        assert finding.code == "transpose_all_axes" and finding.details["expected"] == list(p)
+    else:
+        assert finding.code == "wrong_axis_order"
+        assert finding.details == {"applied": list(q), "expected": list(p)}

@@ -88,3 +88,8 @@ def test_render_inputs() -> None:
         "x": {"kind": "ndarray", "dtype": "int64", "shape": [2, 2], "device": "cpu", "values": [[1, 2], [3, 4]]},
         "dim": {"kind": "value", "value": 1},
     }
+
+
+def test_render_inputs_shows_the_torch_dtype_the_learner_gets() -> None:
+    args = (ArgIn("x", array=np.array([1.5, 2.0], dtype=np.float32), torch_dtype="bfloat16"),)
+    assert render_inputs(args, "torch")["x"]["dtype"] == "bfloat16"

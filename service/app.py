@@ -42,6 +42,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
         upgrade(app)
     _sync_versions(app)
+    if app.config["KIWAME_AUTO_RELOAD"]:
+        # Edited exercise files show up without a restart: a cheap stat check at most once a second.
+        app.before_request(lambda: catalog.reload_catalog(app, only_if_changed=True) and None)
 
     # The browser UI is optional: the API works before (or without) service.web.
     if importlib.util.find_spec("service.web") is not None:

@@ -30,12 +30,13 @@ DEFAULTS: dict[str, Any] = {
     "KIWAME_MAX_WAIT_S": 30,
     "KIWAME_SANDBOX_SIZE": None,  # None: the sandbox pool's default
     "KIWAME_AUTO_MIGRATE": None,  # None: only on the embedded SQLite default
+    "KIWAME_AUTO_RELOAD": True,  # re-read changed exercise files (checked at most once a second)
 }
 
 _INT_KEYS = {"KIWAME_GRADING_WORKERS", "KIWAME_MAX_CODE_BYTES", "KIWAME_MAX_CONTENT_LENGTH",
              "KIWAME_WEBHOOK_MAX_ATTEMPTS", "KIWAME_MAX_WAIT_S", "KIWAME_SANDBOX_SIZE"}
 _FLOAT_KEYS = {"KIWAME_WEBHOOK_BACKOFF_S", "KIWAME_WEBHOOK_TIMEOUT_S"}
-_BOOL_KEYS = {"KIWAME_AUTO_MIGRATE"}
+_BOOL_KEYS = {"KIWAME_AUTO_MIGRATE", "KIWAME_AUTO_RELOAD"}
 
 
 def _coerce(key: str, value: Any) -> Any:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+from typing import Any
 
 from flask import request
 from flask_limiter import Limiter
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData
+from sqlalchemy import Engine, MetaData, event
 from sqlalchemy.orm import DeclarativeBase
 
 # Why a naming convention: Alembic needs stable constraint names to alter or drop them later,
@@ -26,6 +28,17 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """SQLite ignores foreign keys (so ON DELETE CASCADE) unless asked, per connection; WAL lets the
+    grading threads write while requests read."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
 
 
 def rate_limit_key() -> str:

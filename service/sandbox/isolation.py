@@ -102,8 +102,11 @@ def build_root(plan: MountPlan, limits: SandboxLimits) -> None:
     libc.mount(None, dev, None, libc.MS_REMOUNT | libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NOEXEC)
     # A fresh /proc for our PID namespace (we are its PID 1): shows only our own processes.
     # hidepid=invisible additionally hides processes of other uids (there are none, but it is free).
-    libc.mount("proc", _mkdirs(root, "/proc"), "proc", libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC,
-               "hidepid=invisible")
+    proc_flags = libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
+    try:
+        libc.mount("proc", _mkdirs(root, "/proc"), "proc", proc_flags, "hidepid=invisible")
+    except OSError:  # kernels before 5.8 only know the numeric form
+        libc.mount("proc", root + "/proc", "proc", proc_flags, "hidepid=2")
     # The only writable place: a size-limited private tmpfs, world-writable with the sticky bit.
     libc.mount("tmpfs", _mkdirs(root, "/tmp"), "tmpfs", libc.MS_NOSUID | libc.MS_NODEV,
                f"size={limits.tmpfs_bytes},mode=1777")

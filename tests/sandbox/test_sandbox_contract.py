@@ -100,3 +100,20 @@ def test_nothing_survives_to_the_next_submission(run, pool):
     r2 = run("import os, torch\ndef solve(x):\n    return (os.listdir('/tmp'), 'LEFT' in os.environ, x.permute(1, 0, 2).shape[0])\n")
     items = r2.cases["case0"].value.items
     assert items[0].items == [] and items[1].scalar is False and items[2].scalar == 3
+
+
+def test_many_threads_mixed_with_hostile_jobs(pool):
+    from concurrent.futures import ThreadPoolExecutor
+
+    good = "def solve(x):\n    return x.permute(2, 0, 1)\n"
+    bad = ["def solve(x):\n    while True:\n        pass\n", "import os\ndef solve(x):\n    os._exit(1)\n",
+           "def solve(x):\n    print('x' * 2 ** 20)\n    print('y' * 2 ** 20)\n", "def solve(x)\n"]
+    jobs = [job(good if i % 2 == 0 else bad[i // 2 % len(bad)], time_s=0.5) for i in range(24)]
+    with ThreadPoolExecutor(6) as ex:
+        runs = list(ex.map(pool.run, jobs))
+    for i, r in enumerate(runs):
+        if i % 2 == 0:
+            assert r.status == "ok", r
+            np.testing.assert_array_equal(r.cases["case0"].value.array, X.transpose(2, 0, 1))
+        else:
+            assert r.status in ("timeout", "crashed", "output_limit", "syntax_error"), r

@@ -1,4 +1,4 @@
-"""The four browser flows of issue 5, in order: they share one learner, like a real class would."""
+"""The four browser flows of issue 5 (one test, in order: they share a learner, like a real class) and more."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ LOOP = "def solve(x):\n    while True:\n        pass\n"
 VERDICT_TIMEOUT = 60_000  # ms: the first grading also starts the sandbox pool
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def learner(browser: Any, live_app: tuple[Any, str]) -> Any:
     context = browser.new_context(base_url=live_app[1], locale="en-US", viewport={"width": 1280, "height": 900})
     context.set_default_timeout(20_000)
@@ -29,6 +29,26 @@ def learner(browser: Any, live_app: tuple[Any, str]) -> Any:
     page.js_errors = errors
     yield page
     context.close()
+
+
+@pytest.fixture()
+def fresh(learner: Any, request: pytest.FixtureRequest) -> Any:
+    """A page signed in as a new learner of its own (tests below do not depend on the flows' state)."""
+    learner.goto("/signup")
+    learner.fill("#username", re.sub(r"[^A-Za-z0-9]", "", request.node.name)[-40:])
+    learner.fill("#password", PASSWORD)
+    learner.click("button[type=submit]")
+    learner.wait_for_url(re.compile(r"/$"))
+    return learner
+
+
+def test_issue5_flows_in_order(learner: Any, browser: Any, live_app: tuple[Any, str], artifacts: Path,
+                               tmp_path: Path) -> None:
+    # One test, because each flow builds on the previous one (and xdist may split separate tests).
+    flow_1_signup_fail_with_reshape_then_pass_with_permute(learner, artifacts)
+    flow_2_switch_to_japanese(learner, artifacts)
+    flow_3_instructor_sees_result_and_downloads_csv(browser, live_app, artifacts, tmp_path)
+    flow_4_infinite_loop_times_out_and_page_stays_usable(learner, artifacts)
 
 
 def set_code(page: Any, code: str) -> None:
@@ -43,7 +63,7 @@ def shot(page: Any, artifacts: Path, name: str) -> None:
     page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
 
 
-def test_1_signup_fail_with_reshape_then_pass_with_permute(learner: Any, artifacts: Path) -> None:
+def flow_1_signup_fail_with_reshape_then_pass_with_permute(learner: Any, artifacts: Path) -> None:
     page = learner
     page.goto("/signup")
     page.fill("#username", LEARNER)
@@ -90,7 +110,7 @@ def test_1_signup_fail_with_reshape_then_pass_with_permute(learner: Any, artifac
     assert not [e for e in page.js_errors if "Content Security Policy" in e], page.js_errors
 
 
-def test_2_switch_to_japanese(learner: Any, artifacts: Path) -> None:
+def flow_2_switch_to_japanese(learner: Any, artifacts: Path) -> None:
     page = learner
     page.goto("/")
     page.select_option("#lang-select", "ja")
@@ -109,7 +129,7 @@ def test_2_switch_to_japanese(learner: Any, artifacts: Path) -> None:
     assert page.locator("html").get_attribute("lang") == "ja"
 
 
-def test_3_instructor_sees_result_and_downloads_csv(browser: Any, live_app: tuple[Any, str], artifacts: Path,
+def flow_3_instructor_sees_result_and_downloads_csv(browser: Any, live_app: tuple[Any, str], artifacts: Path,
                                                    tmp_path: Path) -> None:
     app, base = live_app
     with app.app_context():
@@ -149,7 +169,7 @@ def test_3_instructor_sees_result_and_downloads_csv(browser: Any, live_app: tupl
     context.close()
 
 
-def test_4_infinite_loop_times_out_and_page_stays_usable(learner: Any, artifacts: Path) -> None:
+def flow_4_infinite_loop_times_out_and_page_stays_usable(learner: Any, artifacts: Path) -> None:
     page = learner
     page.goto(f"/exercises/{FIRST}")
     page.wait_for_selector(".cm-content")
@@ -168,8 +188,8 @@ def test_4_infinite_loop_times_out_and_page_stays_usable(learner: Any, artifacts
 def test_phone_sized_screen(browser: Any, live_app: tuple[Any, str], artifacts: Path) -> None:
     context = browser.new_context(base_url=live_app[1], viewport={"width": 390, "height": 844}, locale="en-US")
     page = context.new_page()
-    page.goto("/signin")
-    page.fill("#username", LEARNER)
+    page.goto("/signup")
+    page.fill("#username", "phoneuser")
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
     page.goto(f"/exercises/{FIRST}")
@@ -188,8 +208,8 @@ def test_phone_sized_screen(browser: Any, live_app: tuple[Any, str], artifacts: 
     context.close()
 
 
-def test_quizzes_show_the_explanation_after_answering(learner: Any, artifacts: Path) -> None:
-    page = learner
+def test_quizzes_show_the_explanation_after_answering(fresh: Any, artifacts: Path) -> None:
+    page = fresh
     page.goto("/exercises/permute-shape-quiz")
     page.fill("#shape-answer", "(4, 7)")
     page.keyboard.press("Control+Enter")
@@ -208,11 +228,9 @@ def test_quizzes_show_the_explanation_after_answering(learner: Any, artifacts: P
     assert page.locator(".explanation").count() == 1
 
 
-def test_wrong_axis_order_names_both_permutations_on_3d_slices(learner: Any, artifacts: Path) -> None:
-    page = learner
+def test_wrong_axis_order_names_both_permutations_on_3d_slices(fresh: Any, artifacts: Path) -> None:
+    page = fresh
     page.goto("/exercises/permute-3d")
-    page.select_option("#lang-select", "en")  # and back to English
-    page.wait_for_selector('html[lang="en"]')
     page.wait_for_selector("#examples .slice")
     assert page.locator("#examples .slice-label").first.text_content() == "x[0, :, :]"
     set_code(page, "import torch\n\n\ndef solve(x):\n    return x.permute(1, 2, 0)\n")

@@ -78,7 +78,7 @@ def render_inputs(args: Sequence[ArgIn], framework: str) -> dict[str, Any]:
     for arg in args:
         if arg.array is not None:
             # torch_dtype: what the learner's tensor really is (bfloat16 travels as float32 numpy data).
-            dtype = getattr(arg, "torch_dtype", None) if framework == "torch" else None
+            dtype = arg.torch_dtype if framework == "torch" else None
             out[arg.name] = array_json(arg.array, kind, dtype)
         else:
             out[arg.name] = {"kind": "value", "value": _scalar(arg.value) if not isinstance(arg.value, list | dict)

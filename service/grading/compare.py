@@ -123,9 +123,13 @@ def _compare(ctx: _Ctx, path: str, exp: Value, act: Value) -> None:
 
 
 def _compare_scalars(ctx: _Ctx, path: str, exp: Value, act: Value) -> None:
-    if exp.kind == "other" and exp.type_name != act.type_name:
-        msg = m.line(m.what(path, "type"), {"en": "wrong type", "ja": "型が違います"}, exp.type_name, act.type_name)
-        ctx.add("type", False, msg, "wrong_type", {"path": path, "expected": exp.type_name, "got": act.type_name})
+    if exp.kind == "other":
+        # The sandbox sends no contents for other types, so equality cannot be judged: never pass blindly.
+        same_type = exp.type_name == act.type_name
+        msg = m.line(m.what(path, "type"), {"en": "a value of this type cannot be graded",
+                                            "ja": "この型の値は採点できません"}, exp.type_name, act.type_name)
+        ctx.add("type", False, msg, "wrong_answer" if same_type else "wrong_type",
+                {"path": path, "expected": exp.type_name, "got": act.type_name})
         return
     if exp.kind in ("float", "complex") and ctx.exercise.check.values == "close":
         rtol, atol = tolerance(ctx.exercise.check, "float64", "float64")

@@ -9,6 +9,7 @@ from grading_support import arg, coded, codes, exercise, facts, scalar, seq, ten
 
 from service.domain import Text
 from service.grading.compare import compare_case, tolerance
+from service.sandbox.protocol import Value
 
 ARTICLE = np.array([[1, 2, 3], [4, 5, 6]])
 
@@ -177,3 +178,11 @@ def test_qkv_split_pieces_are_explained_together() -> None:
     v = compare_case(exercise(), arg(x), expected, got, facts())
     assert codes(v.diagnoses) == ["shape_mismatch"] * 3 + ["heads_split_wrong"]
     assert v.diagnoses[-1].details["applied_call"] == "x.reshape(2, 3, 3, 2, 2).permute(2, 0, 1, 3, 4)"
+
+
+def test_ungradable_other_values_never_pass() -> None:
+    d = Value(kind="other", type_name="dict")
+    v = compare_case(exercise(), arg(ARTICLE), d, Value(kind="other", type_name="dict"), facts())
+    assert not v.passed and codes(v.diagnoses) == ["wrong_answer"]
+    assert codes(compare_case(exercise(), arg(ARTICLE), d, Value(kind="other", type_name="set"), facts()).diagnoses) \
+        == ["wrong_type"]

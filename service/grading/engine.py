@@ -49,22 +49,24 @@ class Engine:
                 result = self._grade_code(exercise, submission.code or "")
         except ReferenceFailed as exc:
             log.error("reference failed for %s: %s", getattr(exercise, "id", "?"), exc)
-            result = self._error(exercise, "The exercise's reference solution failed; this is not your fault.",
-                                 reason="reference_failed")
+            result = self._error(exercise, m.both(
+                "The exercise's reference solution failed; this is not your fault.",
+                "この問題の模範解答が実行できませんでした。あなたのコードの問題ではありません。"), reason="reference_failed")
         except Exception as exc:  # any engine bug must still produce an explained result
             log.exception("grader error on %s", getattr(exercise, "id", "?"))
-            result = self._error(exercise, "The grader failed on this submission; this is not your fault.",
-                                 reason=type(exc).__name__)
+            result = self._error(exercise, m.both(
+                "The grader failed on this submission; this is not your fault.",
+                "採点システムでエラーが発生しました。あなたのコードの問題ではありません。"), reason=type(exc).__name__)
         result.timings["total_ms"] = round((time.perf_counter() - start) * 1000, 3)
         for key in ("run_ms", "reference_ms", "compare_ms"):
             result.timings.setdefault(key, 0.0)
         return result
 
     @staticmethod
-    def _error(exercise: Exercise, message: str, **details: str) -> GradeResult:
+    def _error(exercise: Exercise, message: m.Msg, **details: str) -> GradeResult:
         result = fallback(getattr(exercise, "id", ""), getattr(exercise, "content_hash", ""), "grader_error",
-                          message, **details)
-        result.diagnoses[0].messages["ja"] = "採点システムでエラーが発生しました。あなたのコードの問題ではありません。"
+                          message["en"], **details)
+        result.diagnoses[0].messages = dict(message)
         result.kind = str(getattr(exercise, "kind", "code"))
         return result
 
@@ -84,12 +86,14 @@ class Engine:
         run = run_learner(self.pool, exercise, code, prepared.cases, "cpu")
         timings["run_ms"] += (time.perf_counter() - t0) * 1000
         if run.status == "unavailable":
-            return self._error(exercise, "The grading sandbox is unavailable right now; please try again later.",
-                               reason="sandbox_unavailable", detail=run.detail)
+            return self._error(exercise, m.both(
+                "The grading sandbox is unavailable right now; please try again later.",
+                "採点環境が現在利用できません。しばらくしてからもう一度お試しください。"),
+                reason="sandbox_unavailable", detail=run.detail)
         t0 = time.perf_counter()
         graded = self._cases(exercise, prepared, run, suffix="")
         timings["compare_ms"] += (time.perf_counter() - t0) * 1000
-        cpu_cases = graded.cases
+        all_cases = list(graded.cases)
         diagnoses += graded.diagnoses
         stdout, stderr, limits_hit = run.stdout, run.stderr, list(run.limits_hit)
 
@@ -98,7 +102,7 @@ class Engine:
             graded_gpu, reason = self._gpu_pass(exercise, code, timings)
             if graded_gpu is not None:
                 gpu_ok = all(c.passed for c in graded_gpu.cases)
-                cpu_cases = cpu_cases + graded_gpu.cases
+                all_cases += graded_gpu.cases
                 diagnoses += graded_gpu.diagnoses
                 limits_hit += [h for h in graded_gpu.limits_hit if h not in limits_hit]
             else:
@@ -107,14 +111,14 @@ class Engine:
                     "ja": f"GPU のケース: {reason['ja']}ため省略し、CPU のケースだけを採点しました",
                 }, {"reason": reason["code"]}))
 
-        diagnoses = merge_repeats(diagnoses, {c.name for c in cpu_cases if c.visible})
+        diagnoses = merge_repeats(diagnoses, {c.name for c in all_cases if c.visible})
         n = len(graded.cases)
         passed_cases = sum(1 for c in graded.cases if c.passed)
         score = passed_cases / n if n else 0.0
         rules_ok = not any(d.code in ("forbidden_name", "missing_required_name") for d in diagnoses)
         return GradeResult(
             status="graded", score=round(score, 6), passed=bool(n) and passed_cases == n and rules_ok and gpu_ok,
-            cases=cpu_cases, diagnoses=diagnoses, stdout=stdout, stderr=stderr, limits_hit=limits_hit,
+            cases=all_cases, diagnoses=diagnoses, stdout=stdout, stderr=stderr, limits_hit=limits_hit,
             timings={k: round(v, 3) for k, v in timings.items()},
             exercise_id=exercise.id, exercise_version=exercise.content_hash, kind=exercise.kind,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -179,7 +180,7 @@ def _compare_arrays(ctx: _Ctx, path: str, exp: Value, act: Value) -> None:
         details = mismatch_details(e_arr, a_arr, mask, ctx.visible) | {"path": path, "rtol": rtol, "atol": atol}
         where_en = where_ja = ""
         if ctx.visible and details.get("first"):
-            first = [(m.fmt_shape(f["index"]), f["expected"], f["got"]) for f in details["first"]]
+            first = [(m.fmt_shape(f["index"]), *_shown_pair(f["expected"], f["got"])) for f in details["first"]]
             where_en = "; " + "; ".join(f"at {i}: expected {e}, got {g}" for i, e, g in first)
             where_ja = "（" + "、".join(f"{i} の位置: 期待 {e}、あなたの結果 {g}" for i, e, g in first) + "）"
         n, total = details["mismatched"], details["total"]
@@ -189,6 +190,15 @@ def _compare_arrays(ctx: _Ctx, path: str, exp: Value, act: Value) -> None:
         ctx.add("values", False, msg, "value_mismatch", details)
         _explain(ctx, e_arr, a_arr)
     _structure(ctx, path, act)
+
+
+def _shown_pair(expected: Any, got: Any) -> tuple[str, str]:
+    """Floats with 7 significant digits, or all 17 when 7 would make two different numbers look equal."""
+    for digits in (7, 17):
+        pair = tuple(f"{v:.{digits}g}" if isinstance(v, float) else str(v) for v in (expected, got))
+        if pair[0] != pair[1]:
+            break
+    return pair[0], pair[1]
 
 
 def _explain(ctx: _Ctx, expected: np.ndarray, actual: np.ndarray) -> None:

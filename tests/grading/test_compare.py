@@ -186,3 +186,11 @@ def test_ungradable_other_values_never_pass() -> None:
     assert not v.passed and codes(v.diagnoses) == ["wrong_answer"]
     assert codes(compare_case(exercise(), arg(ARTICLE), d, Value(kind="other", type_name="set"), facts()).diagnoses) \
         == ["wrong_type"]
+
+
+def test_float_positions_are_shown_with_enough_digits() -> None:
+    e = np.array([0.1 + 0.2, 2.0])
+    a = np.array([0.3, 2.000001])
+    v = compare_case(exercise(), arg(e), tensor(e), tensor(a), facts())
+    assert v.diagnoses[0].message == ("Result values: 2 of 2 elements differ; at (0,): expected 0.30000000000000004, "
+                                      "got 0.29999999999999999; at (1,): expected 2, got 2.000001")

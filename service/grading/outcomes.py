@@ -60,7 +60,7 @@ def run_failure(exercise: Exercise, run: RawRun) -> Diagnosis:
                "ja": f"コード: 読み込み中に{at_ja} {etype} が発生しました: {emsg}"}
     elif status == "timeout":
         msg = m.line(CODE, {"en": "ran too long and was stopped (an endless loop?)",
-                            "ja": "実行時間が長すぎるため停止しました（無限ループになっていませんか？）"},
+                            "ja": "実行時間が長すぎるため停止しました。無限ループになっていませんか？"},
                      m.both(f"under {exercise.limits.time_s:g} s", f"{exercise.limits.time_s:g} 秒以内"),
                      m.both("stopped at the time limit", "制限時間で停止"))
     elif status == "memory_limit":

@@ -103,7 +103,7 @@ def _error_page(status: int, code: str, message: str) -> Any:
         return jsonify({"code": code, "error": message}), status
     if "lang" not in g:
         g.lang = i18n.choose([request.cookies.get(i18n.LANG_COOKIE)], request.accept_languages)
-    key = {403: "err.forbidden", 404: "err.not_found"}.get(status, "")
+    key = {403: "err.forbidden", 404: "err.not_found", 429: "auth.rate_limited"}.get(status, "")
     body = page("error.html", code=status, message_key=key, message=message)
     return Response(body, status=status, mimetype="text/html")
 

@@ -73,9 +73,11 @@ def test_wrong_password_and_unknown_user_look_the_same(app: Flask) -> None:
 def test_signin_is_rate_limited(app: Flask) -> None:
     make_user(app, "gina", "learner")
     client = app.test_client()
-    codes = [signin(client, "gina", "wrong password").status_code for _ in range(12)]
+    responses = [signin(client, "gina", "wrong password") for _ in range(12)]
+    codes = [r.status_code for r in responses]
     assert 429 in codes
     assert codes[0] == 401
+    assert "Too many attempts" in responses[-1].get_data(as_text=True)  # a page, not a JSON error
 
 
 def test_signin_rotates_the_session_token(app: Flask) -> None:

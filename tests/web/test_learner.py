@@ -128,3 +128,33 @@ def test_progress_page_counts_solved(app: Flask) -> None:
     add_submission(app, uid, FIRST, passed=True)
     html = client.get("/progress").get_data(as_text=True)
     assert re.search(r"<td>[^<]+</td><td class=\"num\">1/\d+</td>", html)
+
+
+def test_json_submit_grades_with_the_real_engine_and_updates_state(app: Flask) -> None:
+    client = app.test_client()
+    signup(client, "tara")
+    token = csrf_of(client, f"/exercises/{FIRST}")
+    wrong = client.post(f"/exercises/{FIRST}/submit", headers={"X-CSRFToken": token},
+                        json={"code": "def solve(x):\n    return x.reshape(3, 2)\n"})
+    body = wrong.get_json()
+    assert wrong.status_code == 200 and body["result"]["passed"] is False and body["state"] == "tried"
+    visible = [c for c in body["result"]["cases"] if c["visible"]][0]
+    assert visible["output"]["values"] == [[1, 2], [3, 4], [5, 6]]
+    assert visible["expected"]["values"] == [[1, 4], [2, 5], [3, 6]]
+    right = client.post(f"/exercises/{FIRST}/submit", headers={"X-CSRFToken": token},
+                        json={"code": "def solve(x):\n    return x.permute(1, 0)\n"}).get_json()
+    assert right["result"]["passed"] is True and right["state"] == "solved"
+    # The history lists both, and reopening the first puts its code and result back on the page.
+    history = client.get(f"/exercises/{FIRST}/history").get_data(as_text=True)
+    assert f"from={body['id']}" in history and f"from={right['id']}" in history
+    data = page_data(client.get(f"/exercises/{FIRST}?from={body['id']}").get_data(as_text=True))
+    assert "reshape(3, 2)" in data["code"] and data["result"]["passed"] is False
+
+
+def test_submit_rejects_a_wrong_kind_of_answer(app: Flask) -> None:
+    client = app.test_client()
+    signup(client, "uma")
+    token = csrf_of(client, "/exercises/permute-shape-quiz")
+    response = client.post("/exercises/permute-shape-quiz/submit", headers={"X-CSRFToken": token},
+                           json={"answer": None})
+    assert response.status_code == 422 and response.get_json()["error"]

@@ -48,6 +48,7 @@ def child_main(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccom
     try:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        libc.unshare(libc.CHILD_NS)
         isolation.build_root(plan, DEFAULT_LIMITS)
         isolation.setup_fds(*fds[:4])
         # CUDA opens a dozen device fds and starts a few threads of its own.
@@ -67,7 +68,8 @@ def child_main(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccom
 def spawn(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccomp.Filter, gpu: bool,
           close_in_child: list[int]) -> int:
     """Fork a child for one job; sends its pid and pidfd on the status socket (fds[4])."""
-    pid = libc.fork_into_namespaces(libc.SANDBOX_NS)  # raises OSError before any fd is touched
+    # PID 1 of a new PID namespace; the child unshares the other namespaces itself (libc.CHILD_NS).
+    pid = libc.fork_into_namespaces(libc.CLONE_NEWPID)  # raises OSError before any fd is touched
     if pid == 0:
         for fd in close_in_child + [fds[4]]:
             os.close(fd)

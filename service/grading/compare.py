@@ -240,21 +240,20 @@ def _structure(ctx: _Ctx, path: str, act: Value) -> None:
             m.both("a new copy", "新しいコピー"))
         ctx.add("view_of_input", good, msg, "not_a_view", {"path": path})
     if spec.contiguous is not None:
-        good = act.contiguous is spec.contiguous
-        want = "contiguous" if spec.contiguous else "non-contiguous"
-        msg = m.ok(path, "contiguous", f"({want})") if good else m.line(
-            m.what(path, "contiguous"), {"en": f"not {want}", "ja": f"{want} ではありません"},
-            want, _strides(act))
-        ctx.add("contiguous", good, msg, "not_contiguous",
-                {"path": path, "expected": spec.contiguous, "strides": list(act.strides or ())})
+        _layout(ctx, path, "contiguous", act.contiguous, spec.contiguous,
+                "contiguous" if spec.contiguous else "non-contiguous", "not_contiguous", act)
     if spec.channels_last is not None:
-        good = act.channels_last is spec.channels_last
-        want = "channels_last" if spec.channels_last else "contiguous (not channels_last)"
-        msg = m.ok(path, "channels_last", f"({want})") if good else m.line(
-            m.what(path, "channels_last"), {"en": f"not {want}", "ja": f"{want} 形式ではありません"},
-            want, _strides(act))
-        ctx.add("channels_last", good, msg, "not_channels_last",
-                {"path": path, "expected": spec.channels_last, "strides": list(act.strides or ())})
+        _layout(ctx, path, "channels_last", act.channels_last, spec.channels_last,
+                "channels_last" if spec.channels_last else "contiguous (not channels_last)", "not_channels_last", act)
+
+
+def _layout(ctx: _Ctx, path: str, name: str, got: bool | None, want: bool, label: str, code: str,
+            act: Value) -> None:
+    """A memory-layout flag the exercise asks for (contiguous / channels_last), reported with the strides."""
+    good = got is want
+    msg = m.ok(path, name, f"({label})") if good else m.line(
+        m.what(path, name), {"en": f"not {label}", "ja": f"{label} ではありません"}, label, _strides(act))
+    ctx.add(name, good, msg, code, {"path": path, "expected": want, "strides": list(act.strides or ())})
 
 
 def _strides(act: Value) -> m.Msg:

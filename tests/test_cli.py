@@ -26,17 +26,17 @@ KIWAME = str(Path(sys.executable).with_name("kiwame"))
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """A fresh embedded setup: its own instance folder and SQLite file."""
-    return {"KIWAME_INSTANCE_DIR": str(tmp_path / "instance"),
+def env(tmp_path: Path) -> dict[str, str | None]:
+    """A fresh embedded setup: its own instance folder and SQLite file (None unsets an inherited variable)."""
+    return {"KIWAME_INSTANCE_DIR": str(tmp_path / "instance"), "KIWAME_SECRET_KEY": None,
             "KIWAME_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}"}
 
 
-def run(env: dict[str, str], *args: str) -> Any:
+def run(env: dict[str, str | None], *args: str) -> Any:
     return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
 
 
-def test_db_user_and_token_commands(env: dict[str, str]) -> None:
+def test_db_user_and_token_commands(env: dict[str, str | None]) -> None:
     upgraded = run(env, "db", "upgrade")
     assert upgraded.exit_code == 0 and "revision 0001" in upgraded.output
     created = run(env, "user", "create", "ana", "--role", "instructor", "--password", "s3cret-pass")
@@ -54,7 +54,7 @@ def test_db_user_and_token_commands(env: dict[str, str]) -> None:
     from service.app import create_app
     from service.services import tokens
 
-    app = create_app({**env, "KIWAME_AUTO_MIGRATE": "0"})
+    app = create_app({**{k: v for k, v in env.items() if v}, "KIWAME_AUTO_MIGRATE": "0"})
     with app.app_context():
         principal = tokens.authenticate(secret)
         assert principal is not None and principal.user_name == "ana" and principal.role == "instructor"
@@ -66,7 +66,7 @@ def test_db_user_and_token_commands(env: dict[str, str]) -> None:
     assert run(env, "token", "create", "--user", "nobody").exit_code != 0
 
 
-def test_secret_key_is_kept_private(env: dict[str, str]) -> None:
+def test_secret_key_is_kept_private(env: dict[str, str | None]) -> None:
     run(env, "db", "upgrade")
     key = Path(env["KIWAME_INSTANCE_DIR"]) / "secret_key"
     assert key.exists() and (key.stat().st_mode & 0o777) == 0o600
@@ -75,7 +75,7 @@ def test_secret_key_is_kept_private(env: dict[str, str]) -> None:
     assert key.read_text() == before  # generated once, then reused
 
 
-def test_exercises_validate(tmp_path: Path, env: dict[str, str]) -> None:
+def test_exercises_validate(tmp_path: Path, env: dict[str, str | None]) -> None:
     good = tmp_path / "good" / "basics"
     good.mkdir(parents=True)
     for name in ("_track.yaml", "permute-2d.yaml"):
@@ -87,7 +87,7 @@ def test_exercises_validate(tmp_path: Path, env: dict[str, str]) -> None:
     assert result.exit_code == 1 and "broken.yaml" in result.output
 
 
-def test_grade_a_local_file(tmp_path: Path, env: dict[str, str]) -> None:
+def test_grade_a_local_file(tmp_path: Path, env: dict[str, str | None]) -> None:
     right = tmp_path / "right.py"
     right.write_text("def solve(x):\n    return x.permute(1, 0)\n")
     result = run(env, "grade", str(right), "--exercise", "permute-2d", "--json")
@@ -100,7 +100,7 @@ def test_grade_a_local_file(tmp_path: Path, env: dict[str, str]) -> None:
     assert result.exit_code == 1 and "FAILED" in result.output and "diagnosis" in result.output
 
 
-def test_doctor(env: dict[str, str]) -> None:
+def test_doctor(env: dict[str, str | None]) -> None:
     run(env, "db", "upgrade")
     result = run(env, "doctor")
     assert "database (sqlite): ok" in result.output

@@ -253,6 +253,9 @@ def finish(st: _Run) -> RawRun:
         run.detail = f"the sandbox could not start ({st.child.exit or st.killed or 'no status'}): {run.stderr[-500:]}"
     elif st.job_msg is not None:
         run.status, run.error = st.job_msg["status"], st.job_msg.get("error")
+        if run.status == "runtime_error" and isinstance(run.error, dict) and run.error.get("type") == "MemoryError":
+            run.status, run.limits_hit = "memory_limit", ["memory"]
+            run.detail = f"ran out of memory (limit {st.job.memory_mb} MiB)"
     elif st.done:
         names = {c.name for c in st.job.cases}
         if set(st.cases) != names:

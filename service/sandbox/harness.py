@@ -134,7 +134,7 @@ def run_job(job: Job) -> None:
     try:
         exec(compiled, module.__dict__)
     except BaseException as exc:  # noqa: B036 - SystemExit at import time too
-        _send({"t": "job", "status": "runtime_error", "error": _error(exc, lines)})
+        _send({"t": "job", "status": "runtime_error", "error": _memory_typed(_error(exc, lines))})
         return
     fn = module.__dict__.get(job.entry)
     if not callable(fn):
@@ -190,8 +190,8 @@ def _run_case(job: Job, case: Any, fn: Any, lines: list[str], send: bool = True)
     header: dict[str, Any] = {"t": "case", "name": case.name, "elapsed_ms": elapsed, "error": error,
                               "inputs_unchanged": {n: _unchanged(x, s) for n, x, s in inputs},
                               "warnings": [_safe_str(w.message)[:500] for w in caught[:20]]}
-    if error is not None and any(h in error["message"] for h in _MEMORY_HINTS):
-        error["type"] = "MemoryError"  # the pool reports memory_limit for the whole run
+    if error is not None:
+        _memory_typed(error)
     payload: list[bytes] = []
     if error is None:
         budget = [DEFAULT_LIMITS.payload_max_bytes]
@@ -202,6 +202,14 @@ def _run_case(job: Job, case: Any, fn: Any, lines: list[str], send: bool = True)
             _exit(0)
     if send:
         _send(header, payload)
+
+
+def _memory_typed(error: dict[str, Any]) -> dict[str, Any]:
+    """torch reports a failed allocation as RuntimeError("... can't allocate memory"): call it MemoryError,
+    which the pool turns into status memory_limit."""
+    if any(h in error["message"] for h in _MEMORY_HINTS):
+        error["type"] = "MemoryError"
+    return error
 
 
 class _TooBig(Exception):

@@ -69,3 +69,8 @@ def test_terminal_and_html_injection_come_back_as_plain_text(run):
         assert not any(ord(ch) < 32 and ch not in "\n\t" or 0x7F <= ord(ch) < 0xA0 for ch in text)
     assert "<script>alert(1)</script>" in r.stdout and "[2J" in r.stdout and "\ufffd" in r.stdout
     assert "[31merr" in r.stderr
+
+
+def test_memory_bomb_at_import_time(run):
+    r = run("import torch\nHOARD = torch.ones(2 * 1024 ** 3)\ndef solve(x):\n    return 1\n", memory_mb=256)
+    assert r.status == "memory_limit" and r.limits_hit == ["memory"]

@@ -1,0 +1,137 @@
+"""Describe a learner's return value as plain JSON plus raw bytes, never through the learner's own hooks.
+
+Every function, method and property used here is captured at import time (in the zygote, before any
+learner code exists) as a C-level callable: `torch.Tensor.numpy = ...`, `torch.Tensor.shape =
+property(...)` or `np.ascontiguousarray = ...` in learner code cannot reach these references. Tensor
+subclasses are read through `as_subclass(Tensor)` with `__torch_function__` disabled, and unknown objects
+are named by their type's C-level name, never by calling their `repr`, `__reduce__` or `__class__`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from service.sandbox.limits import DEFAULT_LIMITS
+from service.sandbox.protocol import DTYPES
+
+_Tensor, _ndarray, _generic = torch.Tensor, np.ndarray, np.generic
+_as_subclass = torch.Tensor.as_subclass
+_no_torch_function = torch._C.DisableTorchFunctionSubclass
+_type_name = type.__dict__["__name__"].__get__  # tp_name straight from C, no metaclass hooks
+_issubclass, _type, _len = issubclass, type, len
+_TORCH_DTYPES = {getattr(torch, n): n for n in DTYPES}
+# Tensor methods and properties as captured C-level callables: `torch.Tensor.numpy = ...` or
+# `torch.Tensor.shape = property(...)` in learner code cannot reach these references.
+_TB = torch._C.TensorBase
+_detach, _cpu, _contiguous, _clone, _view = _TB.detach, _TB.cpu, _TB.contiguous, _TB.clone, _TB.view
+_resolve_conj, _resolve_neg, _to_numpy = _TB.resolve_conj, _TB.resolve_neg, _TB.numpy
+_size, _stride, _is_contiguous, _storage = _TB.size, _TB.stride, _TB.is_contiguous, _TB.untyped_storage
+_numel, _element_size, _dim = _TB.numel, _TB.element_size, _TB.dim
+_dtype, _device, _layout, _is_meta = (_TB.__dict__[n].__get__ for n in ("dtype", "device", "layout", "is_meta"))
+_may_share, _ascontiguous, _tobytes = np.may_share_memory, np.ascontiguousarray, np.ndarray.tobytes
+
+
+class TooBig(Exception):
+    """The run's results would exceed the payload cap (checked before copying anything)."""
+
+
+def _raw_tensor(t: torch.Tensor) -> torch.Tensor:
+    c = _contiguous(_resolve_neg(_resolve_conj(_cpu(_detach(t)))))
+    return _view(c, torch.int16) if _dtype(c) == torch.bfloat16 else c
+
+
+def snapshot(x: Any) -> Any:
+    with _no_torch_function():
+        if _issubclass(_type(x), _Tensor):
+            return (tuple(_size(x)), _dtype(x), _tobytes(_to_numpy(_clone(_raw_tensor(x)))))
+        return (x.shape, x.dtype, _tobytes(x))
+
+
+def unchanged(x: Any, snap: Any) -> bool:
+    try:
+        return snapshot(x) == snap
+    except BaseException:  # noqa: B036
+        return False
+
+
+def encode_value(x: Any, inputs: list[Any], payload: list[bytes], budget: list[int], depth: int) -> dict[str, Any]:
+    """Describe `x` as plain JSON + raw bytes, reading facts from the C level, never via learner hooks."""
+    t = _type(x)
+    try:
+        if _issubclass(t, _Tensor):
+            return _encode_tensor(x, inputs, payload, budget)
+        if _issubclass(t, _ndarray):
+            return _encode_ndarray(np.ndarray.view(x, np.ndarray), inputs, payload, budget)
+        if x is None:
+            return {"kind": "none"}
+        if t is bool or _issubclass(t, np.bool_):
+            return {"kind": "bool", "scalar": bool(x)}
+        if _issubclass(t, int):
+            return {"kind": "int", "scalar": int.__int__(x)} if abs(int.__int__(x)) < 1 << 63 else _other(x)
+        if _issubclass(t, np.integer):
+            return {"kind": "int", "scalar": int(x)}
+        if _issubclass(t, float) or _issubclass(t, np.floating):
+            return {"kind": "float", "scalar": float(x) if _issubclass(t, _generic) else float.__float__(x)}
+        if _issubclass(t, complex) or _issubclass(t, np.complexfloating):
+            c = complex(x) if _issubclass(t, _generic) else complex(complex.real.__get__(x), complex.imag.__get__(x))
+            return {"kind": "complex", "scalar": [c.real, c.imag]}
+        if _issubclass(t, str):
+            return {"kind": "str", "scalar": str.__str__(x)[:10000]}
+        if (_issubclass(t, tuple) or _issubclass(t, list)) and depth < DEFAULT_LIMITS.max_depth:
+            items = list(tuple.__iter__(x) if _issubclass(t, tuple) else list.__iter__(x))
+            if _len(items) > DEFAULT_LIMITS.max_items:
+                return _other(x)
+            return {"kind": "tuple" if _issubclass(t, tuple) else "list",
+                    "items": [encode_value(i, inputs, payload, budget, depth + 1) for i in items]}
+    except TooBig:
+        raise
+    except Exception:  # a value we cannot describe faithfully is just "other"
+        pass
+    return _other(x)
+
+
+def _other(x: Any) -> dict[str, Any]:
+    return {"kind": "other", "type_name": _type_name(_type(x))}
+
+
+def _take(nbytes: int, budget: list[int]) -> None:
+    budget[0] -= nbytes
+    if budget[0] < 0:  # checked before the copy: a huge output never gets materialised twice
+        raise TooBig
+
+
+def _encode_tensor(x: Any, inputs: list[Any], payload: list[bytes], budget: list[int]) -> dict[str, Any]:
+    with _no_torch_function():
+        t = _as_subclass(x, _Tensor)  # a plain Tensor view of a subclass: its overrides no longer run
+        name = _TORCH_DTYPES.get(_dtype(t))
+        if name is None or _layout(t) != torch.strided or _is_meta(t) or _dim(t) > DEFAULT_LIMITS.max_ndim:
+            return {"kind": "other", "type_name": f"Tensor[{str(_dtype(t)).removeprefix('torch.')}]"}
+        _take(_numel(t) * _element_size(t), budget)
+        ptr = _storage(t).data_ptr()
+        shares = [n for n, inp, _ in inputs if _issubclass(_type(inp), _Tensor)
+                  and _storage(inp).data_ptr() == ptr]
+        raw = _tobytes(_to_numpy(_raw_tensor(t)))
+        payload.append(raw)
+        return {"kind": "tensor", "dtype": name, "shape": list(_size(t)), "strides": list(_stride(t)),
+                "device": _device(t).type, "contiguous": _is_contiguous(t),
+                "channels_last": _dim(t) == 4 and _is_contiguous(t, memory_format=torch.channels_last),
+                "shares_input": shares, "nbytes": len(raw)}
+
+
+def _encode_ndarray(a: np.ndarray, inputs: list[Any], payload: list[bytes], budget: list[int]) -> dict[str, Any]:
+    if a.dtype.name not in DTYPES or a.ndim > DEFAULT_LIMITS.max_ndim or a.dtype.hasobject:
+        return {"kind": "other", "type_name": f"ndarray[{a.dtype.name}]"}
+    _take(a.nbytes, budget)
+    shares = [n for n, inp, _ in inputs if _issubclass(_type(inp), _ndarray) and _may_share(a, inp)]
+    contiguous = bool(a.flags.c_contiguous)
+    strides = [s // a.itemsize for s in a.strides]
+    if not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))
+    raw = _tobytes(_ascontiguous(a))
+    payload.append(raw)
+    return {"kind": "ndarray", "dtype": a.dtype.name, "shape": list(a.shape), "strides": strides,
+            "device": "cpu", "contiguous": contiguous, "channels_last": None, "shares_input": shares,
+            "nbytes": len(raw)}

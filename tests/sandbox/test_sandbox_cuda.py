@@ -37,9 +37,9 @@ def test_cuda_permute_runs_on_the_gpu(pool):
 @pytest.mark.skipif(not gpu_present(), reason="needs a CUDA GPU")
 def test_cuda_sandbox_is_still_isolated(pool):
     code = ("import os, socket\ndef solve(x):\n    try:\n        socket.socket(socket.AF_INET)\n        net = True\n"
-            "    except PermissionError:\n        net = False\n    return (os.getuid(), net, sorted(os.listdir('/proc/1/fd')) == [])\n")
+            "    except PermissionError:\n        net = False\n    return (os.getuid(), net)\n")
     r = pool.run(cuda_job(code))
-    uid, net, _ = r.cases["case0"].value.items
+    uid, net = r.cases["case0"].value.items
     assert uid.scalar >= 64000 and net.scalar is False
     r = pool.run(cuda_job("import time\ndef solve(x):\n    time.sleep(60)\n"))
     assert r.status == "timeout"

@@ -108,7 +108,7 @@ def test_many_threads_mixed_with_hostile_jobs(pool):
     good = "def solve(x):\n    return x.permute(2, 0, 1)\n"
     bad = ["def solve(x):\n    while True:\n        pass\n", "import os\ndef solve(x):\n    os._exit(1)\n",
            "def solve(x):\n    print('x' * 2 ** 20)\n    print('y' * 2 ** 20)\n", "def solve(x)\n"]
-    jobs = [job(good if i % 2 == 0 else bad[i // 2 % len(bad)], time_s=0.5) for i in range(24)]
+    jobs = [job(good, time_s=5.0) if i % 2 == 0 else job(bad[i // 2 % len(bad)], time_s=0.5) for i in range(24)]
     with ThreadPoolExecutor(6) as ex:
         runs = list(ex.map(pool.run, jobs))
     for i, r in enumerate(runs):

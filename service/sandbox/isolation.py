@@ -109,7 +109,7 @@ def build_root(plan: MountPlan, limits: SandboxLimits) -> None:
         libc.mount("proc", root + "/proc", "proc", proc_flags, "hidepid=2")
     # The only writable place: a size-limited private tmpfs, world-writable with the sticky bit.
     libc.mount("tmpfs", _mkdirs(root, "/tmp"), "tmpfs", libc.MS_NOSUID | libc.MS_NODEV,
-               f"size={limits.tmpfs_bytes},mode=1777")
+               f"size={limits.tmpfs_bytes},nr_inodes={limits.tmpfs_inodes},mode=1777")
     libc.mount(None, root, None, libc.MS_REMOUNT | libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NODEV)
     # pivot_root(".", ".") stacks the old root under the new one; detaching it makes the host unreachable.
     os.chdir(root)

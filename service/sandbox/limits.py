@@ -23,6 +23,8 @@ class SandboxLimits:
     nofile: int = 64
     # Private tmpfs mounted as /tmp (and cwd), in bytes: a disk fill stops here.
     tmpfs_bytes: int = 16 << 20
+    # ...and at most this many files in it: empty files cost kernel memory but no tmpfs bytes.
+    tmpfs_inodes: int = 4096
     # stdout and stderr: keep this much of each for display, kill the child past the hard cap.
     output_keep_bytes: int = 64 << 10
     output_hard_bytes: int = 1 << 20

@@ -74,3 +74,20 @@ def test_terminal_and_html_injection_come_back_as_plain_text(run):
 def test_memory_bomb_at_import_time(run):
     r = run("import torch\nHOARD = torch.ones(2 * 1024 ** 3)\ndef solve(x):\n    return 1\n", memory_mb=256)
     assert r.status == "memory_limit" and r.limits_hit == ["memory"]
+
+
+def test_inode_flood_is_capped(run):
+    r = run("import os\ndef solve(x):\n    n = 0\n    try:\n        while True:\n"
+            "            open(f'/tmp/{n}', 'w').close()\n            n += 1\n    except OSError as e:\n        return (n, e.errno)\n")
+    n, errno = (i.scalar for i in r.cases["case0"].value.items)
+    assert n < 4096 and errno == 28  # ENOSPC from nr_inodes
+
+
+def test_memfd_cannot_hoard_memory_outside_the_address_space_limit(run):
+    # memfd pages are not in RLIMIT_AS unless mapped; RLIMIT_FSIZE bounds each such file instead.
+    r = run("import os\ndef solve(x):\n    fd = os.memfd_create('hoard')\n    out = []\n"
+            "    for op in (lambda: os.ftruncate(fd, 1 << 33), lambda: os.posix_fallocate(fd, 0, 1 << 33),\n"
+            "               lambda: os.write(fd, b'x' * (16 << 20))):\n"
+            "        try:\n            op()\n            out.append(0)\n        except OSError as e:\n"
+            "            out.append(e.errno)\n    return out\n")
+    assert [i.scalar for i in r.cases["case0"].value.items][:2] == [27, 27]  # EFBIG

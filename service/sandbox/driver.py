@@ -35,6 +35,17 @@ class Child:
     pidfd: int = -1
     exit: str = ""  # "exit N" / "signal N" once the child is gone
     created: float = field(default_factory=time.monotonic)
+    boosted: bool = False
+
+    def boost(self) -> None:
+        """Back to normal priority: spares set themselves up at low priority (nice 10) so they never slow
+        down a job that is running; the one taken for a job must not wait behind them."""
+        self.boosted = True
+        if self.pid:
+            try:
+                os.setpriority(os.PRIO_PROCESS, self.pid, 0)
+            except OSError:
+                pass  # not root (then spares were not reniced either) or already gone
 
     def read_status(self) -> bool:
         """Consume status messages; False on EOF (the zygote closed it)."""
@@ -53,6 +64,8 @@ class Child:
             word, _, num = line.partition(" ")
             if word == "pid" and num.isdigit():
                 self.pid = int(num)
+                if self.boosted:
+                    self.boost()
             elif word in ("exit", "signal", "error"):
                 self.exit = line
         return bool(msg)
@@ -98,6 +111,8 @@ class _Run:
         self.cases: dict[str, CaseOut] = {}
         self.stamps: Any = None  # the child's own monotonic clock: job read, locked down, cases run
         self.t_written = 0.0
+        self.t_start = time.monotonic()
+        self.t_done = 0.0
 
     def on_frame(self, header: dict[str, Any], payload: bytes) -> None:
         t = header.get("t")
@@ -112,6 +127,7 @@ class _Run:
             self.killed = "result_size"
         elif t == "done" and self.ready:
             self.done = True
+            self.t_done = time.monotonic()
             self.stamps = header.get("stamps")
         else:
             raise wire.WireError("violation", f"unexpected message {str(t)[:20]!r} on the result channel")
@@ -141,6 +157,7 @@ def _case(h: dict[str, Any], payload: bytes, limits: SandboxLimits) -> CaseOut:
 def drive(child: Child, job: Job, limits: SandboxLimits = DEFAULT_LIMITS) -> RawRun:
     """Run `job` in `child` (a fresh one; single use) and always return a RawRun."""
     st = _Run(child, job, limits)
+    child.boost()
     data = memoryview(wire.encode_job(job))
     sel = selectors.DefaultSelector()
     for fd in (child.job_w, child.res_r, child.out_r, child.err_r):
@@ -233,8 +250,11 @@ def finish(st: _Run) -> RawRun:
                  stderr=clean_text(bytes(st.stderr)))
     s = st.stamps
     if isinstance(s, list) and len(s) == 3 and all(isinstance(x, float) for x in s) and st.t_written:
-        run.timings = {"child_wait": (s[0] - st.t_written) * 1000, "child_lockdown": (s[1] - s[0]) * 1000,
-                       "child_run": (s[2] - s[1]) * 1000, "child_end": (time.monotonic() - s[2]) * 1000}
+        now = time.monotonic()
+        run.timings = {"pool_write": (st.t_written - st.t_start) * 1000,
+                       "child_wait": (s[0] - st.t_written) * 1000, "child_lockdown": (s[1] - s[0]) * 1000,
+                       "child_run": (s[2] - s[1]) * 1000, "child_done": (st.t_done - s[2]) * 1000,
+                       "pool_drain": (now - st.t_done) * 1000}
     how, _, num = st.child.exit.partition(" ")
     sig = int(num) if how == "signal" and num.isdigit() else 0
     if st.killed == "timeout":

@@ -25,11 +25,15 @@ ZYGOTE_START_TIMEOUT_S = 120.0
 
 
 class SandboxPool:
-    """`run(job) -> RawRun`, at most `size` at once, with `size` isolated children forked ahead of demand."""
+    """`run(job) -> RawRun`, at most `size` at once, with `spares` (default 2 x `size`) isolated children
+    forked ahead of demand."""
 
     def __init__(self, size: int | None = None, required_layers: tuple[str, ...] | None = None,
-                 limits: SandboxLimits = DEFAULT_LIMITS) -> None:
+                 limits: SandboxLimits = DEFAULT_LIMITS, spares: int | None = None) -> None:
         self.size = size or os.cpu_count() or 1
+        # A grading is usually two runs (visible and hidden cases apart), so keep two spares per worker.
+        # An idle spare is cheap: ~3 MB of private memory, the rest is shared with the zygote.
+        self.spares = 2 * self.size if spares is None else spares
         self.limits = limits
         self.required_layers = required_layers if required_layers is not None else selfcheck.REQUIRED
         self._lock = threading.Lock()
@@ -101,8 +105,8 @@ class SandboxPool:
         return Child(job_w, res_r, out_r, err_r, mine)
 
     def _top_up(self) -> None:
-        """Keep `size` spare children forked and isolating (call with the lock held)."""
-        while len(self._spares) < self.size:
+        """Keep `spares` children forked and isolating (call with the lock held)."""
+        while len(self._spares) < self.spares:
             self._spares.append(self._new_child())
 
     def _after_fork(self) -> None:
@@ -165,10 +169,11 @@ class SandboxPool:
                 child = self._take_child()
             except OSError as exc:
                 return RawRun(status="unavailable", detail=f"sandbox unavailable: {exc}")
+            taken = time.monotonic()
             run = drive(child, job, self.limits)
         end = time.monotonic()
-        run.timings = {**run.timings, "queue": (queued - started) * 1000, "run": (end - queued) * 1000,
-                       "total": (end - started) * 1000}
+        run.timings = {**run.timings, "queue": (queued - started) * 1000, "take": (taken - queued) * 1000,
+                       "run": (end - queued) * 1000, "total": (end - started) * 1000}
         return run
 
     def run(self, job: Job) -> RawRun:

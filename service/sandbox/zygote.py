@@ -53,6 +53,7 @@ def child_main(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccom
     try:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.nice(10 - os.nice(0))  # set up at low priority; the pool boosts us back when we get a job
         libc.unshare(libc.CHILD_NS)
         isolation.build_root(plan, DEFAULT_LIMITS)
         isolation.setup_fds(*fds[:4])
@@ -180,6 +181,7 @@ def main() -> None:
     # No PR_SET_PDEATHSIG: it fires when the *thread* that started us exits, and the pool may start the
     # zygote from a short-lived request thread. EOF on the control socket ends us instead.
     warm_up()
+    os.nice(5)  # forking spares is background work; running jobs come first
     serve(socket.socket(fileno=int(sys.argv[1])))
 
 

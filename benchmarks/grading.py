@@ -141,7 +141,8 @@ def main() -> None:
     btput = throughput(base, ex, pool.size, args.seconds, args.baseline_n * 2)
     cores = os.cpu_count()
     print(f"machine: {cores} cores, load average {os.getloadavg()[0]:.2f} (other work on the machine skews all figures)")
-    print(f"pool (zygote + {pool.size} workers, {len(pids) - 1} spare children):")
+    print(f"pool (zygote + {pool.size} workers, {len(pids) - 1} spare children); one grading = "
+          "2 sandbox runs (the engine runs visible and hidden cases in separate sandboxes):")
     print(f"  latency   p50 {statistics.median(lat):7.1f} ms   p99 {pct(lat, 99):7.1f} ms   (n={len(lat)})")
     print(f"  throughput {tput:6.1f} gradings/s with {pool.size} workers")
     print(f"  CPU       {cpu_per:7.1f} ms per grading (all processes) -> at most "

@@ -46,7 +46,10 @@ PROBE = r'''
 import ctypes, json, os, resource, socket
 def solve(project, ns):
     r = {}
-    r["uid"] = [os.getuid() != 0 and os.geteuid() != 0 and os.getgroups() == [], f"uid={os.getuid()}"]
+    status = dict(l.split(":", 1) for l in open("/proc/self/status").read().splitlines() if ":" in l)
+    caps, nnp = int(status["CapEff"], 16), status["NoNewPrivs"].strip()
+    r["uid"] = [os.getuid() != 0 and os.geteuid() != 0 and os.getgroups() == [] and caps == 0 and nnp == "1",
+                f"uid={os.getuid()} CapEff={caps:x} NoNewPrivs={nnp}"]
     lines = open("/proc/net/dev").read().splitlines()[2:]
     ifaces = sorted(l.split(":")[0].strip() for l in lines)
     r["network"] = [ifaces in ([], ["lo"]) and os.readlink("/proc/self/ns/net") != ns["net"], f"interfaces={ifaces}"]
@@ -60,7 +63,6 @@ def solve(project, ns):
         ro = True
     hidden = [p for p in project if os.path.exists(p)]
     r["mount"] = [ro and not hidden and os.readlink("/proc/self/ns/mnt") != ns["mnt"], f"visible={hidden} root={sorted(os.listdir('/'))}"]
-    status = dict(l.split(":", 1) for l in open("/proc/self/status").read().splitlines() if ":" in l)
     try:
         socket.socket(socket.AF_INET, socket.SOCK_STREAM); inet = True
     except PermissionError:

@@ -49,3 +49,12 @@ def test_a_dead_zygote_is_restarted(pool):
     os.kill(pool.pids()[0], 9)
     pool._proc.wait()  # type: ignore[union-attr]
     assert_healthy(pool)
+
+
+def test_selfcheck_probes_every_layer_from_inside(pool):
+    layers = {ly.name: ly for ly in pool.selfcheck()}
+    assert set(layers) == {"zygote", "uid", "mount", "network", "pid", "ipc", "uts", "seccomp", "rlimits",
+                           "environment", "wallclock"}
+    assert all(ly.ok and ly.required and not ly.how_to_enable for ly in layers.values())
+    assert "uid=64" in layers["uid"].detail and "NoNewPrivs=1" in layers["uid"].detail
+    assert "ptrace_killed=True" in layers["seccomp"].detail and "interfaces=['lo']" in layers["network"].detail

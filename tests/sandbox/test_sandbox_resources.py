@@ -91,3 +91,13 @@ def test_memfd_cannot_hoard_memory_outside_the_address_space_limit(run):
             "        try:\n            op()\n            out.append(0)\n        except OSError as e:\n"
             "            out.append(e.errno)\n    return out\n")
     assert [i.scalar for i in r.cases["case0"].value.items][:2] == [27, 27]  # EFBIG
+
+
+def test_native_allocation_failure_crash_is_a_memory_limit(run):
+    # What a C++ extension does when `new` fails under RLIMIT_AS: print and abort.
+    r = run("import os, sys\ndef solve(x):\n"
+            "    sys.stderr.write('terminate called after throwing an instance of std::bad_alloc\\n')\n"
+            "    sys.stderr.flush()\n    os.abort()\n")
+    assert r.status == "memory_limit" and "SIGABRT" in r.detail
+    r = run("import os\ndef solve(x):\n    os.abort()\n")
+    assert r.status == "crashed" and "SIGABRT" in r.detail

@@ -91,7 +91,7 @@ def test_grade_a_local_file(tmp_path: Path, env: dict[str, str | None]) -> None:
     right = tmp_path / "right.py"
     right.write_text("def solve(x):\n    return x.permute(1, 0)\n")
     result = run(env, "grade", str(right), "--exercise", "permute-2d", "--json")
-    assert result.exit_code == 0
+    assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["passed"] is True and data["score"] == 1.0
     wrong = tmp_path / "wrong.py"
@@ -157,9 +157,9 @@ def test_kiwame_serve_full_loop_over_http(tmp_path: Path) -> None:
         first = listing["items"][0]["id"]
         right = "def solve(x):\n    return x.permute(1, 0)\n"
         status, graded = _call(f"{base}/api/v1/submissions?wait=5", token, {"exercise_id": first, "code": right})
-        assert status == 200 and graded["passed"] is True
+        assert status == 200 and graded["passed"] is True, graded
         status, wrong = _call(f"{base}/api/v1/submissions?wait=5", token, {"exercise_id": first, "code": "x = 1"})
-        assert status == 200 and wrong["passed"] is False
+        assert status == 200 and wrong["passed"] is False, wrong
         status, read = _call(f"{base}/api/v1/submissions/{wrong['id']}", token)
         assert "missing_function" in {d["code"] for d in read["diagnoses"]}
         status, progress = _call(f"{base}/api/v1/progress", token)

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
 
 from service.persistence.models import SUBMISSION_STATUSES
+
+
+class Str(fields.String):
+    """Input text without NUL characters (PostgreSQL text cannot hold them; no real input needs them)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ValidationError("must not contain NUL characters")
+        return text
 
 
 class ErrorSchema(Schema):
@@ -31,10 +43,10 @@ class PaginationSchema(Schema):
 
 
 class ExerciseListArgs(PageArgs):
-    tag = fields.String()
-    framework = fields.String(validate=validate.OneOf(["torch", "numpy"]))
-    kind = fields.String(validate=validate.OneOf(["code", "shape", "choice"]))
-    track = fields.String()
+    tag = Str()
+    framework = Str(validate=validate.OneOf(["torch", "numpy"]))
+    kind = Str(validate=validate.OneOf(["code", "shape", "choice"]))
+    track = Str()
 
 
 class ExerciseSummarySchema(Schema):
@@ -79,8 +91,8 @@ class SubmitArgs(Schema):
 
 
 class SubmitBodySchema(Schema):
-    exercise_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    code = fields.String(allow_none=True, metadata={"description": "for code exercises"})
+    exercise_id = Str(required=True, validate=validate.Length(min=1, max=128))
+    code = Str(allow_none=True, metadata={"description": "for code exercises"})
     answer = fields.Raw(allow_none=True, metadata={
         "description": "for quiz exercises: a shape (list of ints) or the chosen index / indices"})
     callback_url = fields.Url(allow_none=True, schemes={"http", "https"}, require_tld=False, metadata={
@@ -113,9 +125,9 @@ class SubmissionSchema(Schema):
 
 
 class SubmissionListArgs(PageArgs):
-    user = fields.String(metadata={"description": "user name (staff only for other users)"})
-    exercise_id = fields.String()
-    status = fields.String(validate=validate.OneOf(SUBMISSION_STATUSES))
+    user = Str(metadata={"description": "user name (staff only for other users)"})
+    exercise_id = Str()
+    status = Str(validate=validate.OneOf(SUBMISSION_STATUSES))
 
 
 class SubmissionPageSchema(Schema):
@@ -124,7 +136,7 @@ class SubmissionPageSchema(Schema):
 
 
 class ProgressArgs(Schema):
-    user = fields.String(metadata={"description": "user name; default: the caller"})
+    user = Str(metadata={"description": "user name; default: the caller"})
 
 
 class ProgressItemSchema(Schema):

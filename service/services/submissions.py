@@ -115,6 +115,8 @@ def validate(req: SubmitRequest) -> Any:
         if not isinstance(req.code, str) or req.answer is not None:
             raise Invalid(f"{exercise.id} is a code exercise: send `code`, not `answer`",
                           code="wrong_submission_kind")
+        if "\x00" in req.code:  # PostgreSQL text cannot store NUL; no Python source needs one
+            raise Invalid("code must not contain NUL characters", code="validation_error")
         limit = int(current_app.config["KIWAME_MAX_CODE_BYTES"])
         size = len(req.code.encode())
         if size > limit:

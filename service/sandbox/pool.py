@@ -165,12 +165,18 @@ class SandboxPool:
         started = time.monotonic()
         with self._slots:
             queued = time.monotonic()
-            try:
-                child = self._take_child()
-            except OSError as exc:
-                return RawRun(status="unavailable", detail=f"sandbox unavailable: {exc}")
-            taken = time.monotonic()
-            run = drive(child, job, self.limits)
+            for _attempt in range(2):
+                try:
+                    child = self._take_child()
+                except OSError as exc:
+                    return RawRun(status="unavailable", detail=f"sandbox unavailable: {exc}")
+                taken = time.monotonic()
+                run = drive(child, job, self.limits)
+                # "unavailable" means the child died before it was ready, i.e. before it even read the
+                # job: no learner code ran, so one retry on a fresh child is safe (a transient fork or
+                # mount failure); a second failure is reported.
+                if run.status != "unavailable":
+                    break
         end = time.monotonic()
         run.timings = {**run.timings, "queue": (queued - started) * 1000, "take": (taken - queued) * 1000,
                        "run": (end - queued) * 1000, "total": (end - started) * 1000}

@@ -127,8 +127,9 @@ def run_job(job: Job) -> None:
         _send({"t": "job", "status": "missing_function",
                "error": {"type": "missing_function", "message": f"no function named {job.entry!r}"}})
         return
+    budget = [DEFAULT_LIMITS.payload_max_bytes]  # for the whole run, like the pool's cap
     for case in job.cases:
-        _run_case(job, case, fn, lines)
+        _run_case(job, case, fn, lines, budget)
 
 
 def prewarm() -> None:
@@ -138,10 +139,10 @@ def prewarm() -> None:
     for framework in ("torch", "numpy"):
         job = Job(code="", entry="f", framework=framework,  # type: ignore[arg-type]
                   cases=(CaseIn("warm", (ArgIn("x", array=arr), ArgIn("n", value=1))),))
-        _run_case(job, job.cases[0], lambda x, n: (x.transpose(0, 1), x.sum(), n), [], send=False)
+        _run_case(job, job.cases[0], lambda x, n: (x.transpose(0, 1), x.sum(), n), [], [1 << 20], send=False)
 
 
-def _run_case(job: Job, case: Any, fn: Any, lines: list[str], send: bool = True) -> None:
+def _run_case(job: Job, case: Any, fn: Any, lines: list[str], budget: list[int], send: bool = True) -> None:
     cuda = job.device == "cuda"
     args, inputs = [], []
     for a in case.args:
@@ -180,7 +181,6 @@ def _run_case(job: Job, case: Any, fn: Any, lines: list[str], send: bool = True)
         _memory_typed(error)
     payload: list[bytes] = []
     if error is None:
-        budget = [DEFAULT_LIMITS.payload_max_bytes]
         try:
             header["value"] = encode.encode_value(value, inputs, payload, budget, 0)
         except encode.TooBig:

@@ -6,7 +6,7 @@ It stays single-threaded, which is what makes its raw clone() safe.
 
 Control protocol (SOCK_SEQPACKET on CTL_FD): the pool sends b"S" with five fds attached by SCM_RIGHTS:
 job read end, result write end, stdout write end, stderr write end, status socket. The zygote forks a
-child into new namespaces, sends "pid N" plus a pidfd for it on the status socket (so the pool can kill
+child into a new PID namespace (the child unshares the others itself), sends "pid N" plus a pidfd for it on the status socket (so the pool can kill
 it without any pid-reuse race), and, once the child is gone, "exit N" or "signal N", then closes it.
 """
 

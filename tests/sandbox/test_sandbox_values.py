@@ -43,3 +43,9 @@ def test_deep_nesting_and_many_items(run):
     r = run("def solve(x):\n    v = 1\n    for _ in range(100):\n        v = [v]\n    return (v, list(range(5000)))\n")
     items = r.cases["case0"].value.items
     assert r.status == "ok" and items[1].kind == "other"
+
+
+def test_result_cap_is_for_the_whole_run(run):
+    # 3 cases x 8 MiB: each fits alone, together they are over the 16 MiB cap
+    r = run("import torch\ndef solve(x):\n    return torch.zeros(2 * 1024 ** 2)\n", cases=3)
+    assert r.status == "output_limit" and r.limits_hit == ["result_size"]

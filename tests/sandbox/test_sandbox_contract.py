@@ -117,3 +117,19 @@ def test_many_threads_mixed_with_hostile_jobs(pool):
             np.testing.assert_array_equal(r.cases["case0"].value.array, X.transpose(2, 0, 1))
         else:
             assert r.status in ("timeout", "crashed", "output_limit", "syntax_error"), r
+
+
+def test_everyday_library_code_works_inside(run):
+    code = ("import math, itertools, functools, collections, random, re, json\n"
+            "import numpy as np\nimport torch\nimport torch.nn.functional as F\n"
+            "def solve(x):\n    m = x.reshape(4, 6)[:, :4] + torch.eye(4)\n"
+            "    out = [torch.einsum('ij,jk->ik', m, m).sum().item(), torch.linalg.inv(m).shape[0],\n"
+            "           F.softmax(m, dim=-1).sum().item(), float(np.linalg.det(m.numpy())),\n"
+            "           float(np.fft.fft(np.arange(8.0)).real[0]), torch.nn.Linear(4, 2)(m).shape[1],\n"
+            "           torch.randn(3).shape[0], math.prod([2, 3])]\n"
+            "    return out\n")
+    r = run(code)
+    assert r.status == "ok", r
+    assert r.cases["case0"].error is None, r.cases["case0"].error
+    vals = [i.scalar for i in r.cases["case0"].value.items]
+    assert vals[1] == 4 and abs(vals[2] - 4.0) < 1e-5 and vals[4] == 28.0 and vals[5] == 2 and vals[7] == 6

@@ -58,3 +58,23 @@ def test_selfcheck_probes_every_layer_from_inside(pool):
     assert all(ly.ok and ly.required and not ly.how_to_enable for ly in layers.values())
     assert "uid=64" in layers["uid"].detail and "NoNewPrivs=1" in layers["uid"].detail
     assert "ptrace_killed=True" in layers["seccomp"].detail and "interfaces=['lo']" in layers["network"].detail
+
+
+def test_a_pool_inherited_across_fork_starts_its_own_zygote(pool):
+    from sandbox_support import GOOD, job
+
+    parent_zygote = pool.pids()[0]
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # e.g. a gunicorn worker forked after --preload
+        try:
+            res = pool.run(job(GOOD))
+            os.write(w, json.dumps([res.status, pool.pids()[0]]).encode())
+            pool.close()
+        finally:
+            os._exit(0)
+    os.close(w)
+    status, child_zygote = json.loads(os.read(r, 4096))
+    os.waitpid(pid, 0)
+    assert status == "ok" and child_zygote != parent_zygote
+    assert pool.pids()[0] == parent_zygote and pool.run(job(GOOD)).status == "ok"

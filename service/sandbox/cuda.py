@@ -70,7 +70,7 @@ def main() -> None:
     try:
         plan = isolation.plan_mounts(mountpoint, gpu=gpu)
         # Above the zygote's uid range, and unique: the pid of this runner is unique while it lives.
-        uid = DEFAULT_LIMITS.uid_base + DEFAULT_LIMITS.uid_slots + os.getpid() % 100000
+        uid = DEFAULT_LIMITS.fresh_uid_base + os.getpid() % 100000
         pid = zygote.spawn(fds, uid, plan, seccomp.Filter(), gpu, [])
         _, status = os.waitpid(pid, 0)
         zygote.report_exit(fds[4], status)

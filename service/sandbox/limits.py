@@ -37,15 +37,22 @@ class SandboxLimits:
     max_depth: int = 8
     # Job pipe (trusted -> child): the encoded inputs of all cases.
     job_max_bytes: int = 64 << 20
-    # First uid/gid of the per-child pool; a child gets uid_base + slot, unique among live children.
+    # Per-child uids/gids: each zygote on the host claims its own block of `uid_slots` uids (a lock file
+    # held for its lifetime), and a child gets block base + slot, unique among all live children, so a
+    # per-uid limit (RLIMIT_NPROC) is really per sandbox even with several pools (gunicorn workers).
     uid_base: int = 64000
     uid_slots: int = 512
+    uid_blocks: int = 64  # fresh single-use runners (GPU) use uids above all blocks
 
     def cpu_seconds(self, time_s: float) -> int:
         return math.ceil(time_s) + self.cpu_grace_s
 
     def wall_seconds(self, time_s: float) -> float:
         return time_s + self.wall_grace_s
+
+    @property
+    def fresh_uid_base(self) -> int:
+        return self.uid_base + self.uid_slots * self.uid_blocks
 
 
 DEFAULT_LIMITS = SandboxLimits()

@@ -45,6 +45,7 @@ class SandboxPool:
         self._layers: list[selfcheck.LayerStatus] | None = None
         self._refusal = ""
         self._owner = os.getpid()
+        self.uid_base = -1
 
     # ---- zygote -------------------------------------------------------------------------------------
 
@@ -60,7 +61,8 @@ class SandboxPool:
             child.close()
         parent.settimeout(ZYGOTE_START_TIMEOUT_S)
         try:
-            if parent.recv(16) != b"ready":
+            word, _, base = parent.recv(64).decode(errors="replace").partition(" ")
+            if word != "ready" or not base.isdigit():
                 raise OSError("the zygote exited during start-up")
         except OSError:
             parent.close()
@@ -68,6 +70,7 @@ class SandboxPool:
             raise
         parent.settimeout(None)
         self._ctl = parent
+        self.uid_base = int(base)  # this zygote's block: children run as uid_base + slot
 
     def _stop_zygote(self) -> None:
         while self._spares:  # closing a spare's job pipe makes it exit
@@ -194,6 +197,10 @@ class SandboxPool:
             return self._run_unchecked(job)
         except Exception as exc:  # infrastructure failure: fail closed, never crash the caller
             return RawRun(status="unavailable", detail=f"sandbox error: {type(exc).__name__}: {exc}")
+
+    def uids(self) -> range:
+        """The uids this pool's children run as (empty before the zygote has started)."""
+        return range(self.uid_base, self.uid_base + self.limits.uid_slots) if self.uid_base >= 0 else range(0)
 
     def has_cuda(self) -> bool:
         """Whether `device="cuda"` jobs can run here (the engine skips GPU cases otherwise)."""

@@ -12,6 +12,7 @@ it without any pid-reuse race), and, once the child is gone, "exit N" or "signal
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import os
 import select
@@ -153,8 +154,25 @@ def _drain(live: dict[int, tuple[int, int]], timeout_s: float = 5.0) -> None:
             time.sleep(0.01)
 
 
+def claim_uid_block() -> tuple[int, int]:
+    """Lock one block of uids for this zygote's lifetime (released by the kernel when we die).
+
+    Returns (first uid, lock fd). The lock files live in the host's temp dir, which no sandbox can see.
+    """
+    for block in range(DEFAULT_LIMITS.uid_blocks):
+        path = os.path.join(tempfile.gettempdir(), f"kiwame-uid-block-{block}.lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return DEFAULT_LIMITS.uid_base + block * DEFAULT_LIMITS.uid_slots, fd
+        except OSError:
+            os.close(fd)
+    raise OSError("every sandbox uid block is taken (too many zygotes on this host)")
+
+
 def serve(ctl: socket.socket) -> None:
     filt = seccomp.Filter()  # assembled once: children only load it
+    uid_base, _lock = claim_uid_block()
     mountpoint = tempfile.mkdtemp(prefix="kiwame-root-")
     try:
         plan = isolation.plan_mounts(mountpoint)
@@ -163,7 +181,7 @@ def serve(ctl: socket.socket) -> None:
         signal.signal(signal.SIGCHLD, lambda *_: None)
         free = list(range(DEFAULT_LIMITS.uid_slots))
         live: dict[int, tuple[int, int]] = {}  # pid -> (slot, status fd)
-        ctl.send(b"ready")
+        ctl.send(f"ready {uid_base}".encode())
         while True:
             ready, _, _ = select.select([ctl.fileno(), wake_r], [], [])
             if wake_r in ready:
@@ -187,7 +205,7 @@ def serve(ctl: socket.socket) -> None:
                     continue
                 slot = free.pop(0)
                 try:
-                    pid = spawn(fds, DEFAULT_LIMITS.uid_base + slot, plan, filt, False,
+                    pid = spawn(fds, uid_base + slot, plan, filt, False,
                                 [ctl.fileno(), wake_r, wake_w])
                 except OSError as exc:  # e.g. no CAP_SYS_ADMIN for new namespaces: say so, stay up
                     free.append(slot)

@@ -8,14 +8,11 @@ import time
 
 import pytest
 
-from service.sandbox.limits import DEFAULT_LIMITS
-
 pytestmark = pytest.mark.sandbox
 
 
-def sandbox_processes() -> list[int]:
-    """Host pids running under any sandbox uid (there must be none once a run has returned)."""
-    lo, hi = DEFAULT_LIMITS.uid_base, DEFAULT_LIMITS.uid_base + DEFAULT_LIMITS.uid_slots
+def sandbox_processes(uids: range) -> list[int]:
+    """Host pids running under one of `uids`."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -23,64 +20,43 @@ def sandbox_processes() -> list[int]:
                 uid = next(int(line.split()[1]) for line in f if line.startswith("Uid:"))
         except (OSError, StopIteration):
             continue
-        if lo <= uid < hi:
+        if uid in uids:
             found.append(int(pid))
     return found
 
 
-def settled(deadline_s: float = 2.0) -> list[int]:
-    """Spare children legitimately exist (idle, waiting for a job); only count processes with a parent
-    that is not the zygote, i.e. anything a learner created."""
+def settled(pool, deadline_s: float = 2.0) -> list[int]:
+    """Processes under this pool's uids other than its idle spares (there must be none after a run)."""
     end = time.monotonic() + deadline_s
     while True:
-        left = [p for p in sandbox_processes() if _ppid(p) not in _zygotes()]
+        left = sorted(set(sandbox_processes(pool.uids())) - set(pool.pids()))
         if not left or time.monotonic() > end:
             return left
         time.sleep(0.05)
 
 
-def _ppid(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1])
-    except OSError:
-        return -1
-
-
-def _zygotes() -> set[int]:
-    out = set()
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"service.sandbox.zygote" in f.read():
-                    out.add(int(pid))
-        except OSError:
-            pass
-    return out
-
-
-def test_fork_bomb(run):
+def test_fork_bomb(run, pool):
     r = run("import os\ndef solve(x):\n    while True:\n        try:\n            os.fork()\n"
             "        except OSError:\n            pass\n", time_s=1.0)
     assert r.status in ("timeout", "crashed", "ok") and r.status != "unavailable"
-    assert not settled()
+    assert not settled(pool)
 
 
-def test_thread_flood(run):
+def test_thread_flood(run, pool):
     r = run("import threading, time\ndef solve(x):\n    for _ in range(10000):\n"
             "        threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n    return 1\n", time_s=1.0)
     c = r.cases["case0"]
     assert r.status == "ok" and c.value is None and c.error["type"] == "RuntimeError"
-    assert not settled()
+    assert not settled(pool)
 
 
-def test_daemons_do_not_survive(run):
+def test_daemons_do_not_survive(run, pool):
     code = ("import os, time\ndef solve(x):\n    if os.fork() == 0:\n        os.setsid()\n"
             "        if os.fork() == 0:\n            while True:\n                time.sleep(0.01)\n"
             "        os._exit(0)\n    return 1\n")
     r = run(code)
     assert r.status == "ok" and r.cases["case0"].value.scalar == 1
-    assert not settled()
+    assert not settled(pool)
 
 
 def test_cannot_kill_other_processes(run):
@@ -122,3 +98,14 @@ def test_namespace_clone_is_refused(run):
     r = run("import ctypes\ndef solve(x):\n    libc = ctypes.CDLL(None, use_errno=True)\n"
             "    r = libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0)\n    return (r, ctypes.get_errno())\n")
     assert [i.scalar for i in r.cases["case0"].value.items] == [-1, 1]  # EPERM
+
+
+def test_two_pools_never_share_a_uid(pool):
+    from service.sandbox.pool import SandboxPool
+
+    other = SandboxPool(size=1)
+    try:
+        other.start()
+        assert len(other.uids()) and not set(other.uids()) & set(pool.uids())
+    finally:
+        other.close()

@@ -72,6 +72,9 @@ class Child:
 
     def kill(self) -> None:
         """SIGKILL the child, PID 1 of its namespace: the kernel then kills everything the learner made."""
+        if self.pidfd < 0 and self.status.fileno() >= 0:
+            self.status.setblocking(False)
+            self.read_status()  # the pidfd may still be waiting in the socket
         if self.pidfd >= 0 and not self.exit:
             try:
                 signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)

@@ -291,12 +291,6 @@ def finish(st: _Run) -> RawRun:
     elif sig in (signal.SIGXCPU, signal.SIGKILL):
         run.status, run.limits_hit = "timeout", ["cpu"]
         run.detail = f"CPU time limit exceeded ({st.limits.cpu_seconds(st.job.time_s)} s)"
-    elif sig in (signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS) and any(
-            h in run.stderr for h in ("bad_alloc", "Cannot allocate memory", "can't allocate memory")):
-        # native code that failed to allocate under the address-space limit (a hint only: stderr is the
-        # learner's, but it can only turn one non-passing status into another)
-        run.status, run.limits_hit = "memory_limit", ["memory"]
-        run.detail = f"ran out of memory (limit {st.job.memory_mb} MiB) and crashed ({signal.Signals(sig).name})"
     elif sig:
         run.status = "crashed"
         run.detail = f"crashed with {signal.Signals(sig).name} ({_SIGNAMES.get(sig, 'signal')})" \

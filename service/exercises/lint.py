@@ -102,7 +102,8 @@ def _candidates(x_by_case: Mapping[str, np.ndarray | None], expected: Mapping[st
 
     # Reshaping to the input's own shape is no change at all: then "reshape" is the unchanged input.
     same_shape_everywhere = all(
-        x is not None and x.shape == np.shape(expected[c].array) for c, x in x_by_case.items())
+        x is not None and expected[c].array is not None and x.shape == expected[c].array.shape  # type: ignore[union-attr]
+        for c, x in x_by_case.items())
     for case, e in expected.items():
         x = x_by_case.get(case)
         assert e.array is not None

@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 def build_app() -> Flask:
     """The served app: migrations applied (embedded SQLite), stale work re-queued, webhooks resumed."""
     from service.app import create_app
+    from service.services import catalog
     from service.services.grader import get_grader
     from service.services.webhooks import get_dispatcher
 
@@ -26,6 +27,7 @@ def build_app() -> Flask:
                 log.warning("re-queued %d submissions and %d webhook deliveries", requeued, resumed)
         except Exception:  # e.g. schema not migrated yet: serve anyway, healthz will say what is wrong
             log.exception("startup recovery failed")
+    catalog.start_reference_check(app)
     return app
 
 

@@ -62,32 +62,16 @@ def migrated(database_url: str, instance_dir: Path) -> str:
 def engine_or_none() -> Iterator[Any]:
     """One real grading engine for the whole session (its sandbox zygote starts on first use)."""
     from service.grading.engine import Engine
+    from service.sandbox.pool import SandboxPool
 
-    try:
-        from service.sandbox.pool import SandboxPool
-    except ImportError:
-        # Until the sandbox lands: a fail-closed stand-in, so quiz grading (no sandbox) still runs for real.
-        yield Engine(_NoSandbox())
-        return
     pool = SandboxPool()
     yield Engine(pool)
-    close = getattr(pool, "close", None) or getattr(pool, "shutdown", None)
-    if close is not None:
-        close()
-
-
-class _NoSandbox:
-    def run(self, job: Any) -> Any:
-        from service.sandbox.protocol import RawRun
-
-        return RawRun(status="unavailable", detail="no sandbox in this checkout")
+    pool.close()
 
 
 @pytest.fixture
 def engine(engine_or_none: Any) -> Any:
-    """The real engine with a real sandbox; skips while service.sandbox.pool does not exist."""
-    if isinstance(getattr(engine_or_none, "pool", None) or getattr(engine_or_none, "_pool", None), _NoSandbox):
-        pytest.skip("the sandbox pool (service.sandbox.pool) is not available yet")
+    """The real engine with a real sandbox (shared by the session)."""
     return engine_or_none
 
 

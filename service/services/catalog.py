@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
 
 from service.domain import Exercise
 from service.persistence import ExerciseVersion, db
@@ -59,9 +59,9 @@ def exercises(catalog: Any) -> list[Exercise]:
 
 
 def catalog_errors(catalog: Any) -> list[dict[str, Any]]:
-    """The files that failed validation, as JSON-friendly dicts."""
+    """The files that failed validation (schema, or their reference run), as JSON-friendly dicts."""
     out: list[dict[str, Any]] = []
-    for err in getattr(catalog, "errors", []) or []:
+    for err in [*(getattr(catalog, "errors", []) or []), *reference_errors(catalog)]:
         if hasattr(err, "to_dict"):
             out.append(err.to_dict())
         elif isinstance(err, str):
@@ -73,6 +73,49 @@ def catalog_errors(catalog: Any) -> list[dict[str, Any]]:
             out.append({k: (v if isinstance(v, (str, int, float, list, dict)) or v is None else str(v))
                         for k, v in fields.items()} or {"message": str(err)})
     return out
+
+
+def reference_errors(catalog: Any) -> list[Any]:
+    """Errors of the last reference check that still apply: only for the versions loaded now."""
+    if not has_app_context():
+        return []
+    found: dict[tuple[str, str], list[Any]] = current_app.extensions.get("kiwame.reference_errors", {})
+    current = {(e.id, e.content_hash) for e in exercises(catalog)}
+    return [err for key, errs in found.items() if key in current for err in errs]
+
+
+def check_references(app: Flask) -> int:
+    """Run every reference solution in the sandbox, as validation does; returns how many failed.
+
+    Why at start-up: a broken reference must show in /healthz and the instructor view before a learner
+    meets it, and the run fills the engine's reference cache, so no learner pays for the first one.
+    """
+    from service.exercises.errors import ExerciseError
+    from service.exercises.validate import check_reference  # grading imports exercises: import lazily
+
+    with app.app_context():
+        engine = get_engine(app)
+        found: dict[tuple[str, str], list[Any]] = {}
+        for exercise in exercises(get_catalog(app)):
+            try:
+                errors, _, _ = check_reference(engine, exercise)
+            except Exception as exc:  # a grader bug must not stop the others from being checked
+                log.exception("reference check of %s failed", exercise.id)
+                errors = [ExerciseError(exercise.source_path, 1, "solution",
+                                        f"the reference check crashed: {type(exc).__name__}: {exc}")]
+            if errors:
+                found[(exercise.id, exercise.content_hash)] = errors
+        previous = app.extensions.get("kiwame.reference_errors", {})
+        app.extensions["kiwame.reference_errors"] = {**previous, **found}
+        if found:
+            log.error("%d exercises failed their reference check: %s", len(found), sorted(k[0] for k in found))
+        return len(found)
+
+
+def start_reference_check(app: Flask) -> threading.Thread:
+    thread = threading.Thread(target=check_references, args=(app,), name="kiwame-reference-check", daemon=True)
+    thread.start()
+    return thread
 
 
 def get_catalog(app: Flask | None = None) -> Any:
@@ -94,6 +137,8 @@ def reload_catalog(app: Flask | None = None, *, only_if_changed: bool = False) -
     outcome = catalog.reload_if_changed() if only_if_changed else catalog.reload()
     if outcome is not None and getattr(outcome, "anything", True):
         sync_versions(catalog)
+        if "kiwame.engine" in app.extensions:  # a serving process: check the new versions' references too
+            start_reference_check(app)
     return outcome
 
 

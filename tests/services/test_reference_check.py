@@ -1,0 +1,67 @@
+"""The start-up reference check: every reference runs in the sandbox; a broken one is reported, not served."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from flask import Flask
+
+from service.services import catalog as catalog_service
+
+GOOD = """\
+id: {id}
+kind: code
+framework: torch
+title: {{en: "Transpose", ja: "転置"}}
+prompt: {{en: "Swap the axes.", ja: "軸を入れ替えます。"}}
+difficulty: 1
+tags: [permute]
+starter: |
+  def solve(x):
+      ...
+solution: |
+  def solve(x):
+      return {body}
+cases:
+  - name: example
+    visible: true
+    args: {{x: [[1, 2, 3], [4, 5, 6]]}}
+  - args: {{x: {{arange: [3, 5]}}}}
+  - args: {{x: {{coded: [4, 2]}}}}
+"""
+
+
+def _pack(root: Path) -> Path:
+    track = root / "basics"
+    track.mkdir(parents=True)
+    (track / "_track.yaml").write_text("title: {en: Basics, ja: 基本}\norder: 1\n", encoding="utf-8")
+    (track / "fine.yaml").write_text(GOOD.format(id="fine", body="x.permute(1, 0)"), encoding="utf-8")
+    # Valid YAML and valid Python, but the reference itself raises in the sandbox on every case.
+    (track / "broken.yaml").write_text(GOOD.format(id="broken", body="x.permute(2, 0, 1)"), encoding="utf-8")
+    return root
+
+
+def test_broken_reference_is_reported_with_its_file(make_app: Callable[..., Flask], tmp_path: Path) -> None:
+    app = make_app(KIWAME_EXERCISES_DIR=str(_pack(tmp_path / "exercises")))
+    with app.app_context():
+        assert catalog_service.catalog_errors(catalog_service.get_catalog(app)) == []  # schema-valid
+    assert catalog_service.check_references(app) == 1
+    with app.app_context():
+        errors = catalog_service.catalog_errors(catalog_service.get_catalog(app))
+    assert len(errors) == 1
+    assert errors[0]["file"].endswith("basics/broken.yaml")
+    assert errors[0]["key"] == "solution"
+    assert "reference solution failed" in errors[0]["message"]
+    health = app.test_client().get("/healthz").get_json()
+    assert [e["file"] for e in health["exercises"]["errors"]] == [errors[0]["file"]]
+
+
+def test_reference_check_warms_the_cache(make_app: Callable[..., Flask], tmp_path: Path) -> None:
+    app = make_app(KIWAME_EXERCISES_DIR=str(_pack(tmp_path / "exercises")))
+    catalog_service.check_references(app)
+    engine = catalog_service.get_engine(app)
+    with app.app_context():
+        fine = catalog_service.get_catalog(app).get("fine")
+    # The reference outputs are cached: asking again costs no sandbox run.
+    assert engine.references.get(fine, "cpu").reference_ms == 0

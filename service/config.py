@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "KIWAME_WEBHOOK_MAX_ATTEMPTS": 5,
     "KIWAME_WEBHOOK_BACKOFF_S": 2.0,
     "KIWAME_WEBHOOK_TIMEOUT_S": 5.0,
+    "KIWAME_WEBHOOK_ALLOW_PRIVATE": False,  # True: callbacks may target loopback/private addresses
     "KIWAME_MAX_WAIT_S": 30,
     "KIWAME_SANDBOX_SIZE": None,  # None: the sandbox pool's default
     "KIWAME_AUTO_MIGRATE": None,  # None: only on the embedded SQLite default
@@ -36,7 +37,7 @@ DEFAULTS: dict[str, Any] = {
 _INT_KEYS = {"KIWAME_GRADING_WORKERS", "KIWAME_MAX_CODE_BYTES", "KIWAME_MAX_CONTENT_LENGTH",
              "KIWAME_WEBHOOK_MAX_ATTEMPTS", "KIWAME_MAX_WAIT_S", "KIWAME_SANDBOX_SIZE"}
 _FLOAT_KEYS = {"KIWAME_WEBHOOK_BACKOFF_S", "KIWAME_WEBHOOK_TIMEOUT_S"}
-_BOOL_KEYS = {"KIWAME_AUTO_MIGRATE", "KIWAME_AUTO_RELOAD"}
+_BOOL_KEYS = {"KIWAME_AUTO_MIGRATE", "KIWAME_AUTO_RELOAD", "KIWAME_WEBHOOK_ALLOW_PRIVATE"}
 
 
 def _coerce(key: str, value: Any) -> Any:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import timedelta
 
@@ -59,6 +62,43 @@ def create_delivery(row: SubmissionRow) -> int:
     return delivery.id
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect could point the signed POST at an internal address: treat 3xx as a failed attempt."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+class BlockedDestination(Exception):
+    pass
+
+
+def check_destination(url: str, allow_private: bool) -> None:
+    """Refuse callbacks to loopback, private, link-local and other non-public addresses (SSRF).
+
+    Why: the service sits inside a network an LMS user should not be able to probe through us. The
+    name is resolved here; the small window before urllib resolves it again is accepted and documented.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise BlockedDestination(f"not an http(s) URL: {url!r}")
+    if allow_private:
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
+                                   proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        raise BlockedDestination(f"cannot resolve {parts.hostname}: {exc}") from exc
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global:
+            raise BlockedDestination(f"{parts.hostname} resolves to the non-public address {address} "
+                                     "(set KIWAME_WEBHOOK_ALLOW_PRIVATE=1 to allow it)")
+
+
 def deliver(delivery_id: int) -> float | None:
     """One attempt; returns the delay before the next one, or None when finished (delivered or failed)."""
     from service.services.submissions import view
@@ -79,10 +119,15 @@ def deliver(delivery_id: int) -> float | None:
     })
     delivery.attempts += 1
     try:
-        with urllib.request.urlopen(request, timeout=float(current_app.config["KIWAME_WEBHOOK_TIMEOUT_S"])) as resp:
+        check_destination(delivery.url, bool(current_app.config.get("KIWAME_WEBHOOK_ALLOW_PRIVATE")))
+        with _OPENER.open(request, timeout=float(current_app.config["KIWAME_WEBHOOK_TIMEOUT_S"])) as resp:
             delivery.last_status_code = resp.status
         delivery.status, delivery.delivered_at, delivery.next_attempt_at = "delivered", utcnow(), None
         delivery.last_error = None
+        db.session.commit()
+        return None
+    except BlockedDestination as exc:  # retrying cannot help: fail the delivery at once
+        delivery.status, delivery.next_attempt_at, delivery.last_error = "failed", None, f"blocked: {exc}"
         db.session.commit()
         return None
     except urllib.error.HTTPError as exc:

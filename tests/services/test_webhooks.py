@@ -106,3 +106,53 @@ def test_webhook_gives_up_after_max_attempts(make_app: Callable[..., Flask],
     [delivery] = _deliveries(app)
     assert (delivery.status, delivery.attempts, delivery.last_error) == ("failed", 3, "HTTP 500")
     assert len(state.calls) == 3
+
+
+def _wait_finished(app: Flask) -> WebhookDelivery:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        deliveries = _deliveries(app)
+        if deliveries and deliveries[0].status != "pending":
+            return deliveries[0]
+        time.sleep(0.05)
+    raise AssertionError("delivery never finished")
+
+
+def test_webhook_to_a_private_address_is_blocked_by_default(make_app: Callable[..., Flask],
+                                                             auth: Callable[..., dict[str, str]],
+                                                             receiver: tuple[Receiver, str]) -> None:
+    state, url = receiver
+    app = make_app(KIWAME_WEBHOOK_ALLOW_PRIVATE="0")  # the production default
+    app.test_client().post("/api/v1/submissions?wait=5", headers=auth("ana"),
+                           json={"exercise_id": "permute-shape-quiz", "answer": [7, 4], "callback_url": url})
+    delivery = _wait_finished(app)
+    assert delivery.status == "failed" and delivery.attempts == 1  # no retries against a blocked host
+    assert delivery.last_error.startswith("blocked: 127.0.0.1 resolves to the non-public address 127.0.0.1")
+    assert state.calls == []  # nothing ever reached the loopback receiver
+
+
+def test_webhook_redirects_are_not_followed(make_app: Callable[..., Flask], auth: Callable[..., dict[str, str]],
+                                            receiver: tuple[Receiver, str]) -> None:
+    state, target = receiver
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.send_response(307)
+            self.send_header("Location", target)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        app = make_app(KIWAME_WEBHOOK_MAX_ATTEMPTS="1")
+        app.test_client().post("/api/v1/submissions?wait=5", headers=auth("ana"), json={
+            "exercise_id": "permute-shape-quiz", "answer": [7, 4],
+            "callback_url": f"http://127.0.0.1:{server.server_address[1]}/hook"})
+        delivery = _wait_finished(app)
+    finally:
+        server.shutdown()
+    assert (delivery.status, delivery.last_error) == ("failed", "HTTP 307")
+    assert state.calls == []

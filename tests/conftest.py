@@ -132,6 +132,15 @@ def app(make_app: Callable[..., Flask]) -> Flask:
 
 
 @pytest.fixture
+def db(app: Flask) -> Iterator[Any]:
+    """The app's SQLAlchemy session inside an app context (tables are emptied after the test)."""
+    from service.extensions import db as database
+
+    with app.app_context():
+        yield database.session
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
 

@@ -9,7 +9,8 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from service.persistence import ApiToken, Progress, SubmissionRow, User, WebSession, db
+from service.persistence import ApiToken, Progress, SubmissionRow, User, WebSession
+from service.persistence import db as database
 from service.services import tokens, users
 
 
@@ -17,8 +18,8 @@ def test_secrets_are_stored_hashed(app: Flask, make_user: Callable) -> None:
     make_user("ana", password="a very secret phrase")
     with app.app_context():
         created = tokens.create_token("ana", "ci")
-        stored = db.session.scalar(sa.select(ApiToken))
-        user = db.session.scalar(sa.select(User).where(User.name == "ana"))
+        stored = database.session.scalar(sa.select(ApiToken))
+        user = database.session.scalar(sa.select(User).where(User.name == "ana"))
         assert stored is not None and user is not None
         assert created.token not in (stored.token_hash, stored.prefix) and len(stored.token_hash) == 64
         assert user.password_hash and "a very secret phrase" not in user.password_hash
@@ -29,24 +30,23 @@ def test_secrets_are_stored_hashed(app: Flask, make_user: Callable) -> None:
 def test_idempotency_key_unique_per_user(app: Flask, make_user: Callable) -> None:
     ana, bo = make_user("ana"), make_user("bo")
     with app.app_context():
-        db.session.add_all([SubmissionRow(user_id=ana.id, exercise_id="e", idempotency_key="k", source="api"),
+        database.session.add_all([SubmissionRow(user_id=ana.id, exercise_id="e", idempotency_key="k", source="api"),
                             SubmissionRow(user_id=bo.id, exercise_id="e", idempotency_key="k", source="api"),
                             SubmissionRow(user_id=ana.id, exercise_id="e", source="api"),
                             SubmissionRow(user_id=ana.id, exercise_id="e", source="api")])
-        db.session.commit()
-        db.session.add(SubmissionRow(user_id=ana.id, exercise_id="e", idempotency_key="k", source="api"))
+        database.session.commit()
+        database.session.add(SubmissionRow(user_id=ana.id, exercise_id="e", idempotency_key="k", source="api"))
         with pytest.raises(sa.exc.IntegrityError):
-            db.session.commit()
-        db.session.rollback()
+            database.session.commit()
+        database.session.rollback()
 
 
-def test_check_constraints(app: Flask, make_user: Callable) -> None:
+def test_check_constraints(make_user: Callable, db: sa.orm.Session) -> None:
     ana = make_user("ana")
-    with app.app_context():
-        db.session.add(SubmissionRow(user_id=ana.id, exercise_id="e", status="lost", source="api"))
-        with pytest.raises(sa.exc.IntegrityError):
-            db.session.commit()
-        db.session.rollback()
+    db.add(SubmissionRow(user_id=ana.id, exercise_id="e", status="lost", source="api"))
+    with pytest.raises(sa.exc.IntegrityError):
+        db.commit()
+    db.rollback()
 
 
 def test_deleting_a_user_cascades(app: Flask, make_user: Callable) -> None:
@@ -54,24 +54,24 @@ def test_deleting_a_user_cascades(app: Flask, make_user: Callable) -> None:
     with app.app_context():
         tokens.create_token("ana")
         now = datetime.now(UTC)
-        db.session.add_all([Progress(user_id=ana.id, exercise_id="e", best_score=0.5, attempts=1, solved=False),
+        database.session.add_all([Progress(user_id=ana.id, exercise_id="e", best_score=0.5, attempts=1, solved=False),
                             WebSession(id="h" * 64, user_id=ana.id, data={"lang": "ja"}, expires_at=now)])
-        db.session.commit()
-        db.session.execute(sa.delete(User).where(User.id == ana.id))
-        db.session.commit()
+        database.session.commit()
+        database.session.execute(sa.delete(User).where(User.id == ana.id))
+        database.session.commit()
         for model in (ApiToken, Progress, WebSession):
-            assert db.session.scalar(sa.select(sa.func.count()).select_from(model)) == 0
+            assert database.session.scalar(sa.select(sa.func.count()).select_from(model)) == 0
 
 
 def test_timestamps_come_back_timezone_aware(app: Flask, make_user: Callable) -> None:
     make_user("ana")
     with app.app_context():
         expires = datetime.now(UTC) + timedelta(hours=1)
-        db.session.add(WebSession(id="s" * 64, user_id=None, data={}, expires_at=expires))
-        db.session.commit()
-        db.session.expire_all()
-        row = db.session.get(WebSession, "s" * 64)
-        user = db.session.scalar(sa.select(User))
+        database.session.add(WebSession(id="s" * 64, user_id=None, data={}, expires_at=expires))
+        database.session.commit()
+        database.session.expire_all()
+        row = database.session.get(WebSession, "s" * 64)
+        user = database.session.scalar(sa.select(User))
         assert row is not None and user is not None
         assert row.expires_at.tzinfo is not None and abs(row.expires_at - expires) < timedelta(seconds=1)
         assert user.created_at.tzinfo is not None

@@ -8,37 +8,17 @@ from pathlib import Path
 from flask import Flask
 
 from service.services import catalog as catalog_service
-
-GOOD = """\
-id: {id}
-kind: code
-framework: torch
-title: {{en: "Transpose", ja: "転置"}}
-prompt: {{en: "Swap the axes.", ja: "軸を入れ替えます。"}}
-difficulty: 1
-tags: [permute]
-starter: |
-  def solve(x):
-      ...
-solution: |
-  def solve(x):
-      return {body}
-cases:
-  - name: example
-    visible: true
-    args: {{x: [[1, 2, 3], [4, 5, 6]]}}
-  - args: {{x: {{arange: [3, 5]}}}}
-  - args: {{x: {{coded: [4, 2]}}}}
-"""
+from tests.exercises.exercise_support import TRACK, VALID
 
 
 def _pack(root: Path) -> Path:
     track = root / "basics"
     track.mkdir(parents=True)
-    (track / "_track.yaml").write_text("title: {en: Basics, ja: 基本}\norder: 1\n", encoding="utf-8")
-    (track / "fine.yaml").write_text(GOOD.format(id="fine", body="x.permute(1, 0)"), encoding="utf-8")
+    (track / "_track.yaml").write_text(TRACK, encoding="utf-8")
+    (track / "fine.yaml").write_text(VALID.format(id="fine"), encoding="utf-8")
     # Valid YAML and valid Python, but the reference itself raises in the sandbox on every case.
-    (track / "broken.yaml").write_text(GOOD.format(id="broken", body="x.permute(2, 0, 1)"), encoding="utf-8")
+    broken = VALID.format(id="broken").replace("x.permute(1, 0)", "x.permute(2, 0, 1)")
+    (track / "broken.yaml").write_text(broken, encoding="utf-8")
     return root
 
 

@@ -78,7 +78,13 @@ def build_root(plan: MountPlan, limits: SandboxLimits) -> None:
     libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
     root = plan.mountpoint
     libc.mount("tmpfs", root, "tmpfs", libc.MS_NOSUID | libc.MS_NODEV, "size=1m,mode=0755")
-    for d in plan.ro_dirs:
+    # The only writable place: a size-limited private tmpfs, world-writable with the sticky bit.
+    # Mounted BEFORE the read-only binds: a venv or checkout that lives under the host's /tmp (as a CI
+    # clone may) is then bound on top of it, instead of being hidden by it. Its parent directories are
+    # root-owned 0755 inside the tmpfs and mountpoints cannot be removed, so the learner cannot tamper.
+    libc.mount("tmpfs", _mkdirs(root, "/tmp"), "tmpfs", libc.MS_NOSUID | libc.MS_NODEV,
+               f"size={limits.tmpfs_bytes},nr_inodes={limits.tmpfs_inodes},mode=1777")
+    for d in sorted(plan.ro_dirs):  # parents before anything below them
         _bind(d, _mkdirs(root, d))
     for f in plan.ro_files:
         _mkdirs(root, os.path.dirname(f))
@@ -107,9 +113,6 @@ def build_root(plan: MountPlan, limits: SandboxLimits) -> None:
         libc.mount("proc", _mkdirs(root, "/proc"), "proc", proc_flags, "hidepid=invisible")
     except OSError:  # kernels before 5.8 only know the numeric form
         libc.mount("proc", root + "/proc", "proc", proc_flags, "hidepid=2")
-    # The only writable place: a size-limited private tmpfs, world-writable with the sticky bit.
-    libc.mount("tmpfs", _mkdirs(root, "/tmp"), "tmpfs", libc.MS_NOSUID | libc.MS_NODEV,
-               f"size={limits.tmpfs_bytes},nr_inodes={limits.tmpfs_inodes},mode=1777")
     libc.mount(None, root, None, libc.MS_REMOUNT | libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NODEV)
     # pivot_root(".", ".") stacks the old root under the new one; detaching it makes the host unreachable.
     os.chdir(root)

@@ -111,7 +111,7 @@ class Engine:
                     "ja": f"GPU のケース: {reason['ja']}ため省略し、CPU のケースだけを採点しました",
                 }, {"reason": reason["code"]}))
 
-        diagnoses = merge_repeats(diagnoses, {c.name for c in all_cases if c.visible})
+        diagnoses = by_specificity(merge_repeats(diagnoses, {c.name for c in all_cases if c.visible}))
         n = len(graded.cases)
         passed_cases = sum(1 for c in graded.cases if c.passed)
         score = passed_cases / n if n else 0.0
@@ -190,6 +190,27 @@ class Engine:
                     result.output = render_value(facts.value)
             out.cases.append(result)
         return out
+
+
+# Most telling first: the first diagnosis is what a learner reads first and what class statistics count
+# as the submission's mistake, so "you reshaped instead of permuting" must come before the generic
+# "values differ" and before the rule reminders that the same answer also triggers.
+_SPECIFICITY: dict[str, int] = {
+    **dict.fromkeys(("syntax_error", "missing_function", "timeout", "memory_limit", "output_limit",
+                     "sandbox_violation", "crashed", "grader_error"), 0),
+    **dict.fromkeys(("reshape_instead_of_permute", "wrong_axis_order", "transpose_all_axes",
+                     "heads_split_wrong", "not_channels_last"), 1),
+    **dict.fromkeys(("wrong_type", "shape_mismatch", "dtype_mismatch", "device_mismatch"), 2),
+    **dict.fromkeys(("input_mutated", "not_a_view", "not_contiguous"), 3),
+    "runtime_error": 4,
+    **dict.fromkeys(("value_mismatch", "wrong_answer"), 5),
+    **dict.fromkeys(("forbidden_name", "missing_required_name"), 6),
+}
+
+
+def by_specificity(diagnoses: list[Diagnosis]) -> list[Diagnosis]:
+    """Stable sort: the specific mistake first, generic findings and rule reminders after it."""
+    return sorted(diagnoses, key=lambda d: _SPECIFICITY.get(d.code, 7))
 
 
 def merge_repeats(diagnoses: list[Diagnosis], visible: set[str]) -> list[Diagnosis]:

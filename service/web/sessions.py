@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,11 @@ from service.extensions import db
 from service.persistence.models import WebSession
 
 LIFETIME = timedelta(days=14)
+# A visitor who never signs in only needs the session for a form's CSRF token: keeping that row for two
+# weeks would let anyone grow the table with cookie-less requests, so it lives for two hours.
+ANONYMOUS_LIFETIME = timedelta(hours=2)
+PURGE_EVERY_S = 60.0  # expired rows are deleted when a new session is made, at most this often
+_next_purge = 0.0
 
 
 def _digest(token: str) -> str:
@@ -63,10 +69,11 @@ class DbSessionInterface(SessionInterface):
             session.token = None
         if not session.modified or not session:
             return
-        expires = datetime.now(UTC) + LIFETIME
         data = dict(session)
         user_id = data.get("user_id")
+        expires = datetime.now(UTC) + (LIFETIME if user_id else ANONYMOUS_LIFETIME)
         if session.token is None:
+            _purge_now_and_then()
             session.token = secrets.token_urlsafe(32)
             db.session.add(WebSession(id=_digest(session.token), user_id=user_id, data=data, expires_at=expires))
         else:
@@ -82,7 +89,15 @@ class DbSessionInterface(SessionInterface):
         )
 
 
+def _purge_now_and_then() -> None:
+    global _next_purge
+    now = time.monotonic()
+    if now >= _next_purge:  # two threads may both purge once: harmless
+        _next_purge = now + PURGE_EVERY_S
+        purge_expired()
+
+
 def purge_expired() -> int:
-    """Delete expired sessions; returns how many (called opportunistically on sign-in)."""
+    """Delete expired sessions; returns how many (on sign-in, and when new sessions are made)."""
     result = db.session.execute(db.delete(WebSession).where(WebSession.expires_at <= datetime.now(UTC)))
     return int(getattr(result, "rowcount", 0) or 0)

@@ -109,3 +109,26 @@ def test_pages_carry_a_strict_content_security_policy(app: Flask) -> None:
 
     for tag in re.findall(r"<script[^>]*>", html):
         assert "src=" in tag or 'type="application/json"' in tag
+
+
+def test_anonymous_sessions_are_short_lived_and_expired_rows_are_purged(app: Flask) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from service.web import sessions
+
+    with app.app_context():
+        db.session.add(WebSession(id="x" * 64, user_id=None, data={}, expires_at=datetime.now(UTC) - timedelta(1)))
+        db.session.commit()
+    sessions._next_purge = 0.0  # as if the last purge was long ago
+    visitor = app.test_client()
+    csrf_of(visitor, "/signin")  # a cookie-less visit to a form makes a new (anonymous) session
+    with app.app_context():
+        rows = db.session.scalars(sa.select(WebSession)).all()
+    assert [r.id for r in rows if r.id == "x" * 64] == []  # the expired row is gone
+    [anonymous] = rows
+    assert anonymous.user_id is None
+    assert anonymous.expires_at - datetime.now(UTC) <= sessions.ANONYMOUS_LIFETIME
+    signup(visitor, "carol")
+    with app.app_context():
+        [signed_in] = [r for r in db.session.scalars(sa.select(WebSession)) if r.user_id is not None]
+    assert signed_in.expires_at - datetime.now(UTC) > timedelta(days=13)

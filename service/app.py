@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -46,12 +45,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # Edited exercise files show up without a restart: a cheap stat check at most once a second.
         app.before_request(lambda: catalog.reload_catalog(app, only_if_changed=True) and None)
 
-    # The browser UI is optional: the API works before (or without) service.web.
-    if importlib.util.find_spec("service.web") is not None:
-        import service.web as web
+    from service import web
 
-        if hasattr(web, "init_app"):
-            web.init_app(app)
+    web.init_app(app)
 
     from service.cli import register_app_commands
 

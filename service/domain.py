@@ -10,6 +10,7 @@ Kind = Literal["code", "shape", "choice"]
 Framework = Literal["torch", "numpy"]
 Lang = Literal["en", "ja"]
 LANGS: tuple[Lang, ...] = ("en", "ja")
+SUBMISSION_STATUSES: tuple[str, ...] = ("queued", "running", "graded", "error")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from service.persistence.models import SUBMISSION_STATUSES
+from service.domain import SUBMISSION_STATUSES
 
 
 class Str(fields.String):

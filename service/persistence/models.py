@@ -19,7 +19,6 @@ else:
 
 ROLES = ("learner", "instructor", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
-SUBMISSION_STATUSES = ("queued", "running", "graded", "error")
 SOURCES = ("web", "api", "lti")
 
 

@@ -10,9 +10,10 @@ from flask import Blueprint, flash, g, make_response, redirect, request, session
 from service.errors import Conflict, Invalid
 from service.extensions import limiter
 from service.services import users as users_service
+from service.services.web_sessions import purge_expired
 from service.web import i18n
 from service.web.common import page, safe_next, t
-from service.web.sessions import ServerSession, purge_expired
+from service.web.sessions import ServerSession
 
 bp = Blueprint("auth", __name__)
 NAME_RE = re.compile(r"^[A-Za-z0-9._-]{2,64}$")

@@ -114,12 +114,13 @@ def test_pages_carry_a_strict_content_security_policy(app: Flask) -> None:
 def test_anonymous_sessions_are_short_lived_and_expired_rows_are_purged(app: Flask) -> None:
     from datetime import UTC, datetime, timedelta
 
+    from service.services import web_sessions
     from service.web import sessions
 
     with app.app_context():
         db.session.add(WebSession(id="x" * 64, user_id=None, data={}, expires_at=datetime.now(UTC) - timedelta(1)))
         db.session.commit()
-    sessions._next_purge = 0.0  # as if the last purge was long ago
+    web_sessions._next_purge = 0.0  # as if the last purge was long ago
     visitor = app.test_client()
     csrf_of(visitor, "/signin")  # a cookie-less visit to a form makes a new (anonymous) session
     with app.app_context():

@@ -43,6 +43,11 @@ class Overview:
     exercise_ids: tuple[str, ...]
     learners: tuple[LearnerRow, ...]
 
+    def solve_rate(self, exercise_id: str) -> float:
+        """Of the learners who tried the exercise, the share who solved it (as ``ExerciseStats.solve_rate``)."""
+        tried = [c for row in self.learners if (c := row.cells.get(exercise_id)) is not None and c.attempts > 0]
+        return sum(1 for c in tried if c.solved) / len(tried) if tried else 0.0
+
 
 @dataclass(frozen=True)
 class ExerciseStats:
@@ -97,8 +102,6 @@ def exercise_stats(exercise_id: str, top: int = 5, scan: int = 5000) -> Exercise
     ).where(Progress.exercise_id == exercise_id, Progress.user_id.in_(learners), Progress.attempts > 0)).one()
     # Every diagnosis code of each attempt counts once: the primary code alone hides the specific findings
     # (a forbidden `reshape` is reported before "reshape instead of permute", which is the real lesson).
-    if top <= 0:  # the overview only needs the rates: skip reading result JSON
-        return ExerciseStats(exercise_id, int(attempts), int(tried), int(solved), ())
     rows = db.session.execute(
         sa.select(SubmissionRow.diagnosis, SubmissionRow.result)
         .where(SubmissionRow.exercise_id == exercise_id, SubmissionRow.user_id.in_(learners),

@@ -30,9 +30,7 @@ def overview() -> Any:
     track = request.args.get("track") or None
     exercises = _exercises(track)
     data = instructor_service.class_overview([e.id for e in exercises])
-    stats = {e.id: instructor_service.exercise_stats(e.id, top=0) for e in exercises}
-    return page("instructor/overview.html", overview=data, exercises=exercises, track=track, tracks=_tracks(),
-                stats=stats)
+    return page("instructor/overview.html", overview=data, exercises=exercises, track=track, tracks=_tracks())
 
 
 @bp.route("/grades.csv")

@@ -30,8 +30,9 @@ def test_stats_count_attempts_solve_rate_and_common_diagnoses(app: Flask) -> Non
     _class(app)
     with app.app_context():
         stats = instructor.exercise_stats(FIRST)
+        overview_rate = instructor.class_overview([FIRST]).solve_rate(FIRST)
     assert stats.attempts == 4 and stats.learners_tried == 2 and stats.learners_solved == 1
-    assert stats.solve_rate == 0.5
+    assert stats.solve_rate == 0.5 and overview_rate == stats.solve_rate  # the overview derives the same rate
     assert stats.common_diagnoses[0] == ("reshape_instead_of_permute", 2)
     assert ("shape_mismatch", 1) in stats.common_diagnoses
 

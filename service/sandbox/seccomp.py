@@ -60,6 +60,18 @@ def _ins(code: int, jt: int, jf: int, k: int) -> bytes:
     return struct.pack("=HBBI", code, jt, jf, k & 0xFFFFFFFF)
 
 
+def _on_arg(nr: int, arg_off: int, test: int, values: list[int], hit: int, miss: int) -> list[bytes]:
+    """`if nr == X: return hit if <arg test> matches any of values else miss`, jump offsets counted here.
+
+    After loading the argument the accumulator no longer holds nr, so the block always returns."""
+    n = len(values)
+    return [_ins(JEQ_K, 0, n + 3, nr),  # not this call: skip the load, the n tests and both returns
+            _ins(LD_ABS_W, 0, 0, arg_off),
+            *(_ins(test, n - i, 0, v) for i, v in enumerate(values)),  # a match jumps to `hit`
+            _ins(RET_K, 0, 0, miss),
+            _ins(RET_K, 0, 0, hit)]
+
+
 def build_program() -> bytes:
     """The filter as raw `struct sock_filter[]` bytes (x86_64 only; other arches fail the self-check)."""
     p: list[bytes] = [
@@ -73,30 +85,9 @@ def build_program() -> bytes:
     for nr in KILL.values():  # "if nr == X: kill", two instructions each
         p += [_ins(JEQ_K, 0, 1, nr), _ins(RET_K, 0, 0, RET_KILL_PROCESS)]
     p += [_ins(JEQ_K, 0, 1, NR_CLONE3), _ins(RET_K, 0, 0, RET_ERRNO | ENOSYS)]
-    # clone(flags, ...): after loading an argument the accumulator no longer holds nr, so every
-    # branch below ends in a return.
-    p += [
-        _ins(JEQ_K, 0, 4, NR_CLONE),
-        _ins(LD_ABS_W, 0, 0, OFF_ARG0),
-        _ins(JSET_K, 0, 1, libc.NS_FLAGS),
-        _ins(RET_K, 0, 0, RET_ERRNO | EPERM),
-        _ins(RET_K, 0, 0, RET_ALLOW),
-    ]
-    p += [
-        _ins(JEQ_K, 0, 4, NR_SOCKET),
-        _ins(LD_ABS_W, 0, 0, OFF_ARG0),
-        _ins(JEQ_K, 1, 0, AF_UNIX),
-        _ins(RET_K, 0, 0, RET_ERRNO | EPERM),
-        _ins(RET_K, 0, 0, RET_ALLOW),
-    ]
-    p += [
-        _ins(JEQ_K, 0, 5, NR_IOCTL),
-        _ins(LD_ABS_W, 0, 0, OFF_ARG1),
-        _ins(JEQ_K, 2, 0, TIOCSTI),
-        _ins(JEQ_K, 1, 0, TIOCLINUX),
-        _ins(RET_K, 0, 0, RET_ALLOW),
-        _ins(RET_K, 0, 0, RET_ERRNO | EPERM),
-    ]
+    p += _on_arg(NR_CLONE, OFF_ARG0, JSET_K, [libc.NS_FLAGS], hit=RET_ERRNO | EPERM, miss=RET_ALLOW)
+    p += _on_arg(NR_SOCKET, OFF_ARG0, JEQ_K, [AF_UNIX], hit=RET_ALLOW, miss=RET_ERRNO | EPERM)
+    p += _on_arg(NR_IOCTL, OFF_ARG1, JEQ_K, [TIOCSTI, TIOCLINUX], hit=RET_ERRNO | EPERM, miss=RET_ALLOW)
     p.append(_ins(RET_K, 0, 0, RET_ALLOW))
     return b"".join(p)
 

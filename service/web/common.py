@@ -56,13 +56,11 @@ def signin_required(view: F) -> F:
 def staff_required(view: F) -> F:
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if g.get("user") is None:
-            return redirect(url_for("auth.signin", next=request.full_path.rstrip("?")))
         if not is_staff():
             abort(403)
         return view(*args, **kwargs)
 
-    return wrapped  # type: ignore[return-value]
+    return signin_required(wrapped)  # type: ignore[return-value]
 
 
 def safe_next(target: str | None, default: str) -> str:

@@ -74,5 +74,12 @@ def catalog() -> Any:
     return current_app.extensions["kiwame.catalog"]
 
 
+def exercise_or_404(exercise_id: str) -> Any:
+    exercise = catalog().get(exercise_id)
+    if exercise is None:
+        abort(404)
+    return exercise
+
+
 def page(template: str, **context: Any) -> str:
     return render_template(f"web/{template}", **context)

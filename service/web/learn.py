@@ -11,7 +11,7 @@ from service.extensions import limiter
 from service.services import display
 from service.services import submissions as submissions_service
 from service.web import i18n
-from service.web.common import catalog, is_staff, markdown, page, signin_required
+from service.web.common import catalog, exercise_or_404, is_staff, markdown, page, signin_required
 from service.web.views import exercise_state, track_items
 
 bp = Blueprint("learn", __name__)
@@ -39,13 +39,6 @@ def progress() -> Any:
     return page("progress.html", tracks=track_items(catalog(), g.user.id, g.lang))
 
 
-def _exercise_or_404(exercise_id: str) -> Any:
-    exercise = catalog().get(exercise_id)
-    if exercise is None:
-        abort(404)
-    return exercise
-
-
 def _own_submission(submission_id: int) -> submissions_service.SubmissionView:
     try:
         return submissions_service.get_submission(submission_id, viewer_id=g.user.id, staff=is_staff())
@@ -56,7 +49,7 @@ def _own_submission(submission_id: int) -> submissions_service.SubmissionView:
 @bp.route("/exercises/<path:exercise_id>")
 @signin_required
 def exercise(exercise_id: str) -> Any:
-    ex = _exercise_or_404(exercise_id)
+    ex = exercise_or_404(exercise_id)
     code, result = None, None
     reopen = request.args.get("from", type=int)
     if reopen is not None:
@@ -84,7 +77,7 @@ def exercise(exercise_id: str) -> Any:
 @signin_required
 @limiter.limit(_submit_limit, key_func=_user_key)
 def submit(exercise_id: str) -> Any:
-    ex = _exercise_or_404(exercise_id)
+    ex = exercise_or_404(exercise_id)
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return jsonify({"code": "bad_request", "error": "expected a JSON object"}), 400
@@ -115,7 +108,7 @@ def submission_json(submission_id: int) -> Any:
 @bp.route("/exercises/<path:exercise_id>/history")
 @signin_required
 def history(exercise_id: str) -> Any:
-    ex = _exercise_or_404(exercise_id)
+    ex = exercise_or_404(exercise_id)
     rows, _total = submissions_service.list_submissions(user_id=g.user.id, exercise_id=ex.id, status=None,
                                                         page=1, per_page=100)
     return page("history.html", rows=rows, exercise_id=ex.id, title=ex.title.get(g.lang))

@@ -11,7 +11,7 @@ from service.services import catalog as catalog_service
 from service.services import instructor as instructor_service
 from service.services import tokens as tokens_service
 from service.services import users as users_service
-from service.web.common import catalog, page, staff_required, t
+from service.web.common import catalog, exercise_or_404, page, staff_required, t
 
 bp = Blueprint("teach", __name__, url_prefix="/instructor")
 
@@ -46,9 +46,7 @@ def grades_csv() -> Any:
 @bp.route("/exercises/<path:exercise_id>")
 @staff_required
 def exercise(exercise_id: str) -> Any:
-    ex = catalog().get(exercise_id)
-    if ex is None:
-        abort(404)
+    ex = exercise_or_404(exercise_id)
     return page("instructor/exercise.html", exercise=ex, title=ex.title.get(g.lang),
                 stats=instructor_service.exercise_stats(ex.id, top=10))
 

@@ -15,6 +15,7 @@ from service.persistence import ExerciseVersion, db
 
 log = logging.getLogger(__name__)
 _engine_lock = threading.Lock()
+_reference_lock = threading.Lock()  # one reference check at a time (start-up and reloads)
 
 
 class CatalogLike(Protocol):
@@ -76,40 +77,47 @@ def catalog_errors(catalog: Any) -> list[dict[str, Any]]:
 
 
 def reference_errors(catalog: Any) -> list[Any]:
-    """Errors of the last reference check that still apply: only for the versions loaded now."""
+    """Errors of the reference checks that still apply: only for the versions loaded now."""
     if not has_app_context():
         return []
-    found: dict[tuple[str, str], list[Any]] = current_app.extensions.get("kiwame.reference_errors", {})
+    checked: dict[tuple[str, str], list[Any]] = current_app.extensions.get("kiwame.reference_checks", {})
     current = {(e.id, e.content_hash) for e in exercises(catalog)}
-    return [err for key, errs in found.items() if key in current for err in errs]
+    return [err for key, errs in checked.items() if key in current for err in errs]
 
 
 def check_references(app: Flask) -> int:
-    """Run every reference solution in the sandbox, as validation does; returns how many failed.
+    """Run the reference solution of every version not checked yet in the sandbox, as validation does;
+    returns how many of them failed.
 
     Why at start-up: a broken reference must show in /healthz and the instructor view before a learner
     meets it, and the run fills the engine's reference cache, so no learner pays for the first one.
+    Each (exercise, content hash) is checked once: a reload checks only the new or edited versions, and
+    one check runs at a time, so a reload during the start-up check repeats none of its work.
     """
     from service.exercises.errors import ExerciseError
     from service.exercises.validate import check_reference  # grading imports exercises: import lazily
 
-    with app.app_context():
+    with app.app_context(), _reference_lock:
         engine = get_engine(app)
-        found: dict[tuple[str, str], list[Any]] = {}
+        previous: dict[tuple[str, str], list[Any]] = app.extensions.get("kiwame.reference_checks", {})
+        found: dict[tuple[str, str], list[Any]] = {}  # every version checked now, [] when it passed
         for exercise in exercises(get_catalog(app)):
+            key = (exercise.id, exercise.content_hash)
+            if key in previous:
+                continue
             try:
                 errors, _, _ = check_reference(engine, exercise)
             except Exception as exc:  # a grader bug must not stop the others from being checked
                 log.exception("reference check of %s failed", exercise.id)
                 errors = [ExerciseError(exercise.source_path, 1, "solution",
                                         f"the reference check crashed: {type(exc).__name__}: {exc}")]
-            if errors:
-                found[(exercise.id, exercise.content_hash)] = errors
-        previous = app.extensions.get("kiwame.reference_errors", {})
-        app.extensions["kiwame.reference_errors"] = {**previous, **found}
-        if found:
-            log.error("%d exercises failed their reference check: %s", len(found), sorted(k[0] for k in found))
-        return len(found)
+            found[key] = errors
+        # A new dict, not an update in place: request threads read the old one without a lock.
+        app.extensions["kiwame.reference_checks"] = {**previous, **found}
+        failed = sorted(key[0] for key, errors in found.items() if errors)
+        if failed:
+            log.error("%d exercises failed their reference check: %s", len(failed), failed)
+        return len(failed)
 
 
 def start_reference_check(app: Flask) -> threading.Thread:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from flask import Flask
 
+from service.domain import Exercise
 from service.services import catalog as catalog_service
 from tests.exercises.exercise_support import TRACK, VALID
 
@@ -45,3 +47,32 @@ def test_reference_check_warms_the_cache(make_app: Callable[..., Flask], tmp_pat
         fine = catalog_service.get_catalog(app).get("fine")
     # The reference outputs are cached: asking again costs no sandbox run.
     assert engine.references.get(fine, "cpu").reference_ms == 0
+
+
+def test_each_version_is_checked_once(make_app: Callable[..., Flask], tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.exercises import validate
+
+    root = _pack(tmp_path / "exercises")
+    app = make_app(KIWAME_EXERCISES_DIR=str(root))
+    checked: list[str] = []
+    real = validate.check_reference
+
+    def counting(engine: object, exercise: Exercise) -> object:
+        checked.append(exercise.id)
+        return real(engine, exercise)
+
+    monkeypatch.setattr(validate, "check_reference", counting)
+    assert catalog_service.check_references(app) == 1
+    assert sorted(checked) == ["broken", "fine"]
+    assert catalog_service.check_references(app) == 0  # nothing new: no sandbox run repeated
+    assert sorted(checked) == ["broken", "fine"]
+    fine = root / "basics" / "fine.yaml"
+    fine.write_text(fine.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    with app.app_context():
+        catalog_service.get_catalog(app).reload()
+    assert catalog_service.check_references(app) == 0  # only the edited version runs
+    assert sorted(checked) == ["broken", "fine", "fine"]
+    with app.app_context():
+        errors = catalog_service.catalog_errors(catalog_service.get_catalog(app))
+    assert [e["file"].rsplit("/", 1)[-1] for e in errors] == ["broken.yaml"]  # still reported

@@ -8,11 +8,14 @@ from service.services import catalog as catalog_service
 from service.services import progress as progress_service
 
 
+def _state(p: progress_service.ProgressView | None) -> str:
+    """not_tried, tried or solved (a solved exercise always has an attempt: record_attempt counts it first)."""
+    return "not_tried" if p is None or not p.attempts else ("solved" if p.solved else "tried")
+
+
 def exercise_state(user_id: int, exercise_id: str) -> str:
     found = progress_service.list_progress(user_id, exercise_id)
-    if not found:
-        return "not_tried"
-    return "solved" if found[0].solved else ("tried" if found[0].attempts else "not_tried")
+    return _state(found[0] if found else None)
 
 
 def track_items(catalog: Any, user_id: int, lang: str) -> list[dict[str, Any]]:
@@ -23,7 +26,7 @@ def track_items(catalog: Any, user_id: int, lang: str) -> list[dict[str, Any]]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for ex in catalog_service.exercises(catalog):
         p = progress.get(ex.id)
-        state = "not_tried" if p is None or not p.attempts else ("solved" if p.solved else "tried")
+        state = _state(p)
         groups.setdefault(ex.track, []).append({
             "id": ex.id, "title": ex.title.get(lang), "difficulty": max(0, min(5, ex.difficulty)),
             "tags": list(ex.tags), "kind": ex.kind, "state": state,

@@ -11,12 +11,7 @@
   var picture = false;
   var lastResult = null;
 
-  function el(tag, cls, text) {
-    var n = document.createElement(tag);
-    if (cls) n.className = cls;
-    if (text !== undefined && text !== null) n.textContent = String(text);
-    return n;
-  }
+  var el = KGrid.el;  // grid.js is loaded first
   // Messages use `backticks` for code: split them into <code> elements (text nodes only, never HTML).
   function rich(tag, cls, text) {
     var node = el(tag, cls);

@@ -7,6 +7,7 @@
   var MAX_AXIS = 10;     // axes longer than this are elided to EDGE … EDGE
   var MAX_SLICES = 6;    // leading-axis slices longer than this are elided to 3 … 3
 
+  // el(tag, class, text): an element whose text is set with textContent (exercise.js uses it too).
   function el(tag, cls, text) {
     var node = document.createElement(tag);
     if (cls) node.className = cls;
@@ -227,5 +228,5 @@
     return fig;
   }
 
-  global.KGrid = { render: render, colourMap: colourMap, format: fmt, sameShape: sameShape };
+  global.KGrid = { render: render, colourMap: colourMap, format: fmt, sameShape: sameShape, el: el };
 })(window);

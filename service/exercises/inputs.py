@@ -8,13 +8,10 @@ from typing import Any
 import numpy as np
 
 from service.domain import Case
-from service.sandbox.protocol import ArgIn
+from service.sandbox.protocol import DTYPES, ArgIn
 
-# The dtypes an exercise may name (bfloat16 has no numpy dtype, so it cannot be an input).
-ARG_DTYPES: tuple[str, ...] = (
-    "bool", "uint8", "int8", "int16", "int32", "int64",
-    "float16", "float32", "float64", "complex64", "complex128",
-)
+# The dtypes an exercise may name: those the sandbox carries, less bfloat16 (no numpy dtype, so not an input).
+ARG_DTYPES: tuple[str, ...] = tuple(d for d in DTYPES if d != "bfloat16")
 # The one-of keys of a mapping spec and the extra keys each accepts.
 SPEC_KEYS: dict[str, frozenset[str]] = {
     "literal": frozenset({"dtype"}),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from service.grading.render import json_scalar
 
 MAX_NDIM = 6  # 6! = 720 candidate permutations: cheap on the small, coordinate-coded inputs exercises use
 MAX_ELEMENTS = 1 << 16  # with up to 720 permutations per input, this bounds the search to ~50M compares
@@ -198,17 +199,6 @@ def close_mask(expected: np.ndarray, actual: np.ndarray, rtol: float, atol: floa
     return both_nan | (finite & near) | (~finite & (e == a))
 
 
-def _py(v: Any) -> Any:
-    """A strict-JSON scalar: complex as [re, im], NaN/inf as strings (details must survive json.dumps)."""
-    if isinstance(v, complex | np.complexfloating):
-        return [_py(float(v.real)), _py(float(v.imag))]
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return str(v)
-    return v
-
-
 def mismatch_details(expected: np.ndarray, actual: np.ndarray, mask: np.ndarray, reveal: bool) -> dict[str, Any]:
     """How many elements differ and, when values may be shown, where the first three are."""
     bad = np.argwhere(~mask)
@@ -217,6 +207,7 @@ def mismatch_details(expected: np.ndarray, actual: np.ndarray, mask: np.ndarray,
         first = []
         for idx in bad[:3]:
             key = tuple(int(i) for i in idx)
-            first.append({"index": list(key), "expected": _py(expected[key]), "got": _py(actual[key])})
+            first.append({"index": list(key), "expected": json_scalar(expected[key], None),
+                          "got": json_scalar(actual[key], None)})
         details["first"] = first
     return details

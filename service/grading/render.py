@@ -15,24 +15,25 @@ PREVIEW = 16
 DIGITS = 6  # significant digits shown for floats
 
 
-def _float(v: float) -> float | str:
+def _float(v: float, digits: int | None) -> float | str:
     # Strict JSON has no NaN/Infinity: send them as strings the front end prints verbatim.
     if math.isnan(v):
         return "nan"
     if math.isinf(v):
         return "inf" if v > 0 else "-inf"
-    return float(f"{v:.{DIGITS}g}")
+    return v if digits is None else float(f"{v:.{digits}g}")
 
 
-def _scalar(v: Any) -> Any:
+def json_scalar(v: Any, digits: int | None = DIGITS) -> Any:
+    """A strict-JSON scalar: complex as [re, im], NaN/inf as strings, floats to ``digits`` (None: all of them)."""
     if isinstance(v, bool | np.bool_):
         return bool(v)
     if isinstance(v, int | np.integer):
         return int(v)
     if isinstance(v, float | np.floating):
-        return _float(float(v))
+        return _float(float(v), digits)
     if isinstance(v, complex | np.complexfloating):
-        return [_float(float(v.real)), _float(float(v.imag))]
+        return [_float(float(v.real), digits), _float(float(v.imag), digits)]
     if v is None or isinstance(v, str):
         return v
     return repr(v)
@@ -40,7 +41,7 @@ def _scalar(v: Any) -> Any:
 
 def _nested(a: np.ndarray) -> Any:
     if a.ndim == 0:
-        return _scalar(a.item())
+        return json_scalar(a.item())
     return [_nested(sub) for sub in a]
 
 
@@ -51,7 +52,7 @@ def array_json(a: np.ndarray, kind: str, dtype: str | None = None, device: str |
     if a.size > MAX_SHOWN:
         out["values"] = None
         out["elided"] = True
-        out["preview"] = [_scalar(v) for v in a.reshape(-1)[:PREVIEW]]
+        out["preview"] = [json_scalar(v) for v in a.reshape(-1)[:PREVIEW]]
     else:
         out["values"] = _nested(a)
     return out
@@ -69,7 +70,7 @@ def render_value(v: Value | None) -> dict[str, Any] | None:
         return {"kind": v.kind, "items": [render_value(i) for i in v.items]}
     if v.kind == "other":
         return {"kind": "other", "type": v.type_name}
-    return {"kind": v.kind, "value": _scalar(v.scalar)}
+    return {"kind": v.kind, "value": json_scalar(v.scalar)}
 
 
 def render_inputs(args: Sequence[ArgIn], framework: str) -> dict[str, Any]:
@@ -81,6 +82,6 @@ def render_inputs(args: Sequence[ArgIn], framework: str) -> dict[str, Any]:
             dtype = arg.torch_dtype if framework == "torch" else None
             out[arg.name] = array_json(arg.array, kind, dtype)
         else:
-            out[arg.name] = {"kind": "value", "value": _scalar(arg.value) if not isinstance(arg.value, list | dict)
+            out[arg.name] = {"kind": "value", "value": json_scalar(arg.value) if not isinstance(arg.value, list | dict)
                              else arg.value}
     return out

@@ -13,9 +13,10 @@ from service.domain import Exercise
 from service.exercises.loader import key_line
 from service.exercises.schema import LINT_CANDIDATES
 from service.grading.compare import compare_case
+from service.grading.diagnose import MAX_NDIM
+from service.grading.rules import used_names
 from service.sandbox.protocol import ArgIn, CaseIn, CaseOut, Value
 
-MAX_PERMUTED_NDIM = 6  # 720 permutations: still instant on the small arrays exercises use
 # Another dtype a learner plausibly ends up with (forgot a cast, cast twice, default float...).
 WRONG_DTYPE = {
     "bool": "int64", "uint8": "int64", "int8": "int64", "int16": "int64", "int32": "int64", "int64": "int32",
@@ -117,7 +118,7 @@ def _candidates(x_by_case: Mapping[str, np.ndarray | None], expected: Mapping[st
         if x.size == e.array.size:
             key: Key = ("identity",) if same_shape_everywhere else ("reshape",)
             add("reshape", "reshape", key, case, x.reshape(shape))
-        if x.ndim >= 2 and x.ndim <= MAX_PERMUTED_NDIM:
+        if x.ndim >= 2 and x.ndim <= MAX_NDIM:  # the diagnosis bound: 720 permutations, still instant
             rev = tuple(range(x.ndim))[::-1]
             t = x.transpose()
             add("reversed_axes", "reversed_axes", ("reverse",), case, t if t.shape == shape else None)
@@ -140,15 +141,10 @@ def _value(expected: Value, arr: np.ndarray, dtype: str | None) -> Value:
 
 def _reference_key(exercise: Exercise, keys: set[Key]) -> Key:
     """Which of several indistinguishable behaviours the reference itself has, from the names it uses."""
-    names: set[str] = set()
     try:
-        for node in ast.walk(ast.parse(exercise.solution)):
-            if isinstance(node, ast.Attribute):
-                names.add(node.attr)
-            elif isinstance(node, ast.Name):
-                names.add(node.id)
+        names = used_names(ast.parse(exercise.solution))
     except SyntaxError:
-        pass
+        names = set()
     order: list[Key] = sorted(keys, key=repr)
     perms = [k for k in order if k[0] in ("reverse", "perm")]
     if names & PERMUTE_NAMES and perms:

@@ -29,9 +29,10 @@
     return fallback || "";
   }
   function gridLabels() { return { dim: L["grid.dim"], none: L["grid.none"], empty: L["grid.empty"], elided: L["grid.elided"], expected: L["ex.expected"] }; }
-  function firstTensor(inputs) {
-    if (!inputs) return null;
-    for (var k in inputs) if (inputs[k] && inputs[k].shape) return inputs[k];
+  // "Picture it" colours every grid by the values of the case's first input tensor; null when off.
+  function pictureColours(inputs) {
+    if (!picture || !inputs) return null;
+    for (var k in inputs) if (inputs[k] && inputs[k].shape) return KGrid.colourMap(inputs[k]);
     return null;
   }
   function draw(tensor, name, extra) {
@@ -68,8 +69,7 @@
     box.replaceChildren();
     page.cases.forEach(function (c) {
       var wrap = el("div", "side");
-      var src = firstTensor(c.inputs);
-      var colours = picture && src ? KGrid.colourMap(src) : null;
+      var colours = pictureColours(c.inputs);
       Object.keys(c.inputs).forEach(function (name) { wrap.appendChild(draw(c.inputs[name], name, { colours: colours })); });
       box.appendChild(wrap);
     });
@@ -194,8 +194,7 @@
     }
     if (c.visible && (c.output || c.expected)) {
       var inputs = c.inputs || (page.cases.filter(function (pc) { return pc.name === c.name; })[0] || {}).inputs;
-      var src = firstTensor(inputs);
-      var colours = picture && src ? KGrid.colourMap(src) : null;
+      var colours = pictureColours(inputs);
       var side = el("div", "side");
       if (inputs) Object.keys(inputs).forEach(function (name) { side.appendChild(draw(inputs[name], name, { colours: colours })); });
       if (side.childNodes.length) side.appendChild(el("span", "arrow", "→"));

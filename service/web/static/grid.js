@@ -106,7 +106,7 @@
     var rows = nd >= 2 ? shape[nd - 2] : 1, cols = nd >= 1 ? shape[nd - 1] : 1;
     var rIdx = nd >= 2 ? shown(rows, MAX_AXIS, EDGE) : [null], cIdx = shown(cols, MAX_AXIS, EDGE);
     var head = el("thead"), hr = el("tr");
-    hr.appendChild(el("th", "corner", nd >= 2 ? "" : ""));
+    hr.appendChild(el("th", "corner", ""));
     cIdx.forEach(function (c) { var th = el("th", "idx col", c === null ? "…" : c); th.scope = "col"; hr.appendChild(th); });
     head.appendChild(hr);
     t.appendChild(head);
@@ -150,7 +150,7 @@
   }
 
   // Leading axes (3-D and up) become labelled slices: x[i, :, :] or x[i, j, :, :].
-  function slices(tensor, depth, prefix, opts, name) {
+  function slices(tensor, depth, prefix, opts) {
     var nd = tensor.shape.length;
     if (nd - depth <= 2) return axesBox(tensor, prefix, opts);
     var box = el("div", depth === 0 ? "slices" : "slices nested");
@@ -161,7 +161,7 @@
       var rest = [];
       for (var k = p.length; k < nd; k++) rest.push(":");
       fig.appendChild(el("figcaption", "slice-label", (opts.variable || "") + "[" + p.concat(rest).join(", ") + "]"));
-      fig.appendChild(slices(tensor, depth + 1, p, opts, name));
+      fig.appendChild(slices(tensor, depth + 1, p, opts));
       box.appendChild(fig);
     });
     return box;
@@ -222,7 +222,7 @@
     } else if (shape.indexOf(0) >= 0) {
       fig.appendChild(el("p", "muted", opts.labels.empty || "empty tensor"));
     } else {
-      fig.appendChild(slices(tensor, 0, [], opts, name));
+      fig.appendChild(slices(tensor, 0, [], opts));
     }
     fig.dataset.diffCells = String(opts.stats.diff);
     return fig;

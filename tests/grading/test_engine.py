@@ -44,9 +44,7 @@ def engine() -> Iterator[Engine]:
             pytest.skip(f"sandbox unavailable here: {probe.detail}")
         pytest.fail(f"sandbox unavailable although running as root: {probe.detail}")
     yield Engine(pool)
-    close = getattr(pool, "close", None) or getattr(pool, "shutdown", None)
-    if callable(close):
-        close()
+    pool.close()
 
 
 def _job_probe():  # a trivial job: is the sandbox usable on this machine at all?

@@ -43,7 +43,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _sync_versions(app)
     if app.config["KIWAME_AUTO_RELOAD"]:
         # Edited exercise files show up without a restart: a cheap stat check at most once a second.
-        app.before_request(lambda: catalog.reload_catalog(app, only_if_changed=True) and None)
+        @app.before_request
+        def _reload_changed_exercises() -> None:
+            catalog.reload_catalog(app, only_if_changed=True)
 
     from service import web
 

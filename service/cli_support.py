@@ -39,9 +39,9 @@ def validate(directory: Path | None) -> int:
 
 def grade_file(code: str, exercise_id: str, as_json: bool) -> int:
     from service.domain import Submission
-    from service.services.catalog import load
+    from service.exercises import load_catalog
 
-    catalog = load(load_config()["KIWAME_EXERCISES_DIR"])
+    catalog = load_catalog(load_config()["KIWAME_EXERCISES_DIR"])
     exercise = catalog.get(exercise_id)
     if exercise is None:
         raise click.ClickException(f"no exercise {exercise_id!r}")

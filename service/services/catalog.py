@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
 
 from service.domain import Exercise
+from service.exercises import Catalog, ExerciseError, ReloadResult, load_catalog
 from service.persistence import ExerciseVersion, db
 
 log = logging.getLogger(__name__)
@@ -18,69 +19,21 @@ _engine_lock = threading.Lock()
 _reference_lock = threading.Lock()  # one reference check at a time (start-up and reloads)
 
 
-class CatalogLike(Protocol):
-    errors: Any
-
-    def get(self, exercise_id: str) -> Exercise | None: ...
-
-
-class EmptyCatalog:
-    """Stands in while no catalog could be loaded, so the service still starts and reports why."""
-
-    def __init__(self, reason: str = "") -> None:
-        self.exercises: dict[str, Exercise] = {}
-        self.errors: list[Any] = [reason] if reason else []
-        self.tracks: list[Any] = []
-
-    def get(self, exercise_id: str) -> Exercise | None:
-        return None
-
-    def reload(self) -> None:
-        return None
-
-    def reload_if_changed(self) -> None:
-        return None
+def exercises(catalog: Catalog) -> list[Exercise]:
+    """Every loaded exercise in track order."""
+    return list(catalog.exercises.values())  # the catalog keeps them in track order already
 
 
-def load(directory: str) -> Any:
-    try:
-        from service.exercises import load_catalog
-    except ImportError as exc:  # the exercises package is not there yet: start empty, say why
-        log.warning("exercise catalog unavailable: %s", exc)
-        return EmptyCatalog(f"catalog loader unavailable: {exc}")
-    return load_catalog(directory)
-
-
-def exercises(catalog: Any) -> list[Exercise]:
-    """Every loaded exercise in track order, whatever container the catalog uses."""
-    items: Iterable[Exercise]
-    raw = getattr(catalog, "exercises", {})
-    items = raw.values() if isinstance(raw, Mapping) else raw
-    return list(items)  # the catalog keeps them in track order already
-
-
-def catalog_errors(catalog: Any) -> list[dict[str, Any]]:
+def catalog_errors(catalog: Catalog) -> list[dict[str, Any]]:
     """The files that failed validation (schema, or their reference run), as JSON-friendly dicts."""
-    out: list[dict[str, Any]] = []
-    for err in [*(getattr(catalog, "errors", []) or []), *reference_errors(catalog)]:
-        if hasattr(err, "to_dict"):
-            out.append(err.to_dict())
-        elif isinstance(err, str):
-            out.append({"file": "", "message": err})
-        elif isinstance(err, Mapping):
-            out.append({str(k): v for k, v in err.items()})
-        else:
-            fields = {k: getattr(err, k) for k in ("path", "file", "line", "message", "errors") if hasattr(err, k)}
-            out.append({k: (v if isinstance(v, (str, int, float, list, dict)) or v is None else str(v))
-                        for k, v in fields.items()} or {"message": str(err)})
-    return out
+    return [err.to_dict() for err in [*catalog.errors, *reference_errors(catalog)]]
 
 
-def reference_errors(catalog: Any) -> list[Any]:
+def reference_errors(catalog: Catalog) -> list[ExerciseError]:
     """Errors of the reference checks that still apply: only for the versions loaded now."""
     if not has_app_context():
         return []
-    checked: dict[tuple[str, str], list[Any]] = current_app.extensions.get("kiwame.reference_checks", {})
+    checked: dict[tuple[str, str], list[ExerciseError]] = current_app.extensions.get("kiwame.reference_checks", {})
     current = {(e.id, e.content_hash) for e in exercises(catalog)}
     return [err for key, errs in checked.items() if key in current for err in errs]
 
@@ -94,13 +47,12 @@ def check_references(app: Flask) -> int:
     Each (exercise, content hash) is checked once: a reload checks only the new or edited versions, and
     one check runs at a time, so a reload during the start-up check repeats none of its work.
     """
-    from service.exercises.errors import ExerciseError
     from service.exercises.validate import check_reference  # grading imports exercises: import lazily
 
     with app.app_context(), _reference_lock:
         engine = get_engine(app)
-        previous: dict[tuple[str, str], list[Any]] = app.extensions.get("kiwame.reference_checks", {})
-        found: dict[tuple[str, str], list[Any]] = {}  # every version checked now, [] when it passed
+        previous: dict[tuple[str, str], list[ExerciseError]] = app.extensions.get("kiwame.reference_checks", {})
+        found: dict[tuple[str, str], list[ExerciseError]] = {}  # every version checked now, [] when it passed
         for exercise in exercises(get_catalog(app)):
             key = (exercise.id, exercise.content_hash)
             if key in previous:
@@ -126,24 +78,25 @@ def start_reference_check(app: Flask) -> threading.Thread:
     return thread
 
 
-def get_catalog(app: Flask | None = None) -> Any:
+def get_catalog(app: Flask | None = None) -> Catalog:
     app = app or current_app
-    return app.extensions["kiwame.catalog"]
+    catalog: Catalog = app.extensions["kiwame.catalog"]
+    return catalog
 
 
-def init_catalog(app: Flask) -> Any:
-    catalog = load(app.config["KIWAME_EXERCISES_DIR"])
+def init_catalog(app: Flask) -> Catalog:
+    catalog = load_catalog(app.config["KIWAME_EXERCISES_DIR"])
     app.extensions["kiwame.catalog"] = catalog
     return catalog
 
 
-def reload_catalog(app: Flask | None = None, *, only_if_changed: bool = False) -> Any:
+def reload_catalog(app: Flask | None = None, *, only_if_changed: bool = False) -> ReloadResult | None:
     """Reload the exercise files and mirror the new versions into the database."""
     app = app or current_app
     catalog = get_catalog(app)
     # The catalog swaps its snapshot in place (thread-safe); reload() says what changed.
     outcome = catalog.reload_if_changed() if only_if_changed else catalog.reload()
-    if outcome is not None and getattr(outcome, "anything", True):
+    if outcome is not None and outcome.anything:
         sync_versions(catalog)
         if "kiwame.engine" in app.extensions:  # a serving process: check the new versions' references too
             start_reference_check(app)
@@ -202,9 +155,9 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def sync_versions(catalog: Any) -> int:
+def sync_versions(loaded: Iterable[Exercise]) -> int:
     """Upsert one ``exercise_versions`` row per (exercise, content hash); returns how many were new."""
-    wanted = {(e.id, e.content_hash): e for e in exercises(catalog)}
+    wanted = {(e.id, e.content_hash): e for e in loaded}
     if not wanted:
         return 0
     existing = set(db.session.execute(
@@ -226,12 +179,7 @@ def version_id(exercise: Exercise) -> int | None:
     found = db.session.scalar(sa.select(ExerciseVersion.id).where(
         ExerciseVersion.exercise_id == exercise.id, ExerciseVersion.content_hash == exercise.content_hash))
     if found is None:
-        sync_versions(_Single(exercise))
+        sync_versions([exercise])
         found = db.session.scalar(sa.select(ExerciseVersion.id).where(
             ExerciseVersion.exercise_id == exercise.id, ExerciseVersion.content_hash == exercise.content_hash))
     return found
-
-
-class _Single:
-    def __init__(self, exercise: Exercise) -> None:
-        self.exercises = [exercise]

@@ -6,11 +6,11 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, request, url_for
+from flask import Blueprint, Flask, Response, g, jsonify, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
 from service.web import i18n
-from service.web.common import is_staff, page, t
+from service.web.common import is_staff, load_request_state, page, t
 from service.web.sessions import DbSessionInterface
 
 STATIC = Path(__file__).parent / "static"
@@ -62,16 +62,12 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
 
 
-def _static_blueprint() -> Any:
-    from flask import Blueprint
-
+def _static_blueprint() -> Blueprint:
     # Templates live under templates/web/ so their names cannot collide with other packages' templates.
     return Blueprint("web", __name__, static_folder="static", static_url_path="/static/web", template_folder="templates")
 
 
 def _protect() -> None:
-    from service.web.common import load_request_state
-
     if request.blueprint not in WEB_BLUEPRINTS:
         return
     load_request_state()

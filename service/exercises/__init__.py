@@ -6,12 +6,3 @@ from service.exercises.inputs import materialize
 from service.exercises.loader import load_exercise
 
 __all__ = ["Catalog", "ExerciseError", "ReloadResult", "Track", "load_catalog", "load_exercise", "materialize"]
-
-
-def __getattr__(name: str) -> object:
-    # validate/lint import service.grading, which imports exercises.inputs: load them on first use only.
-    if name in ("validate_dir", "validate_catalog", "ValidationReport"):
-        from service.exercises import validate
-
-        return getattr(validate, name)
-    raise AttributeError(name)

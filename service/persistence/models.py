@@ -18,6 +18,7 @@ else:
     Model = db.Model
 
 ROLES = ("learner", "instructor", "admin")
+STAFF_ROLES = ("instructor", "admin")  # may see other users' submissions and progress
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 SOURCES = ("web", "api", "lti")
 

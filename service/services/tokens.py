@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from service.errors import Invalid, NotFound
 from service.persistence import ApiToken, User, db
-from service.persistence.models import ROLE_RANK, utcnow
+from service.persistence.models import ROLE_RANK, STAFF_ROLES, utcnow
 
 TOKEN_PREFIX = "kiw_"
 # Why throttle last_used_at: writing on every request would turn each read into a write transaction.
@@ -29,7 +29,7 @@ class Principal:
 
     @property
     def is_staff(self) -> bool:
-        return self.role in ("instructor", "admin")
+        return self.role in STAFF_ROLES
 
 
 @dataclass(frozen=True)

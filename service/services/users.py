@@ -10,7 +10,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from service.errors import Conflict, Invalid, NotFound
 from service.persistence import User, db
-from service.persistence.models import ROLES
+from service.persistence.models import ROLES, STAFF_ROLES
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class UserView:
 
     @property
     def is_staff(self) -> bool:
-        return self.role in ("instructor", "admin")
+        return self.role in STAFF_ROLES
 
 
 @dataclass(frozen=True)

@@ -48,12 +48,12 @@ class Engine:
             else:
                 result = self._grade_code(exercise, submission.code or "")
         except ReferenceFailed as exc:
-            log.error("reference failed for %s: %s", getattr(exercise, "id", "?"), exc)
+            log.error("reference failed for %s: %s", exercise.id, exc)
             result = self._error(exercise, m.both(
                 "The exercise's reference solution failed; this is not your fault.",
                 "この問題の模範解答が実行できませんでした。あなたのコードの問題ではありません。"), reason="reference_failed")
         except Exception as exc:  # any engine bug must still produce an explained result
-            log.exception("grader error on %s", getattr(exercise, "id", "?"))
+            log.exception("grader error on %s", exercise.id)
             result = self._error(exercise, m.both(
                 "The grader failed on this submission; this is not your fault.",
                 "採点システムでエラーが発生しました。あなたのコードの問題ではありません。"), reason=type(exc).__name__)
@@ -64,10 +64,9 @@ class Engine:
 
     @staticmethod
     def _error(exercise: Exercise, message: m.Msg, **details: str) -> GradeResult:
-        result = fallback(getattr(exercise, "id", ""), getattr(exercise, "content_hash", ""), "grader_error",
-                          message["en"], **details)
+        result = fallback(exercise.id, exercise.content_hash, "grader_error", message["en"], **details)
         result.diagnoses[0].messages = dict(message)
-        result.kind = str(getattr(exercise, "kind", "code"))
+        result.kind = exercise.kind
         return result
 
     def has_cuda(self) -> bool:

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import glob
 import os
-import socket
 import subprocess
 import sys
 
-from service.sandbox.driver import Child, drive
+from service.sandbox.driver import drive, new_channels
 from service.sandbox.limits import DEFAULT_LIMITS, ZYGOTE_ENV, SandboxLimits
 from service.sandbox.protocol import Job, RawRun
 
@@ -34,19 +33,15 @@ def run(job: Job, limits: SandboxLimits = DEFAULT_LIMITS) -> RawRun:
 def run_fresh(job: Job, limits: SandboxLimits = DEFAULT_LIMITS, gpu: bool = False) -> RawRun:
     """A fresh interpreter for one job, with the same isolation and harness as a zygote child.
     With gpu=False this is the per-submission-interpreter baseline the benchmark compares against."""
-    ends = [os.pipe2(os.O_CLOEXEC) for _ in range(4)]  # job, result, stdout, stderr
-    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    child_fds = [ends[0][0], ends[1][1], ends[2][1], ends[3][1], theirs.fileno()]
+    child, theirs = new_channels()
     try:
-        proc = subprocess.Popen([sys.executable, "-I", "-m", "service.sandbox.cuda", *map(str, child_fds),
+        proc = subprocess.Popen([sys.executable, "-I", "-m", "service.sandbox.cuda", *map(str, theirs),
                                  "gpu" if gpu else "cpu"],
-                                env=dict(ZYGOTE_ENV), close_fds=True, pass_fds=child_fds, cwd="/",
+                                env=dict(ZYGOTE_ENV), close_fds=True, pass_fds=theirs, cwd="/",
                                 stdin=subprocess.DEVNULL)
     finally:
-        for fd in child_fds[:4]:
+        for fd in theirs:
             os.close(fd)
-        theirs.close()
-    child = Child(ends[0][1], ends[1][0], ends[2][0], ends[3][0], mine)
     try:
         return drive(child, job, limits)
     finally:

@@ -92,6 +92,18 @@ class Child:
         self.job_w = self.res_r = self.out_r = self.err_r = self.pidfd = -1
 
 
+def new_channels() -> tuple[Child, list[int]]:
+    """Fresh pipes and a status socket for one sandbox child: the trusted side's ends as a `Child`, and
+    the child's five fds (job read, result write, stdout write, stderr write, status socket), which the
+    caller hands over (to the zygote or a fresh runner) and then closes."""
+    job_r, job_w = os.pipe2(os.O_CLOEXEC)
+    res_r, res_w = os.pipe2(os.O_CLOEXEC)
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    return Child(job_w, res_r, out_r, err_r, mine), [job_r, res_w, out_w, err_w, theirs.detach()]
+
+
 def clean_text(raw: bytes) -> str:
     """Decode captured output for display only: invalid utf-8 replaced, control characters (ESC...) gone."""
     text = raw.decode("utf-8", errors="replace")

@@ -17,7 +17,7 @@ from collections import deque
 
 from service.sandbox import cuda as gpu_runner  # subprocess plumbing only, never torch
 from service.sandbox import selfcheck
-from service.sandbox.driver import Child, drive
+from service.sandbox.driver import Child, drive, new_channels
 from service.sandbox.limits import DEFAULT_LIMITS, ZYGOTE_ENV, SandboxLimits
 from service.sandbox.protocol import Job, RawRun
 
@@ -88,24 +88,17 @@ class SandboxPool:
 
     def _new_child(self) -> Child:
         """Ask the zygote for one child; returns at once (the fork and isolation happen over there)."""
-        job_r, job_w = os.pipe2(os.O_CLOEXEC)
-        res_r, res_w = os.pipe2(os.O_CLOEXEC)
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        child, theirs = new_channels()
         try:
             assert self._ctl is not None
-            socket.send_fds(self._ctl, [b"S"], [job_r, res_w, out_w, err_w, theirs.fileno()])
+            socket.send_fds(self._ctl, [b"S"], theirs)
         except OSError:
-            for fd in (job_w, res_r, out_r, err_r):
-                os.close(fd)
-            mine.close()
+            child.close()
             raise
         finally:  # the zygote (and then the child) hold their own copies now
-            for fd in (job_r, res_w, out_w, err_w):
+            for fd in theirs:
                 os.close(fd)
-            theirs.close()
-        return Child(job_w, res_r, out_r, err_r, mine)
+        return child
 
     def _top_up(self) -> None:
         """Keep `spares` children forked and isolating (call with the lock held)."""

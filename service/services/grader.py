@@ -17,6 +17,7 @@ from service.persistence.models import utcnow
 from service.results import GradeResult, fallback
 from service.services import catalog as catalog_service
 from service.services import progress as progress_service
+from service.services.submissions import FINAL_STATUSES
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class Grader:
     def _is_final(self, submission_id: int) -> bool:
         db.session.rollback()  # end any open read so the next select sees other threads' commits
         status = db.session.scalar(sa.select(SubmissionRow.status).where(SubmissionRow.id == submission_id))
-        return status is None or status in ("graded", "error")
+        return status is None or status in FINAL_STATUSES
 
     def shutdown(self) -> None:
         with self._lock:
@@ -151,7 +152,7 @@ def store_result(row: SubmissionRow, result: GradeResult, duration_ms: float) ->
 
 def _store_crash(submission_id: int) -> None:
     row = db.session.get(SubmissionRow, submission_id)
-    if row is None or row.status in ("graded", "error"):
+    if row is None or row.status in FINAL_STATUSES:
         return
     store_result(row, fallback(row.exercise_id, "", "grader_error",
                                "grading crashed unexpectedly; please resubmit"), 0.0)

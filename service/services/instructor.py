@@ -129,10 +129,13 @@ def _info(row: SubmissionRow, user_name: str) -> SubmissionInfo:
                           row.diagnosis, row.created_at, row.code, row.answer, row.result)
 
 
+def _with_user_name() -> sa.Select[SubmissionRow, str]:
+    return sa.select(SubmissionRow, User.name).join(User, User.id == SubmissionRow.user_id)
+
+
 def submissions(user_id: int, exercise_id: str | None = None, limit: int = 200) -> list[SubmissionInfo]:
     """A user's submissions, newest first (the caller decides who may see them)."""
-    query = (sa.select(SubmissionRow, User.name).join(User, User.id == SubmissionRow.user_id)
-             .where(SubmissionRow.user_id == user_id)
+    query = (_with_user_name().where(SubmissionRow.user_id == user_id)
              .order_by(SubmissionRow.created_at.desc(), SubmissionRow.id.desc()).limit(limit))
     if exercise_id is not None:
         query = query.where(SubmissionRow.exercise_id == exercise_id)
@@ -140,8 +143,7 @@ def submissions(user_id: int, exercise_id: str | None = None, limit: int = 200) 
 
 
 def submission(submission_id: int) -> SubmissionInfo | None:
-    found = db.session.execute(sa.select(SubmissionRow, User.name).join(User, User.id == SubmissionRow.user_id)
-                               .where(SubmissionRow.id == submission_id)).first()
+    found = db.session.execute(_with_user_name().where(SubmissionRow.id == submission_id)).first()
     return _info(*found) if found else None
 
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import glob
 import os
-import subprocess
 import sys
 
-from service.sandbox.driver import drive, new_channels
-from service.sandbox.limits import DEFAULT_LIMITS, ZYGOTE_ENV, SandboxLimits
+from service.sandbox.driver import drive, new_channels, reap_runner, start_runner
+from service.sandbox.limits import DEFAULT_LIMITS, SandboxLimits
 from service.sandbox.protocol import Job, RawRun
 
 
@@ -35,21 +34,14 @@ def run_fresh(job: Job, limits: SandboxLimits = DEFAULT_LIMITS, gpu: bool = Fals
     With gpu=False this is the per-submission-interpreter baseline the benchmark compares against."""
     child, theirs = new_channels()
     try:
-        proc = subprocess.Popen([sys.executable, "-I", "-m", "service.sandbox.cuda", *map(str, theirs),
-                                 "gpu" if gpu else "cpu"],
-                                env=dict(ZYGOTE_ENV), close_fds=True, pass_fds=theirs, cwd="/",
-                                stdin=subprocess.DEVNULL)
+        proc = start_runner("service.sandbox.cuda", theirs, "gpu" if gpu else "cpu")
     finally:
         for fd in theirs:
             os.close(fd)
     try:
         return drive(child, job, limits)
     finally:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        reap_runner(proc, 10)
 
 
 def main() -> None:

@@ -10,12 +10,14 @@ import os
 import selectors
 import signal
 import socket
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from service.sandbox import wire
-from service.sandbox.limits import DEFAULT_LIMITS, SandboxLimits
+from service.sandbox.limits import DEFAULT_LIMITS, ZYGOTE_ENV, SandboxLimits
 from service.sandbox.protocol import CaseOut, Job, RawRun
 
 SETUP_TIMEOUT_S = 20.0  # a child that is not isolated and ready by then is an infrastructure failure
@@ -90,6 +92,23 @@ class Child:
                     pass
         self.status.close()
         self.job_w = self.res_r = self.out_r = self.err_r = self.pidfd = -1
+
+
+def start_runner(module: str, fds: list[int], *args: str) -> subprocess.Popen[bytes]:
+    """Start `python -I -m module FD... ARG...`, a process that forks sandbox children (the zygote, or a
+    fresh single-use runner): -I ignores PYTHON* variables and the user site, ZYGOTE_ENV is its whole
+    environment (no secrets, ever), cwd is /, and `fds` are the only descriptors it inherits."""
+    return subprocess.Popen([sys.executable, "-I", "-m", module, *map(str, fds), *args],
+                            env=dict(ZYGOTE_ENV), close_fds=True, pass_fds=fds, cwd="/", stdin=subprocess.DEVNULL)
+
+
+def reap_runner(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """Wait for a runner that was told to stop (EOF on its fds); SIGKILL it after `timeout_s`."""
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def new_channels() -> tuple[Child, list[int]]:

@@ -10,15 +10,14 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import deque
 
 from service.sandbox import cuda as gpu_runner  # subprocess plumbing only, never torch
 from service.sandbox import selfcheck
-from service.sandbox.driver import Child, drive, new_channels
-from service.sandbox.limits import DEFAULT_LIMITS, ZYGOTE_ENV, SandboxLimits
+from service.sandbox.driver import Child, drive, new_channels, reap_runner, start_runner
+from service.sandbox.limits import DEFAULT_LIMITS, SandboxLimits
 from service.sandbox.protocol import Job, RawRun
 
 ZYGOTE_START_TIMEOUT_S = 120.0
@@ -52,11 +51,7 @@ class SandboxPool:
     def _start_zygote(self) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            # -I: ignore PYTHON* variables and user site; env: ZYGOTE_ENV only (no secrets, ever).
-            self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-m", "service.sandbox.zygote", str(child.fileno())],
-                env=dict(ZYGOTE_ENV), close_fds=True, pass_fds=[child.fileno()], cwd="/",
-                stdin=subprocess.DEVNULL)
+            self._proc = start_runner("service.sandbox.zygote", [child.fileno()])
         finally:
             child.close()
         parent.settimeout(ZYGOTE_START_TIMEOUT_S)
@@ -79,11 +74,7 @@ class SandboxPool:
             self._ctl.close()
             self._ctl = None
         if self._proc is not None:
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+            reap_runner(self._proc, 5)
             self._proc = None
 
     def _new_child(self) -> Child:

@@ -12,13 +12,13 @@ log = logging.getLogger(__name__)
 
 
 def build_app() -> Flask:
-    """The served app: migrations applied (embedded SQLite), stale work re-queued, webhooks resumed."""
+    """The served app (``run`` migrated the database already): stale work re-queued, webhooks resumed."""
     from service.app import create_app
     from service.services import catalog
     from service.services.grader import get_grader
     from service.services.webhooks import get_dispatcher
 
-    app = create_app()
+    app = create_app({"KIWAME_AUTO_MIGRATE": "0"})
     with app.app_context():
         try:
             requeued = get_grader(app).recover()
@@ -47,14 +47,16 @@ class KiwameServer(BaseApplication):  # type: ignore[misc]
 
 
 def run(host: str, port: int, threads: int = 8) -> None:
+    from service import config
     from service.app import create_app
     from service.persistence.migrate import upgrade
 
-    # Migrate in the arbiter, before any worker: on the embedded SQLite default (or when asked to).
-    app = create_app({"KIWAME_AUTO_MIGRATE": "0"})
-    if app.config.get("KIWAME_EMBEDDED_DB") or str(app.config.get("KIWAME_AUTO_MIGRATE_ON_SERVE", "")) == "1":
-        upgrade(app)
-    del app
+    # Migrate once, in the arbiter, before any worker (the worker's create_app does not): on the embedded
+    # SQLite, when KIWAME_AUTO_MIGRATE asks (by default only the embedded SQLite), or when asked to here.
+    settings = config.load()
+    if settings["KIWAME_EMBEDDED_DB"] or settings["KIWAME_AUTO_MIGRATE"] \
+            or str(settings.get("KIWAME_AUTO_MIGRATE_ON_SERVE", "")) == "1":
+        upgrade(create_app({"KIWAME_AUTO_MIGRATE": "0"}))
     KiwameServer({
         "bind": f"{host}:{port}",
         "workers": 1,  # the grading pool and sandbox zygote are in-process: one worker, many threads

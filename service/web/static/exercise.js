@@ -92,6 +92,11 @@
     return { answer: page.exercise.multi ? ticked : (ticked.length ? ticked[0] : null) };
   }
 
+  // {ok, body} of a fetch response; a body that is not JSON counts as a failure with no message.
+  function readJson(r) {
+    return r.json().then(function (body) { return { ok: r.ok, body: body }; }, function () { return { ok: false, body: {} }; });
+  }
+
   function submit() {
     if (busy || !button) return;
     busy = true;
@@ -102,9 +107,7 @@
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf, "Accept": "application/json" },
       body: JSON.stringify(payload()),
-    }).then(function (r) {
-      return r.json().then(function (body) { return { ok: r.ok, body: body }; }, function () { return { ok: false, body: {} }; });
-    }).then(function (res) {
+    }).then(readJson).then(function (res) {
       if (res.ok && res.body.pending) return poll(res.body.id, 0);
       return res;
     }).then(function (res) {
@@ -123,9 +126,7 @@
   function poll(id, tries) {
     return new Promise(function (resolve) { setTimeout(resolve, Math.min(2000, 300 + tries * 200)); }).then(function () {
       return fetch(page.pollUrl.replace(/0\.json$/, id + ".json"), { credentials: "same-origin", headers: { "Accept": "application/json" } });
-    }).then(function (r) {
-      return r.json().then(function (body) { return { ok: r.ok, body: body }; });
-    }).then(function (res) {
+    }).then(readJson).then(function (res) {
       if (res.ok && res.body.pending && tries < 40) return poll(id, tries + 1);
       return res;
     });

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from service.domain import SUBMISSION_STATUSES
+from service.domain import SUBMISSION_STATUSES, Framework, Kind
 
 
 class Str(fields.String):
@@ -44,8 +44,8 @@ class PaginationSchema(Schema):
 
 class ExerciseListArgs(PageArgs):
     tag = Str()
-    framework = Str(validate=validate.OneOf(["torch", "numpy"]))
-    kind = Str(validate=validate.OneOf(["code", "shape", "choice"]))
+    framework = Str(validate=validate.OneOf(get_args(Framework)))
+    kind = Str(validate=validate.OneOf(get_args(Kind)))
     track = Str()
 
 

@@ -6,10 +6,11 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import abort, current_app, g, redirect, render_template, request, session, url_for
+from flask import abort, g, redirect, render_template, request, session, url_for
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from service.services import catalog as catalog_service
 from service.services import users as users_service
 from service.web import i18n
 
@@ -71,7 +72,7 @@ def safe_next(target: str | None, default: str) -> str:
 
 
 def catalog() -> Any:
-    return current_app.extensions["kiwame.catalog"]
+    return catalog_service.get_catalog()
 
 
 def exercise_or_404(exercise_id: str) -> Any:

@@ -21,7 +21,7 @@ def _exercises(track: str | None) -> list[Any]:
 
 
 def _tracks() -> list[tuple[str, str]]:
-    return [(tr.id, tr.title.get(g.lang)) for tr in getattr(catalog(), "tracks", ())]
+    return [(tr.id, tr.title.get(g.lang)) for tr in catalog().tracks]
 
 
 @bp.route("/")

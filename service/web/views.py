@@ -21,8 +21,8 @@ def exercise_state(user_id: int, exercise_id: str) -> str:
 def track_items(catalog: Any, user_id: int, lang: str) -> list[dict[str, Any]]:
     """[{"id", "title", "solved", "exercises": [...]}]."""
     progress = {p.exercise_id: p for p in progress_service.list_progress(user_id)}
-    titles = {t.id: t.title.get(lang) for t in getattr(catalog, "tracks", ())}
-    order = {t.id: i for i, t in enumerate(getattr(catalog, "tracks", ()))}
+    titles = {t.id: t.title.get(lang) for t in catalog.tracks}
+    order = {t.id: i for i, t in enumerate(catalog.tracks)}
     groups: dict[str, list[dict[str, Any]]] = {}
     for ex in catalog_service.exercises(catalog):
         p = progress.get(ex.id)

@@ -228,34 +228,29 @@ def drive(child: Child, job: Job, limits: SandboxLimits = DEFAULT_LIMITS) -> Raw
                         sel.unregister(fd)
                         os.close(fd)
                         child.job_w = -1
-                elif fd == child.res_r:
-                    chunk = os.read(fd, 1 << 20)
+                elif fd in open_fds:  # result, stdout or stderr
+                    chunk = os.read(fd, 1 << 20 if fd == child.res_r else 1 << 16)
                     if not chunk:
                         sel.unregister(fd)
                         open_fds.discard(fd)
-                        continue
-                    was_ready = st.ready
-                    for header, payload in st.reader.feed(chunk):
-                        st.on_frame(header, payload)
-                    if st.ready and not was_ready:  # the learner's clock starts when isolation is done
-                        deadline = time.monotonic() + limits.wall_seconds(job.time_s)
-                elif fd in (child.out_r, child.err_r):
-                    chunk = os.read(fd, 1 << 16)
-                    if not chunk:
-                        sel.unregister(fd)
-                        open_fds.discard(fd)
-                        continue
-                    keep = st.out[fd]
-                    keep += chunk[:max(0, limits.output_keep_bytes - len(keep))]
-                    st.out_total += len(chunk)
-                    if st.out_total > limits.output_hard_bytes and not st.killed:
-                        st.killed = "output"
+                    elif fd == child.res_r:
+                        was_ready = st.ready
+                        for header, payload in st.reader.feed(chunk):
+                            st.on_frame(header, payload)
+                        if st.ready and not was_ready:  # the learner's clock starts when isolation is done
+                            deadline = time.monotonic() + limits.wall_seconds(job.time_s)
+                    else:
+                        keep = st.out[fd]
+                        keep += chunk[:max(0, limits.output_keep_bytes - len(keep))]
+                        st.out_total += len(chunk)
+                        if st.out_total > limits.output_hard_bytes and not st.killed:
+                            st.killed = "output"
                 else:
-                    if not child.read_status():
+                    eof = not child.read_status()
+                    if eof:
                         sel.unregister(child.status)
-                        if not child.exit and not ending:  # zygote gone: nobody will report
-                            ending = time.monotonic() + DRAIN_S
-                    if child.exit and not ending:
+                    # the child is gone, or the zygote is (EOF without an exit: nobody will report)
+                    if (child.exit or eof) and not ending:
                         ending = time.monotonic() + DRAIN_S
             if (st.done or st.killed) and not ending:
                 child.kill()  # done: single use, tear down now; killed: for cause
@@ -263,13 +258,11 @@ def drive(child: Child, job: Job, limits: SandboxLimits = DEFAULT_LIMITS) -> Raw
     except wire.WireError as exc:
         st.killed = "result_size" if exc.kind == "limit" else "violation"
         st.violation = exc.detail
-        child.kill()
     except OSError as exc:
         st.killed, st.violation = "violation", f"result channel error: {exc.strerror}"
-        child.kill()
     finally:
         sel.close()
-        child.kill()
+        child.kill()  # whatever happened: single use, and killed for cause on a wire error
         child.close()
     return finish(st)
 

@@ -59,20 +59,14 @@ def migrated(database_url: str, instance_dir: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def engine_or_none() -> Iterator[Any]:
-    """One real grading engine for the whole session (its sandbox zygote starts on first use)."""
+def engine() -> Iterator[Any]:
+    """One real grading engine with a real sandbox for the whole session (its zygote starts on first use)."""
     from service.grading.engine import Engine
     from service.sandbox.pool import SandboxPool
 
     pool = SandboxPool()
     yield Engine(pool)
     pool.close()
-
-
-@pytest.fixture
-def engine(engine_or_none: Any) -> Any:
-    """The real engine with a real sandbox (shared by the session)."""
-    return engine_or_none
 
 
 def base_config(database_url: str, instance_dir: Path) -> dict[str, Any]:
@@ -108,7 +102,7 @@ def close_app(app: Flask) -> None:
 
 
 @pytest.fixture
-def make_app(migrated: str, instance_dir: Path, engine_or_none: Any) -> Iterator[Callable[..., Flask]]:
+def make_app(migrated: str, instance_dir: Path, engine: Any) -> Iterator[Callable[..., Flask]]:
     """Build apps on the session database; tables are emptied after the test."""
     from service.app import create_app
 
@@ -116,8 +110,7 @@ def make_app(migrated: str, instance_dir: Path, engine_or_none: Any) -> Iterator
 
     def build(**overrides: Any) -> Flask:
         app = create_app({**base_config(migrated, instance_dir), **overrides})
-        if engine_or_none is not None and "kiwame.engine" not in app.extensions:
-            app.extensions["kiwame.engine"] = engine_or_none
+        app.extensions["kiwame.engine"] = engine  # the session's, instead of a sandbox per app
         apps.append(app)
         return app
 

@@ -56,6 +56,17 @@ def _deliveries(app: Flask) -> list[WebhookDelivery]:
         return list(db.session.scalars(sa.select(WebhookDelivery)))
 
 
+def _wait_finished(app: Flask, timeout: float = 10) -> WebhookDelivery:
+    """The first delivery once it is delivered or failed (retries keep it pending)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        deliveries = _deliveries(app)
+        if deliveries and deliveries[0].status != "pending":
+            return deliveries[0]
+        time.sleep(0.05)
+    raise AssertionError("delivery never finished")
+
+
 def test_signature_roundtrip() -> None:
     body = b'{"a": 1}'
     now = int(time.time())
@@ -82,9 +93,7 @@ def test_webhook_signed_retried_and_recorded(make_app: Callable[..., Flask], aut
     payload = json.loads(body)
     assert payload["type"] == "submission.graded"
     assert payload["data"]["id"] == submission["id"] and payload["data"]["passed"] is True
-    deadline = time.monotonic() + 5
-    while _deliveries(app)[0].status != "delivered" and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _wait_finished(app, timeout=5)
     [delivery] = _deliveries(app)
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 3, 200)
 
@@ -97,25 +106,10 @@ def test_webhook_gives_up_after_max_attempts(make_app: Callable[..., Flask],
     app = make_app(KIWAME_WEBHOOK_MAX_ATTEMPTS="3")
     app.test_client().post("/api/v1/submissions?wait=5", headers=auth("ana"),
                            json={"exercise_id": "permute-shape-quiz", "answer": [7, 4], "callback_url": url})
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        deliveries = _deliveries(app)
-        if deliveries and deliveries[0].status == "failed":
-            break
-        time.sleep(0.05)
+    _wait_finished(app)
     [delivery] = _deliveries(app)
     assert (delivery.status, delivery.attempts, delivery.last_error) == ("failed", 3, "HTTP 500")
     assert len(state.calls) == 3
-
-
-def _wait_finished(app: Flask) -> WebhookDelivery:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        deliveries = _deliveries(app)
-        if deliveries and deliveries[0].status != "pending":
-            return deliveries[0]
-        time.sleep(0.05)
-    raise AssertionError("delivery never finished")
 
 
 def test_webhook_to_a_private_address_is_blocked_by_default(make_app: Callable[..., Flask],

@@ -18,7 +18,6 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 NS_FLAGS = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET
-SANDBOX_NS = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET
 # Created by the child itself (unshare), not at clone time: building a network namespace and copying the
 # mount tree cost a few ms of kernel time, and done in the child they run in parallel on every core
 # instead of serialising in the single-threaded zygote. CLONE_NEWPID must be given at clone time.
@@ -35,9 +34,7 @@ MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 0x2
 
-PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
-PR_SET_DUMPABLE = 4
 
 # x86_64 syscall numbers for the calls we make by number.
 _SYS = {"x86_64": {"clone": 56, "pivot_root": 155, "seccomp": 317},

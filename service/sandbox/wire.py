@@ -76,10 +76,6 @@ class FrameReader:
             self._payload_left -= nbytes
             yield header, payload
 
-    @property
-    def pending(self) -> int:
-        return len(self._buf)
-
 
 # ---- jobs (trusted side -> child) ------------------------------------------------------------------
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,14 @@ def _app(**overrides: Any) -> Flask:
     return create_app(overrides or None)
 
 
-def _fail(err: KiwameError) -> None:
-    raise click.ClickException(f"{err.message} ({err.code})")
+@contextmanager
+def _service_call() -> Iterator[None]:
+    """An app context in which a service's ``KiwameError`` ends the command with a one-line message."""
+    with _app().app_context():
+        try:
+            yield
+        except KiwameError as err:
+            raise click.ClickException(f"{err.message} ({err.code})") from err
 
 
 @click.group()
@@ -69,12 +77,8 @@ def user_create(name: str, role: str, password: str | None, display_name: str) -
     """Create a user."""
     from service.services import users
 
-    with _app().app_context():
-        try:
-            created = users.create_user(name, role, password, display_name=display_name)
-        except KiwameError as err:
-            _fail(err)
-            return
+    with _service_call():
+        created = users.create_user(name, role, password, display_name=display_name)
     click.echo(f"created {created.user.role} {created.user.name} (id {created.user.id})")
     if created.password:
         click.echo(f"password: {created.password}")
@@ -95,12 +99,8 @@ def token_create(user_name: str, name: str, role: str | None, webhook_secret: st
     """Create a token and print it once (only its hash is stored)."""
     from service.services import tokens
 
-    with _app().app_context():
-        try:
-            created = tokens.create_token(user_name, name, role, webhook_secret)
-        except KiwameError as err:
-            _fail(err)
-            return
+    with _service_call():
+        created = tokens.create_token(user_name, name, role, webhook_secret)
     click.echo(created.token)
     click.echo(f"token {created.id} ({created.prefix}…, role {created.role}) for {created.user}: "
                "store it now, it is not shown again", err=True)
@@ -112,11 +112,8 @@ def token_revoke(token_id: int) -> None:
     """Revoke a token by id."""
     from service.services import tokens
 
-    with _app().app_context():
-        try:
-            tokens.revoke_token(token_id)
-        except KiwameError as err:
-            _fail(err)
+    with _service_call():
+        tokens.revoke_token(token_id)
     click.echo(f"revoked token {token_id}")
 
 

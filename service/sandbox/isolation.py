@@ -66,10 +66,10 @@ def _mkdirs(root: str, path: str) -> str:
     return target
 
 
-def _bind(src: str, target: str, rw: bool = False) -> None:
+def _bind(src: str, target: str) -> None:
     libc.mount(src, target, None, libc.MS_BIND | libc.MS_REC)
     # A bind mount ignores flags on creation; read-only/nosuid/nodev only stick on a remount.
-    libc.mount(None, target, None, (_RO & ~libc.MS_RDONLY) if rw else _RO)
+    libc.mount(None, target, None, _RO)
 
 
 def build_root(plan: MountPlan, limits: SandboxLimits) -> None:

@@ -43,17 +43,6 @@ def database_check() -> dict[str, Any]:
         return {"ok": False, "backend": db.engine.dialect.name, "error": f"{type(exc).__name__}: {exc}"}
 
 
-def _layer_dict(layer: Any) -> dict[str, Any]:
-    if dataclasses.is_dataclass(layer) and not isinstance(layer, type):
-        data = dataclasses.asdict(layer)
-    elif isinstance(layer, dict):
-        data = dict(layer)
-    else:
-        data = {k: getattr(layer, k) for k in ("name", "ok", "required", "detail") if hasattr(layer, k)}
-    data.setdefault("required", True)
-    return data
-
-
 def sandbox_check(*, fresh: bool = False, pool: Any = None) -> dict[str, Any]:
     """The sandbox's ``selfcheck()`` per layer; ok unless a required layer failed."""
     with _cache_lock:
@@ -63,7 +52,7 @@ def sandbox_check(*, fresh: bool = False, pool: Any = None) -> dict[str, Any]:
         try:
             from service.sandbox.selfcheck import selfcheck
 
-            layers = [_layer_dict(layer) for layer in selfcheck(pool)]
+            layers = [dataclasses.asdict(layer) for layer in selfcheck(pool)]  # LayerStatus
             ok = all(layer.get("ok") for layer in layers if layer.get("required"))
             report: dict[str, Any] = {"ok": ok, "layers": layers}
         except Exception as exc:

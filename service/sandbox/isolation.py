@@ -160,12 +160,13 @@ def apply_job_limits(time_s: float, memory_mb: int, gpu: bool, limits: SandboxLi
     cpu = limits.cpu_seconds(time_s)
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU at soft, SIGKILL at hard
     if not gpu:  # CUDA reserves host address space ~2x device memory: an AS limit would break it
-        resource.setrlimit(resource.RLIMIT_AS, (_vm_size() + (memory_mb << 20),) * 2)
+        resource.setrlimit(resource.RLIMIT_AS, ((proc_status("VmSize") << 10) + (memory_mb << 20),) * 2)
 
 
-def _vm_size() -> int:
+def proc_status(name: str) -> int:
+    """The number after `name:` in /proc/self/status (VmSize in KiB, Threads...)."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    raise OSError("no VmSize in /proc/self/status")
+            if line.startswith(name + ":"):
+                return int(line.split()[1])
+    raise OSError(f"no {name} in /proc/self/status")

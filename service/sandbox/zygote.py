@@ -223,8 +223,7 @@ def main() -> None:
     # No PR_SET_PDEATHSIG: it fires when the *thread* that started us exits, and the pool may start the
     # zygote from a short-lived request thread. EOF on the control socket ends us instead.
     warm_up()
-    with open("/proc/self/status") as f:
-        threads = next(int(line.split()[1]) for line in f if line.startswith("Threads:"))
+    threads = isolation.proc_status("Threads")
     if threads != 1:  # a raw clone() of a multi-threaded process could copy a held lock: refuse to run
         raise SystemExit(f"zygote: {threads} threads after warm-up (set OMP_NUM_THREADS=1)")
     use_huge_pages()

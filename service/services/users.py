@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from service.domain import LANGS
 from service.errors import Conflict, Invalid, NotFound
 from service.persistence import User, db
 from service.persistence.models import ROLES, STAFF_ROLES
@@ -86,6 +87,6 @@ def set_password(name: str, password: str) -> None:
 
 def set_locale(user_id: int, locale: str) -> None:
     user = db.session.get(User, user_id)
-    if user is not None and locale in ("en", "ja"):
+    if user is not None and locale in LANGS:
         user.locale = locale
         db.session.commit()

@@ -272,6 +272,12 @@ _SIGNAMES = {int(signal.SIGSEGV): "segmentation fault", int(signal.SIGBUS): "bus
              int(signal.SIGILL): "illegal instruction"}
 
 
+def _memory_limit(run: RawRun, job: Job) -> None:
+    """The module body or a case raised MemoryError (the harness also maps torch's allocation failures)."""
+    run.status, run.limits_hit = "memory_limit", ["memory"]
+    run.detail = f"ran out of memory (limit {job.memory_mb} MiB)"
+
+
 def finish(st: _Run) -> RawRun:
     run = RawRun(status="ok", cases=st.cases, stdout=clean_text(bytes(st.stdout)),
                  stderr=clean_text(bytes(st.stderr)))
@@ -301,15 +307,13 @@ def finish(st: _Run) -> RawRun:
     elif st.job_msg is not None:
         run.status, run.error = st.job_msg["status"], st.job_msg.get("error")
         if run.status == "runtime_error" and isinstance(run.error, dict) and run.error.get("type") == "MemoryError":
-            run.status, run.limits_hit = "memory_limit", ["memory"]
-            run.detail = f"ran out of memory (limit {st.job.memory_mb} MiB)"
+            _memory_limit(run, st.job)
     elif st.done:
         names = {c.name for c in st.job.cases}
         if set(st.cases) != names:
             run.status, run.detail = "sandbox_violation", "case results do not match the job's cases"
         elif any(c.error and c.error.get("type") == "MemoryError" for c in st.cases.values()):
-            run.status, run.limits_hit = "memory_limit", ["memory"]
-            run.detail = f"ran out of memory (limit {st.job.memory_mb} MiB)"
+            _memory_limit(run, st.job)
     elif sig == signal.SIGSYS:
         run.status, run.detail = "sandbox_violation", "killed by SIGSYS: a blocked system call"
     elif sig in (signal.SIGXCPU, signal.SIGKILL):

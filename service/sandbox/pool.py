@@ -126,6 +126,11 @@ class SandboxPool:
 
     def selfcheck(self) -> list[selfcheck.LayerStatus]:
         self.start()
+        if self._layers is None and not self._refusal:  # restarted since the last probe
+            layers = selfcheck.probe(self._run_unchecked)
+            with self._lock:
+                self._layers = layers
+                self._refusal = selfcheck.refusal(layers, self.required_layers)
         return list(self._layers or [])
 
     def close(self) -> None:
@@ -141,6 +146,7 @@ class SandboxPool:
                     if self._ctl is None or (self._proc is not None and self._proc.poll() is not None):
                         self._stop_zygote()
                         self._start_zygote()
+                        self._layers = None  # the report described the old zygote: re-probe on request
                     child = self._spares.popleft() if self._spares else self._new_child()
                     self._top_up()  # the replacement forks in the zygote while this job runs
                     return child

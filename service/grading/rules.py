@@ -9,35 +9,34 @@ from service.grading import messages as m
 from service.results import Diagnosis
 
 
-def used_names(tree: ast.AST) -> set[str]:
-    """Every Name id, Attribute attr and imported name (``import a.b as c`` counts a, a.b, b and c)."""
-    names: set[str] = set()
+def _name_uses(tree: ast.AST) -> list[tuple[str, int]]:
+    """(name, line) for every Name id, Attribute attr and imported name (``from a.b import c as d`` counts
+    a, b, a.b, c and d). One walk serves both the rule check and the line numbers it reports."""
+    uses: list[tuple[str, int]] = []
     for node in ast.walk(tree):
+        line = getattr(node, "lineno", 0)
         if isinstance(node, ast.Name):
-            names.add(node.id)
+            uses.append((node.id, line))
         elif isinstance(node, ast.Attribute):
-            names.add(node.attr)
+            uses.append((node.attr, line))
         elif isinstance(node, ast.Import | ast.ImportFrom):
             if isinstance(node, ast.ImportFrom) and node.module:
-                names.update(node.module.split("."))
+                uses.extend((part, line) for part in node.module.split("."))
             for alias in node.names:
-                names.update(alias.name.split("."))
-                names.add(alias.name)
+                uses.extend((part, line) for part in alias.name.split("."))
+                uses.append((alias.name, line))
                 if alias.asname:
-                    names.add(alias.asname)
-    return names
+                    uses.append((alias.asname, line))
+    return uses
+
+
+def used_names(tree: ast.AST) -> set[str]:
+    """Every name the code uses (see ``_name_uses``)."""
+    return {name for name, _ in _name_uses(tree)}
 
 
 def _lines(tree: ast.AST, name: str) -> list[int]:
-    found = set()
-    for node in ast.walk(tree):
-        hit = (isinstance(node, ast.Name) and node.id == name) or (
-            isinstance(node, ast.Attribute) and node.attr == name) or (
-            isinstance(node, ast.Import | ast.ImportFrom) and any(
-                name in a.name.split(".") or name in (a.name, a.asname) for a in node.names))
-        if hit and hasattr(node, "lineno"):
-            found.add(node.lineno)
-    return sorted(found)
+    return sorted({line for used, line in _name_uses(tree) if used == name and line})
 
 
 def check_rules(exercise: Exercise, code: str) -> list[Diagnosis]:

@@ -60,8 +60,10 @@ def _failures(result: Any) -> str:
     return "; ".join(reasons[:4]) or "not passed"
 
 
-def check_reference(engine: Any, ex: Exercise) -> tuple[list[ExerciseError], LintResult | None, Any]:
-    """Run the reference through ``engine`` like learner code: it must score 1.0 and pass its own rules."""
+def check_reference(engine: Any, ex: Exercise, lint: bool = True
+                    ) -> tuple[list[ExerciseError], LintResult | None, Any]:
+    """Run the reference through ``engine`` like learner code: it must score 1.0 and pass its own rules.
+    With ``lint``, also run the weak-test linter on the reference outputs (no extra sandbox run)."""
     from service.grading.reference import ReferenceFailed  # grading imports exercises: import lazily
 
     if ex.kind != "code":
@@ -76,7 +78,7 @@ def check_reference(engine: Any, ex: Exercise) -> tuple[list[ExerciseError], Lin
     if not (result.passed and result.score == 1.0):
         return [_error(ex, "solution", f"the reference solution does not pass its own checks and rules "
                                        f"(score {result.score}): {_failures(result)}")], None, prepared
-    return [], lint_exercise(ex, prepared.cases, prepared.outputs), prepared
+    return [], lint_exercise(ex, prepared.cases, prepared.outputs) if lint else None, prepared
 
 
 def validate_catalog(catalog: Catalog, engine: Any = None, lint: bool = True) -> ValidationReport:
@@ -84,9 +86,9 @@ def validate_catalog(catalog: Catalog, engine: Any = None, lint: bool = True) ->
     if engine is None:
         return report
     for ex in catalog:
-        errors, result, _ = check_reference(engine, ex)
+        errors, result, _ = check_reference(engine, ex, lint=lint)
         report.errors += errors
-        if result is None or not lint:
+        if result is None:
             continue
         report.lint[ex.id] = result
         report.findings += result.findings

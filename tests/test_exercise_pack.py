@@ -3,7 +3,6 @@ all through the real engine on the real sandbox pool."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,15 +17,6 @@ from service.grading.engine import Engine
 CASE_CHECKS = {"run", "type", "length", "shape", "dtype", "values", "value"}
 ROOT = Path(__file__).resolve().parent.parent / "exercises"
 FILES = sorted(p for p in ROOT.glob("*/*.yaml") if not p.name.startswith("_"))
-
-
-@pytest.fixture(scope="session")
-def engine() -> Iterator[Engine]:
-    from service.sandbox.pool import SandboxPool
-
-    pool = SandboxPool()
-    yield Engine(pool)
-    pool.close()
 
 
 @pytest.fixture(scope="session")

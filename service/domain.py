@@ -34,6 +34,12 @@ class Case:
     name: str
     visible: bool
     args: Mapping[str, Any]
+    label: Text | None = None  # what learners see instead of ``name`` (visible cases only), per language
+    expect: Any = None  # a pinned expected output (nested list) the reference must produce
+    expect_shape: tuple[int, ...] | None = None  # a pinned expected output shape
+
+    def label_for(self, lang: str) -> str:
+        return self.label.get(lang) if self.label is not None else self.name
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,8 @@ class Exercise:
     source_path: str = ""
     # code exercises
     entry: str = "solve"
-    starter: str = ""
+    starter: str = ""  # the English starter (or the only one)
+    starters: Text | None = None  # bilingual starters (YAML ``starter: {en, ja}``); None: ``starter`` for all
     solution: str = ""
     cases: tuple[Case, ...] = ()
     check: CheckSpec = field(default_factory=CheckSpec)
@@ -100,6 +107,10 @@ class Exercise:
     @property
     def visible_cases(self) -> tuple[Case, ...]:
         return tuple(c for c in self.cases if c.visible)
+
+    def starter_for(self, lang: str) -> str:
+        """The starter code in the learner's language (docstrings and comments translated)."""
+        return self.starters.get(lang) if self.starters is not None else self.starter
 
 
 @dataclass(frozen=True)

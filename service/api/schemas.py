@@ -68,6 +68,7 @@ class ExercisePageSchema(Schema):
 
 class VisibleCaseSchema(Schema):
     name = fields.String(required=True)
+    label = fields.Nested(TextSchema, allow_none=True, metadata={"description": "the case's name per language"})
     inputs = fields.Raw(allow_none=True, metadata={"description": "argument name -> value or tensor spec"})
     expected = fields.Raw(allow_none=True, metadata={
         "description": "{kind, dtype, shape, values (nested lists), device} from the reference run"})
@@ -76,7 +77,9 @@ class VisibleCaseSchema(Schema):
 class ExerciseDetailSchema(ExerciseSummarySchema):
     prompt = fields.Nested(TextSchema, required=True)
     entry = fields.String()
-    starter = fields.String()
+    starter = fields.String(metadata={"description": "the English starter (see `starters`)"})
+    starters = fields.Nested(TextSchema, allow_none=True, metadata={
+        "description": "the starter code per language (docstrings and comments translated)"})
     rules = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
     limits = fields.Dict(keys=fields.String(), values=fields.Float())
     devices = fields.List(fields.String())

@@ -6,10 +6,10 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.domain import Case, CheckSpec, Exercise, Limits, Rules, Text
+from service.domain import LANGS, Case, CheckSpec, Exercise, Limits, Rules, Text
 from service.exercises.errors import ExerciseError
 from service.exercises.fields import ID_PATTERN, IDENT_PATTERN, MISSING, Reader
-from service.exercises.inputs import SpecError, array_from_spec
+from service.exercises.inputs import SpecError, array_from_spec, describe
 from service.exercises.yamltree import Tree, join
 from service.results import DIAGNOSIS_CODES
 
@@ -20,7 +20,7 @@ LINT_CANDIDATES: tuple[str, ...] = (
 COMMON_KEYS = ("id", "kind", "framework", "title", "prompt", "difficulty", "tags", "order", "hints", "explanation")
 CODE_KEYS = ("entry", "starter", "solution", "cases", "check", "rules", "limits", "devices", "allow", "lint_input")
 QUIZ_KEYS = ("answer", "choices")
-CASE_KEYS = ("name", "visible", "args")
+CASE_KEYS = ("name", "visible", "args", "label", "expect", "expect_shape")
 CHECK_KEYS = tuple(CheckSpec.__dataclass_fields__)
 
 
@@ -118,6 +118,23 @@ def _code(r: Reader, value: Any, path: str, entry: str, *, required: bool) -> tu
     return code, module
 
 
+def _starter(r: Reader, value: Any, entry: str) -> tuple[str, Text | None]:
+    """``starter:`` is one code string, or ``{en, ja}`` with the docstrings in each language (both must compile)."""
+    if not isinstance(value, dict):
+        code, _ = _code(r, value, "starter", entry, required=True)
+        return code, None
+    r.keys(value, "starter", LANGS)
+    found = {}
+    for lang in LANGS:
+        if lang not in value:
+            r.error(join("starter", lang), f"missing {lang} starter (expected starter.{lang}, Python source)")
+            continue
+        found[lang], _ = _code(r, value[lang], join("starter", lang), entry, required=True)
+    if len(found) != len(LANGS) or not all(found.values()):
+        return found.get("en", ""), None
+    return found["en"], Text(**found)
+
+
 def _params(module: ast.Module | None, entry: str) -> tuple[list[str], list[str], bool] | None:
     """(all parameter names, the required ones, takes **kwargs/*args) of the entry function."""
     for node in module.body if module else []:
@@ -135,7 +152,7 @@ def _code_fields(r: Reader, doc: dict[str, Any], framework: str) -> dict[str, An
     entry = r.string(doc.get("entry", "solve"), "entry") or "solve"
     if not IDENT_PATTERN.match(entry):
         r.error("entry", f"expected a Python function name, got {entry!r}")
-    starter, _ = _code(r, doc.get("starter", MISSING), "starter", entry, required=True)
+    starter, starters = _starter(r, doc.get("starter", MISSING), entry)
     solution, module = _code(r, doc.get("solution", MISSING), "solution", entry, required=True)
     cases = _cases(r, r.required(doc, "", "cases", "a list of test cases"), framework, _params(module, entry), entry)
     lint_input = doc.get("lint_input", MISSING)
@@ -148,7 +165,7 @@ def _code_fields(r: Reader, doc: dict[str, Any], framework: str) -> dict[str, An
     if lint_input is not MISSING and r.string(lint_input, "lint_input") is not None and cases:
         if not all(lint_input in c.args for c in cases):
             r.error("lint_input", f"expected the name of an argument present in every case, got {lint_input!r}")
-    return dict(entry=entry, starter=starter, solution=solution, cases=cases,
+    return dict(entry=entry, starter=starter, starters=starters, solution=solution, cases=cases,
                 check=_check(r, doc.get("check", MISSING), framework), rules=_rules(r, doc.get("rules", MISSING)),
                 limits=_limits(r, doc.get("limits", MISSING)), devices=_devices(r, doc.get("devices", MISSING), framework),
                 allow=allow, lint_input=lint_input if isinstance(lint_input, str) else "")
@@ -188,12 +205,37 @@ def _cases(r: Reader, value: Any, framework: str, params: tuple[list[str], list[
                 r.error(join(path, "args"), f"missing argument {missing!r} of {entry}({', '.join(params[0])})")
         if any(c.name == name for c in cases):
             r.error(join(path, "name"), f"duplicate case name {name!r} (case names must be unique)")
-        cases.append(Case(name=name, visible=bool(visible), args=args))
+        label = r.text(case.get("label", MISSING), join(path, "label"))
+        expect, expect_shape = _pins(r, case, path, framework)
+        cases.append(Case(name=name, visible=bool(visible), args=args, label=label, expect=expect,
+                          expect_shape=expect_shape))
     if cases and not any(c.visible for c in cases):
         r.error("cases", "expected at least one visible case (visible: true), got none")
     if cases and all(c.visible for c in cases):
         r.error("cases", "no hidden case: add at least one case with visible: false (recommended)", "warning")
     return tuple(cases)
+
+
+def _pins(r: Reader, case: dict[str, Any], path: str, framework: str) -> tuple[Any, tuple[int, ...] | None]:
+    """A case may pin the expected output (``expect``: a nested list) and/or its shape (``expect_shape``)."""
+    expect = case.get("expect", MISSING)
+    if expect is not MISSING:
+        try:
+            array = array_from_spec(expect, framework) if isinstance(expect, list) else None
+        except SpecError as exc:
+            r.error(join(path, "expect"), str(exc))
+            array = None
+        if array is None:
+            r.error(join(path, "expect"), f"expected a nested list of numbers (the pinned output), got {describe(expect)}")
+            expect = MISSING
+    shape = case.get("expect_shape", MISSING)
+    pinned: tuple[int, ...] | None = None
+    if shape is not MISSING:
+        if isinstance(shape, list) and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+            pinned = tuple(shape)
+        else:
+            r.error(join(path, "expect_shape"), f"expected a shape such as [3, 2], got {describe(shape)}")
+    return (None if expect is MISSING else expect), pinned
 
 
 def _check(r: Reader, value: Any, framework: str) -> CheckSpec:

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
 
-from service.domain import Exercise
+from service.domain import Exercise, Text
 from service.exercises import Catalog, ExerciseError, ReloadResult, load_catalog
 from service.persistence import ExerciseVersion, db
 
@@ -136,13 +136,19 @@ def snapshot(exercise: Exercise) -> dict[str, Any]:
         "version": exercise.content_hash,
         "entry": exercise.entry,
         "starter": exercise.starter,
+        "starters": (exercise.starters or _same(exercise.starter)).to_dict() if exercise.kind == "code" else None,
         "rules": {"forbid": list(exercise.rules.forbid), "require": list(exercise.rules.require)},
         "limits": {"time_s": exercise.limits.time_s, "memory_mb": exercise.limits.memory_mb},
         "devices": list(exercise.devices),
         "choices": [c.to_dict() for c in exercise.choices],
-        "visible_cases": [{"name": c.name, "args": _jsonable(dict(c.args))} for c in exercise.visible_cases],
+        "visible_cases": [{"name": c.name, "label": c.label.to_dict() if c.label else None,
+                           "args": _jsonable(dict(c.args))} for c in exercise.visible_cases],
         "hidden_cases": sum(1 for c in exercise.cases if not c.visible),
     }
+
+
+def _same(text: str) -> Text:
+    return Text(en=text, ja=text)
 
 
 def _jsonable(value: Any) -> Any:

@@ -17,5 +17,5 @@ def visible_inputs(exercise: Exercise) -> list[dict[str, Any]]:
             inputs = render_inputs(materialize(case, exercise.framework), exercise.framework)
         except SpecError:  # validated at load time; a bad spec here only loses the picture, not the page
             inputs = {}
-        out.append({"name": case.name, "inputs": inputs})
+        out.append({"name": case.name, "label": case.label.to_dict() if case.label else None, "inputs": inputs})
     return out

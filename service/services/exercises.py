@@ -45,7 +45,7 @@ def detail(exercise_id: str) -> dict[str, Any]:
     exercise = get_exercise(exercise_id)
     snap = catalog_service.snapshot(exercise)
     expected = expected_outputs(exercise) if exercise.kind == "code" else {}
-    cases = [{"name": case["name"], "inputs": (expected.get(case["name"]) or {}).get("inputs") or case["args"],
+    cases = [{"name": case["name"], "label": case.get("label"), "inputs": (expected.get(case["name"]) or {}).get("inputs") or case["args"],
               "expected": (expected.get(case["name"]) or {}).get("expected")}
              for case in snap.pop("visible_cases")]
     return {**snap, "visible_cases": cases}

@@ -59,7 +59,7 @@ def exercise(exercise_id: str) -> Any:
     lang = g.lang
     data = {
         "lang": lang,
-        "exercise": {"id": ex.id, "kind": ex.kind, "framework": ex.framework, "starter": ex.starter,
+        "exercise": {"id": ex.id, "kind": ex.kind, "framework": ex.framework, "starter": ex.starter_for(lang),
                      "multi": isinstance(ex.answer, list) and ex.kind == "choice"},
         "cases": display.visible_inputs(ex) if ex.kind == "code" else [],
         "submitUrl": url_for("learn.submit", exercise_id=ex.id),

@@ -28,7 +28,7 @@
     if (texts && typeof texts === "object") return texts[lang] || texts.en || fallback || "";
     return fallback || "";
   }
-  function gridLabels() { return { dim: L["grid.dim"], none: L["grid.none"], empty: L["grid.empty"], elided: L["grid.elided"], expected: L["ex.expected"] }; }
+  function gridLabels() { return { dim: L["grid.dim"], shape: L["grid.shape"], none: L["grid.none"], empty: L["grid.empty"], elided: L["grid.elided"], expected: L["ex.expected"] }; }
   // "Picture it" colours every grid by the values of the case's first input tensor; null when off.
   function pictureColours(inputs) {
     if (!picture || !inputs) return null;
@@ -62,12 +62,19 @@
     if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey) && !(host && host.contains(ev.target))) { ev.preventDefault(); submit(); }
   });
 
+  // A visible case's name in the learner's language (YAML `label: {en, ja}`), else its YAML name.
+  function caseLabel(name) {
+    var found = page.cases.filter(function (pc) { return pc.name === name; })[0];
+    return found && found.label ? pick(found.label, name) : name;
+  }
+
   // --- Examples (visible cases, drawn before any submission) -----------------------------------------------
   function drawExamples() {
     var box = document.getElementById("examples");
     if (!box) return;
     box.replaceChildren();
     page.cases.forEach(function (c) {
+      box.appendChild(el("p", "case-label muted", L["ex.case"] + " " + caseLabel(c.name)));
       var wrap = el("div", "side");
       var colours = pictureColours(c.inputs);
       Object.keys(c.inputs).forEach(function (name) { wrap.appendChild(draw(c.inputs[name], name, { colours: colours })); });
@@ -181,7 +188,7 @@
     node.dataset.passed = c.passed ? "1" : "0";
     var head = el("div", "case-head");
     head.appendChild(el("span", "badge " + (c.passed ? "pass" : "fail"), c.passed ? L["ex.passed"] : L["ex.failed"]));
-    head.appendChild(el("span", "", c.visible ? L["ex.case"] + " " + c.name : L["ex.hidden_case"] + " " + (index + 1)));
+    head.appendChild(el("span", "", c.visible ? L["ex.case"] + " " + caseLabel(c.name) : L["ex.hidden_case"] + " " + (index + 1)));
     node.appendChild(head);
     var bad = (c.checks || []).filter(function (k) { return !k.passed; });
     if (bad.length) {

@@ -188,7 +188,7 @@
     var shape = tensor.shape || [];
     var cap = el("figcaption", "tensor-head");
     cap.appendChild(el("span", "tensor-name", name));
-    if (tensor.shape) cap.appendChild(el("span", "shape", "shape (" + shape.join(", ") + (shape.length === 1 ? "," : "") + ")"));
+    if (tensor.shape) cap.appendChild(el("span", "shape", (opts.labels.shape || "shape") + " (" + shape.join(", ") + (shape.length === 1 ? "," : "") + ")"));
     else if (tensor.kind && tensor.kind !== "tensor" && tensor.kind !== "ndarray") cap.appendChild(el("span", "dtype", tensor.kind));
     if (tensor.dtype) cap.appendChild(el("span", "dtype", tensor.dtype));
     fig.appendChild(cap);

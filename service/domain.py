@@ -103,6 +103,11 @@ class Exercise:
     choices: tuple[Text, ...] = ()
     explanation: Text | None = None
     order: int = 0  # position within its track (from the YAML ``order`` key, else file name order)
+    # per-learner variants (YAML ``params:``): the options, the parsed template, and which variant this is
+    params: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    template: Any = field(default=None, repr=False, compare=False)  # the YAML tree with ``${...}`` left in
+    variant: str = ""  # e.g. "B=3,axis=2"; "" for an exercise without params
+    variant_seed: int | None = None  # the learner's seed this variant was drawn with (None: the default variant)
 
     @property
     def visible_cases(self) -> tuple[Case, ...]:

@@ -85,6 +85,7 @@ class GradeResult:
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds
     exercise_id: str = ""
     exercise_version: str = ""
+    exercise_variant: str = ""  # the learner's variant of an exercise with params ("" otherwise)
     kind: str = "code"
     explanation: dict[str, str] | None = None  # quiz kinds: shown after answering
 

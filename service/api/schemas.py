@@ -76,6 +76,8 @@ class VisibleCaseSchema(Schema):
 
 class ExerciseDetailSchema(ExerciseSummarySchema):
     prompt = fields.Nested(TextSchema, required=True)
+    variant = fields.String(metadata={"description": "the caller's variant of an exercise with params "
+                                                     "(e.g. `B=3,axis=2`); empty otherwise"})
     entry = fields.String()
     starter = fields.String(metadata={"description": "the English starter (see `starters`)"})
     starters = fields.Nested(TextSchema, allow_none=True, metadata={
@@ -108,6 +110,7 @@ class SubmissionSchema(Schema):
     id = fields.Integer(required=True)
     exercise_id = fields.String(required=True)
     exercise_version = fields.String(allow_none=True)
+    exercise_variant = fields.String(metadata={"description": "the learner's variant (exercises with params)"})
     user = fields.String(required=True)
     status = fields.String(required=True, validate=validate.OneOf(SUBMISSION_STATUSES))
     score = fields.Float(allow_none=True)

@@ -53,7 +53,7 @@ class ExerciseDetail(MethodView):
     @_errors(401, 404, 429)
     def get(self, exercise_id: str) -> Any:
         """One exercise as a learner sees it, with the visible cases' inputs and expected outputs."""
-        return exercise_service.detail(exercise_id)
+        return exercise_service.detail(exercise_id, principal().user_id)
 
 
 @blp.route("/submissions")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from service.domain import LANGS, Case, CheckSpec, Exercise, Limits, Rules, Text
+from service.exercises import variants
 from service.exercises.errors import ExerciseError
 from service.exercises.fields import ID_PATTERN, IDENT_PATTERN, MISSING, Reader
 from service.exercises.inputs import SpecError, array_from_spec, describe
@@ -17,7 +19,8 @@ from service.results import DIAGNOSIS_CODES
 LINT_CANDIDATES: tuple[str, ...] = (
     "unchanged_input", "reshape", "reversed_axes", "other_permutation", "transpose_all", "wrong_dtype",
 )
-COMMON_KEYS = ("id", "kind", "framework", "title", "prompt", "difficulty", "tags", "order", "hints", "explanation")
+COMMON_KEYS = ("id", "kind", "framework", "title", "prompt", "difficulty", "tags", "order", "hints", "explanation",
+               "params")
 CODE_KEYS = ("entry", "starter", "solution", "cases", "check", "rules", "limits", "devices", "allow", "lint_input")
 QUIZ_KEYS = ("answer", "choices")
 CASE_KEYS = ("name", "visible", "args", "label", "expect", "expect_shape")
@@ -35,6 +38,55 @@ class Parsed:
 
 
 def build_exercise(tree: Tree, file: str, stem: str, track: str, content_hash: str) -> Parsed:
+    """The exercise, or its errors; with ``params:`` every variant (up to ``variants.MAX_CHECKED``) must be valid."""
+    doc = tree.value
+    if not isinstance(doc, dict) or "params" not in doc:
+        return _build_one(tree, file, stem, track, content_hash)
+    r = Reader(file, tree)
+    params = _params_block(r, doc["params"])
+    if r.errors or not params:
+        return Parsed(None, r.errors)
+    first: Parsed | None = None
+    errors: list[ExerciseError] = []
+    for values in variants.all_assignments(params):
+        label = variants.key(values)
+        try:
+            concrete = Tree(variants.substitute_document(doc, values), tree.lines, tree.nodes)
+        except variants.VariantError as exc:
+            errors.append(ExerciseError(file, tree.line("params"), "params", str(exc)))
+            break
+        parsed = _build_one(concrete, file, stem, track, content_hash)
+        if first is None:
+            first = parsed
+            errors += parsed.errors
+        else:  # an error the default variant already has is reported once, without a variant label
+            errors += [dataclasses.replace(e, message=f"{e.message} (in the variant {label})")
+                       for e in parsed.errors if e not in first.errors]
+    if first is None or first.exercise is None or errors:
+        return Parsed(None, errors, first.warnings if first else [], first.explicit_order if first else None)
+    exercise = dataclasses.replace(first.exercise, params=params, template=tree,
+                                   variant=variants.key(variants.assignment(params, None)))
+    return Parsed(exercise, [], first.warnings, first.explicit_order)
+
+
+def _params_block(r: Reader, value: Any) -> dict[str, tuple[Any, ...]]:
+    """``params: {name: [option, ...]}``: each learner gets one option of each (see docs/exercise-format.md)."""
+    mapping = r.mapping(value, "params", "a mapping of parameter name to a list of options")
+    params: dict[str, tuple[Any, ...]] = {}
+    for name, options in (mapping or {}).items():
+        path = join("params", str(name))
+        if not IDENT_PATTERN.match(str(name)):
+            r.error(path, f"expected a parameter name (letters, digits, _), got {name!r}")
+        elif not isinstance(options, list) or not options:
+            r.error(path, "expected a non-empty list of options, e.g. [2, 3, 4]")
+        else:
+            params[str(name)] = tuple(options)
+    if mapping is not None and not mapping:
+        r.error("params", "expected at least one parameter")
+    return params
+
+
+def _build_one(tree: Tree, file: str, stem: str, track: str, content_hash: str) -> Parsed:
     r = Reader(file, tree)
     doc = r.mapping(tree.value, "", "a mapping of exercise keys")
     if doc is None:

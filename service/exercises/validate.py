@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from service.domain import Exercise, Submission
 from service.exercises.catalog import Catalog, load_catalog
 from service.exercises.errors import ExerciseError
 from service.exercises.lint import Finding, LintResult, lint_exercise
+from service.exercises import personalize
 from service.exercises.loader import key_line
 
 
@@ -85,7 +87,12 @@ def validate_catalog(catalog: Catalog, engine: Any = None, lint: bool = True) ->
     report = ValidationReport(len(catalog), catalog.errors, catalog.warnings, references_run=engine is not None)
     if engine is None:
         return report
-    for ex in catalog:
+    for base in catalog:
+        # Every variant (a sample of 16 for big parameter spaces) must pass its own cases; lint the default one.
+        for other in personalize.all_variants(base)[1:]:
+            report.errors += [dataclasses.replace(e, message=f"{e.message} (in the variant {other.variant})")
+                              for e in check_reference(engine, other, lint=False)[0]]
+        ex = base
         errors, result, _ = check_reference(engine, ex, lint=lint)
         report.errors += errors
         if result is None:

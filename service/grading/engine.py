@@ -119,7 +119,8 @@ class Engine:
             status="graded", score=round(score, 6), passed=bool(n) and passed_cases == n and rules_ok and gpu_ok,
             cases=all_cases, diagnoses=diagnoses, stdout=stdout, stderr=stderr, limits_hit=limits_hit,
             timings={k: round(v, 3) for k, v in timings.items()},
-            exercise_id=exercise.id, exercise_version=exercise.content_hash, kind=exercise.kind,
+            exercise_id=exercise.id, exercise_version=exercise.content_hash, exercise_variant=exercise.variant,
+            kind=exercise.kind,
         )
 
     def _gpu_pass(self, exercise: Exercise, code: str,

@@ -40,7 +40,7 @@ def job_for(exercise: Exercise, code: str, cases: tuple[CaseIn, ...], device: st
 
 
 class ReferenceCache:
-    """LRU of reference outputs keyed by (exercise id, content_hash, device); thread-safe.
+    """LRU of reference outputs keyed by (exercise id, content_hash, variant, device); thread-safe.
 
     Why a separate run: the solution and the expected values must never enter the learner's sandbox, so the
     reference runs in its own single-use sandbox and its outputs stay on the trusted side.
@@ -50,10 +50,10 @@ class ReferenceCache:
         self._runner = runner
         self._size = size
         self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[str, str, str], Prepared] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str, str, str], Prepared] = OrderedDict()
 
     def get(self, exercise: Exercise, device: str = "cpu") -> Prepared:
-        key = (exercise.id, exercise.content_hash, device)
+        key = (exercise.id, exercise.content_hash, exercise.variant, device)
         with self._lock:
             hit = self._entries.get(key)
             if hit is not None:

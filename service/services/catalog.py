@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
 
 from service.domain import Exercise, Text
-from service.exercises import Catalog, ExerciseError, ReloadResult, load_catalog
+from service.exercises import Catalog, ExerciseError, ReloadResult, load_catalog, personalize
 from service.persistence import ExerciseVersion, db
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,8 @@ def check_references(app: Flask) -> int:
             if key in previous:
                 continue
             try:
-                errors, _, _ = check_reference(engine, exercise, lint=False)
+                errors = [e for variant in personalize.all_variants(exercise)
+                          for e in check_reference(engine, variant, lint=False)[0]]
             except Exception as exc:  # a grader bug must not stop the others from being checked
                 log.exception("reference check of %s failed", exercise.id)
                 errors = [ExerciseError(exercise.source_path, 1, "solution",
@@ -76,6 +77,11 @@ def start_reference_check(app: Flask) -> threading.Thread:
     thread = threading.Thread(target=check_references, args=(app,), name="kiwame-reference-check", daemon=True)
     thread.start()
     return thread
+
+
+def for_learner(exercise: Exercise, user_id: int | None) -> Exercise:
+    """The learner's own variant of an exercise with ``params:`` (the exercise itself otherwise)."""
+    return personalize.for_learner(exercise, user_id)
 
 
 def get_catalog(app: Flask | None = None) -> Catalog:
@@ -134,6 +140,7 @@ def snapshot(exercise: Exercise) -> dict[str, Any]:
         "difficulty": exercise.difficulty,
         "tags": list(exercise.tags),
         "version": exercise.content_hash,
+        "variant": exercise.variant,
         "entry": exercise.entry,
         "starter": exercise.starter,
         "starters": (exercise.starters or _same(exercise.starter)).to_dict() if exercise.kind == "code" else None,

@@ -10,6 +10,7 @@ from flask import current_app
 
 from service.domain import Exercise, Submission
 from service.errors import NotFound
+from service.exercises import personalize
 from service.services import catalog as catalog_service
 
 log = logging.getLogger(__name__)
@@ -40,9 +41,10 @@ def get_exercise(exercise_id: str) -> Exercise:
     return exercise
 
 
-def detail(exercise_id: str) -> dict[str, Any]:
-    """Everything a learner may see; never the solution, the hidden cases' contents or a quiz's answer."""
-    exercise = get_exercise(exercise_id)
+def detail(exercise_id: str, learner: int | None = None) -> dict[str, Any]:
+    """Everything a learner may see; never the solution, the hidden cases' contents or a quiz's answer.
+    With ``params:`` the learner sees their own variant (prompt, starter and cases alike)."""
+    exercise = personalize.for_learner(get_exercise(exercise_id), learner)
     snap = catalog_service.snapshot(exercise)
     expected = expected_outputs(exercise) if exercise.kind == "code" else {}
     cases = [{"name": case["name"], "label": case.get("label"), "inputs": (expected.get(case["name"]) or {}).get("inputs") or case["args"],
@@ -55,12 +57,13 @@ def expected_outputs(exercise: Exercise) -> dict[str, dict[str, Any]]:
     """Visible cases' inputs and expected outputs from the engine's reference run, cached by content hash."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     cache: dict[str, dict[str, dict[str, Any]]] = app.extensions.setdefault("kiwame.expected", {})
-    if exercise.content_hash in cache:
-        return cache[exercise.content_hash]
+    key = f"{exercise.content_hash}:{exercise.variant}"  # each learner variant has its own expected outputs
+    if key in cache:
+        return cache[key]
     with _expected_lock:
-        if exercise.content_hash not in cache:
-            cache[exercise.content_hash] = _reference_run(exercise)
-    return cache[exercise.content_hash]
+        if key not in cache:
+            cache[key] = _reference_run(exercise)
+    return cache[key]
 
 
 def _reference_run(exercise: Exercise) -> dict[str, dict[str, Any]]:

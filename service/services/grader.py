@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 
 from service.domain import Submission
+from service.exercises import personalize
 from service.persistence import SubmissionRow, db
 from service.persistence.models import utcnow
 from service.results import GradeResult, fallback
@@ -109,6 +110,8 @@ def grade_one(submission_id: int) -> None:
     row = db.session.get(SubmissionRow, submission_id)
     assert row is not None
     exercise = catalog_service.get_catalog().get(row.exercise_id)
+    if exercise is not None:
+        exercise = personalize.for_learner(exercise, row.user_id)  # graded on the learner's own variant
     started = time.perf_counter()
     result: GradeResult
     if exercise is None:

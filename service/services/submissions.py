@@ -65,6 +65,7 @@ class SubmissionView:
             "id": self.id,
             "exercise_id": self.exercise_id,
             "exercise_version": self.exercise_version,
+            "exercise_variant": result.get("exercise_variant", ""),
             "user": self.user,
             "status": self.status,
             "score": self.score,

@@ -9,6 +9,7 @@ from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
 from service.errors import Forbidden, KiwameError, NotFound
 from service.extensions import limiter
 from service.services import display
+from service.services import catalog as catalog_service
 from service.services import submissions as submissions_service
 from service.web import i18n
 from service.web.common import catalog, exercise_or_404, is_staff, markdown, page, signin_required
@@ -49,7 +50,7 @@ def _own_submission(submission_id: int) -> submissions_service.SubmissionView:
 @bp.route("/exercises/<path:exercise_id>")
 @signin_required
 def exercise(exercise_id: str) -> Any:
-    ex = exercise_or_404(exercise_id)
+    ex = catalog_service.for_learner(exercise_or_404(exercise_id), g.user.id)
     code, result = None, None
     reopen = request.args.get("from", type=int)
     if reopen is not None:

@@ -101,6 +101,8 @@ class Exercise:
     # quiz exercises
     answer: Any = None  # shape: list[int]; choice: int or list[int]
     choices: tuple[Text, ...] = ()
+    choice_feedback: tuple[Text | None, ...] = ()  # per choice: what to tell a learner who picks it wrongly
+    shape_feedback: tuple[tuple[tuple[int, ...], Text], ...] = ()  # (a wrong shape, what to tell its author)
     explanation: Text | None = None
     order: int = 0  # position within its track (from the YAML ``order`` key, else file name order)
     # per-learner variants (YAML ``params:``): the options, the parsed template, and which variant this is
@@ -125,3 +127,5 @@ class Submission:
     exercise_id: str
     code: str | None = None
     answer: Any = None
+    attempt: int = 1  # the learner's how-many-th graded try on this exercise: feedback escalates with it
+    reveal: bool = False  # "show me" / "give up": the full feedback (the call, a quiz's answer) at once

@@ -55,6 +55,7 @@ class Diagnosis:
     messages: dict[str, str] = field(default_factory=dict)  # {"en": ..., "ja": ...}
     hint: dict[str, str] | None = None  # the exercise's hint for this code, {"en", "ja"}
     case: str | None = None  # the case it was found on (None: whole submission)
+    primary: bool = False  # the one diagnosis that leads (the first); the others are folded under it
 
 
 @dataclass
@@ -87,7 +88,9 @@ class GradeResult:
     exercise_version: str = ""
     exercise_variant: str = ""  # the learner's variant of an exercise with params ("" otherwise)
     kind: str = "code"
-    explanation: dict[str, str] | None = None  # quiz kinds: shown after answering
+    explanation: dict[str, str] | None = None  # quiz kinds: shown once solved, or after giving up
+    # Staged feedback: {"attempt", "stage" (1..3), "revealed", "primary", "next_stage_at", "can_reveal"}
+    feedback: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

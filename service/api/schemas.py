@@ -101,6 +101,9 @@ class SubmitBodySchema(Schema):
                                           "example": "def solve(x):\n    return x.permute(1, 0)\n"})
     answer = fields.Raw(allow_none=True, metadata={
         "description": "for quiz exercises: a shape (list of ints) or the chosen index / indices"})
+    reveal = fields.Boolean(load_default=False, metadata={
+        "description": "\"show me\" (code) or \"give up\" (quiz, `answer` may then be null): the full feedback, "
+                       "the answer's call or a quiz's answer and explanation, at once"})
     callback_url = fields.Url(allow_none=True, schemes={"http", "https"}, require_tld=False, metadata={
         "description": "http(s) URL POSTed a signed webhook (Standard Webhooks) when grading finishes",
         "format": "uri", "pattern": "^https?://"})
@@ -120,12 +123,17 @@ class SubmissionSchema(Schema):
     answer = fields.Raw(allow_none=True)
     cases = fields.List(fields.Dict(), metadata={
         "description": "[{name, visible, passed, checks: [{name, passed, message}], output, expected}]"})
-    diagnoses = fields.List(fields.Dict(), metadata={"description": "[{code, message, details, messages, hint}]"})
+    diagnoses = fields.List(fields.Dict(), metadata={
+        "description": "[{code, message, details, messages, hint, case, primary}]: the first (primary: true) "
+                       "leads, the rest are folded under it"})
     stdout = fields.String()
     stderr = fields.String()
     limits_hit = fields.List(fields.String())
     timings = fields.Dict(keys=fields.String(), values=fields.Float())
     explanation = fields.Dict(allow_none=True)
+    feedback = fields.Dict(metadata={"description": "staged feedback: {attempt, stage (1-3), revealed, primary, "
+                                                    "next_stage_at, can_reveal}"})
+    reveal = fields.Boolean()
     created_at = fields.DateTime(required=True)
     started_at = fields.DateTime(allow_none=True)
     graded_at = fields.DateTime(allow_none=True)

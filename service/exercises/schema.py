@@ -22,7 +22,7 @@ LINT_CANDIDATES: tuple[str, ...] = (
 COMMON_KEYS = ("id", "kind", "framework", "title", "prompt", "difficulty", "tags", "order", "hints", "explanation",
                "params")
 CODE_KEYS = ("entry", "starter", "solution", "cases", "check", "rules", "limits", "devices", "allow", "lint_input")
-QUIZ_KEYS = ("answer", "choices")
+QUIZ_KEYS = ("answer", "choices", "feedback")
 CASE_KEYS = ("name", "visible", "args", "label", "expect", "expect_shape")
 CHECK_KEYS = tuple(CheckSpec.__dataclass_fields__)
 
@@ -358,16 +358,26 @@ def _quiz_fields(r: Reader, doc: dict[str, Any], kind: str) -> dict[str, Any]:
         if answer is not MISSING and (not isinstance(answer, list) or not all(
                 isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in answer)):
             r.error("answer", f"expected a shape, a list of non-negative integers such as [3, 2], got {answer!r}")
-        return dict(answer=answer if answer is not MISSING else None)
+        return dict(answer=answer if answer is not MISSING else None,
+                    shape_feedback=_shape_feedback(r, doc.get("feedback", MISSING), answer))
+    if "feedback" in doc:
+        r.error("feedback", "a choice quiz gives feedback per choice: {en, ja, feedback: {en, ja}} in choices")
     raw = r.required(doc, "", "choices", "a list of choices")
     choices: list[Text] = []
+    feedback: list[Text | None] = []
     if raw is not MISSING:
         if not isinstance(raw, list) or len(raw) < 2:
             r.error("choices", "expected a list of at least two choices")
             raw = []
         for i, item in enumerate(raw):
-            text = r.text(item, join("choices", i), plain_ok=True)
+            path = join("choices", i)
+            note = None
+            if isinstance(item, dict) and "feedback" in item:
+                note = r.text(item["feedback"], join(path, "feedback"))
+                item = {k: v for k, v in item.items() if k != "feedback"}
+            text = r.text(item, path, plain_ok=True)
             choices.append(text or Text("", ""))
+            feedback.append(note)
     indices = [answer] if isinstance(answer, int) and not isinstance(answer, bool) else answer
     if answer is not MISSING:
         if not isinstance(indices, list) or not indices or not all(
@@ -375,4 +385,31 @@ def _quiz_fields(r: Reader, doc: dict[str, Any], kind: str) -> dict[str, Any]:
             r.error("answer", f"expected a choice index or a non-empty list of indices, got {answer!r}")
         elif any(not 0 <= i < len(choices) for i in indices) or len(set(indices)) != len(indices):
             r.error("answer", f"expected distinct indices from 0 to {len(choices) - 1}, got {answer!r}")
-    return dict(answer=answer if answer is not MISSING else None, choices=tuple(choices))
+    return dict(answer=answer if answer is not MISSING else None, choices=tuple(choices),
+                choice_feedback=tuple(feedback))
+
+
+def _shape_feedback(r: Reader, value: Any, answer: Any) -> tuple[tuple[tuple[int, ...], Text], ...]:
+    """``feedback: [{answer: [4, 7], en: ..., ja: ...}]``: what to tell a learner who gives that wrong shape."""
+    if value is MISSING:
+        return ()
+    if not isinstance(value, list):
+        r.error("feedback", "expected a list of {answer: [sizes], en, ja}")
+        return ()
+    out = []
+    for i, item in enumerate(value):
+        path = join("feedback", i)
+        entry = r.mapping(item, path, "a mapping {answer: [sizes], en, ja}")
+        if entry is None:
+            continue
+        shape = entry.get("answer")
+        if not isinstance(shape, list) or not all(isinstance(n, int) and not isinstance(n, bool) for n in shape):
+            r.error(join(path, "answer"), f"expected the wrong shape this feedback is for, e.g. [4, 7], got {describe(shape)}")
+            continue
+        if shape == answer:
+            r.error(join(path, "answer"), "this is the right answer: feedback is for wrong ones")
+            continue
+        text = r.text({k: v for k, v in entry.items() if k != "answer"}, path)
+        if text is not None:
+            out.append((tuple(shape), text))
+    return tuple(out)

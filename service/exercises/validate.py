@@ -69,14 +69,14 @@ def check_reference(engine: Any, ex: Exercise, lint: bool = True
     from service.grading.reference import ReferenceFailed  # grading imports exercises: import lazily
 
     if ex.kind != "code":
-        result = engine.grade(ex, Submission(ex.id, answer=ex.answer))
+        result = engine.grade(ex, Submission(ex.id, answer=ex.answer, reveal=True))
         ok = result.passed and result.score == 1.0
         return ([] if ok else [_error(ex, "answer", f"the answer does not pass its own quiz: {_failures(result)}")]), None, None
     try:
         prepared = engine.references.get(ex, "cpu")
     except ReferenceFailed as exc:
         return [_error(ex, "solution", f"the reference solution failed in the sandbox: {exc}")], None, None
-    result = engine.grade(ex, Submission(ex.id, code=ex.solution))
+    result = engine.grade(ex, Submission(ex.id, code=ex.solution, reveal=True))
     if not (result.passed and result.score == 1.0):
         return [_error(ex, "solution", f"the reference solution does not pass its own checks and rules "
                                        f"(score {result.score}): {_failures(result)}")], None, prepared

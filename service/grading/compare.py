@@ -10,7 +10,15 @@ import numpy as np
 
 from service.domain import CheckSpec, Exercise
 from service.grading import messages as m
-from service.grading.diagnose import Finding, close_mask, mismatch_details, rearrangement_finding
+from service.grading.diagnose import (
+    Finding,
+    close_mask,
+    mismatch_details,
+    moved_axes,
+    rearrangement_finding,
+    trace,
+)
+from service.grading.findings import finding_message
 from service.results import Check, Diagnosis
 from service.sandbox.protocol import ArgIn, CaseOut, Value
 
@@ -86,10 +94,11 @@ def compare_case(
         changed = sorted(name for name, same in facts.inputs_unchanged.items() if not same)
         subject = {"en": "Input", "ja": "入力"}
         if changed:
+            names = ", ".join(f"`{n}`" for n in changed)
             msg = m.line(subject, {"en": f"modified in place ({', '.join(changed)})",
-                                   "ja": f"関数の中で書き換えられています（{', '.join(changed)}）"},
-                         m.both("the input left unchanged", "入力はそのまま"),
-                         m.both("an in-place change", "その場での書き換え"))
+                                   "ja": f"関数の中で {names} が書き換えられました"},
+                         m.both("the input left unchanged", ""), m.both("an in-place change", ""),
+                         ja="入力は変えずに、新しいテンソルを返しましょう。")
             ctx.add("input_unchanged", False, msg, "input_mutated", {"inputs": changed})
         else:
             ctx.add("input_unchanged", True, {"en": "Input: ok, left unchanged", "ja": "入力: OK、変更されていません"})
@@ -108,7 +117,7 @@ def _compare(ctx: _Ctx, path: str, exp: Value, act: Value) -> None:
     elif exp.kind in SEQUENCE_KINDS:
         if len(exp.items) != len(act.items):
             msg = m.line(m.what(path, "length"), {"en": "wrong number of items", "ja": "要素の数が違います"},
-                         str(len(exp.items)), str(len(act.items)))
+                         m.both(str(len(exp.items)), f"{len(exp.items)} 個"), m.both(str(len(act.items)), f"{len(act.items)} 個"))
             ctx.add("length", False, msg, "shape_mismatch",
                     {"path": path, "expected": len(exp.items), "got": len(act.items)})
             return
@@ -182,7 +191,7 @@ def _compare_arrays(ctx: _Ctx, path: str, exp: Value, act: Value) -> None:
         if ctx.visible and details.get("first"):
             first = [(m.fmt_shape(f["index"]), *_shown_pair(f["expected"], f["got"])) for f in details["first"]]
             where_en = "; " + "; ".join(f"at {i}: expected {e}, got {g}" for i, e, g in first)
-            where_ja = "（" + "、".join(f"{i} の位置: 期待 {e}、あなたの結果 {g}" for i, e, g in first) + "）"
+            where_ja = "。" + "、".join(f"{i} の位置は {e} のはずが {g}" for i, e, g in first) + " になっています"
         n, total = details["mismatched"], details["total"]
         msg = m.line(m.what(path, "values"),
                      {"en": f"{n} of {total} elements differ{where_en}",
@@ -208,13 +217,22 @@ def _explain(ctx: _Ctx, expected: np.ndarray, actual: np.ndarray) -> None:
         if arg.array is None or arg.array.size != actual.size:
             continue
         finding = rearrangement_finding(arg.array, expected, actual, warnings)
+        if finding is not None:
+            extra: dict = {"input": arg.name}
+            moved = moved_axes(arg.array, expected)
+            if moved is not None:
+                extra["moved_axes"] = moved
+            traced = trace(arg.array, expected, actual) if ctx.visible else None  # hidden cases: no positions
+            if traced is not None:
+                extra["trace"] = traced
+            finding = Finding(finding.code, finding.details | extra)
         if (finding is not None and finding.code == "wrong_axis_order" and ctx.exercise.check.channels_last
                 and finding.details["expected"] == sorted(finding.details["expected"])):
             # Asked for channels_last memory, got an NHWC permute: the classic confusion of layout and shape.
-            finding = Finding("not_channels_last", {"applied": finding.details["applied"], "permuted": True})
+            finding = Finding("not_channels_last", {"applied": finding.details["applied"], "permuted": True,
+                                                    "input": arg.name})
         if finding is not None:
-            ctx.diagnose(finding.code, m.finding_message(finding.code, finding.details),
-                         finding.details | {"input": arg.name})
+            ctx.diagnose(finding.code, finding_message(finding.code, finding.details), dict(finding.details))
             return
 
 
@@ -233,11 +251,11 @@ def _structure(ctx: _Ctx, path: str, act: Value) -> None:
     spec = ctx.exercise.check
     if spec.view_of_input:
         good = bool(act.shares_input)
-        msg = m.ok(path, "view_of_input", m.both("(a view of the input)", "（入力のビュー）")) if good else m.line(
+        msg = m.ok(path, "view_of_input", m.both("(a view of the input)", "(入力のビュー)")) if good else m.line(
             m.what(path, "view_of_input"),
             {"en": "not a view, it is a copy", "ja": "ビューではなくコピーになっています"},
-            m.both("a view sharing the input's memory", "入力とメモリを共有するビュー"),
-            m.both("a new copy", "新しいコピー"))
+            m.both("a view sharing the input's memory", ""), m.both("a new copy", ""),
+            ja="入力とメモリを共有するビューを返しましょう。")
         ctx.add("view_of_input", good, msg, "not_a_view", {"path": path})
     if spec.contiguous is not None:
         _layout(ctx, path, "contiguous", act.contiguous, spec.contiguous,
@@ -251,9 +269,15 @@ def _layout(ctx: _Ctx, path: str, name: str, got: bool | None, want: bool, label
             act: Value) -> None:
     """A memory-layout flag the exercise asks for (contiguous / channels_last), reported with the strides."""
     good = got is want
-    msg = m.ok(path, name, f"({label})") if good else m.line(
-        m.what(path, name), {"en": f"not {label}", "ja": f"{label} ではありません"}, label, _strides(act))
+    label_ja = _LABELS_JA.get(label, label)
+    msg = m.ok(path, name, m.both(f"({label})", f"({label_ja})")) if good else m.line(
+        m.what(path, name), {"en": f"not {label}", "ja": f"{label_ja}ではありません"}, label, _strides(act),
+        ja=f"ストライドは {m.fmt_shape(act.strides)} です。")
     ctx.add(name, good, msg, code, {"path": path, "expected": want, "strides": list(act.strides or ())})
+
+
+_LABELS_JA = {"contiguous": "連続(contiguous)", "non-contiguous": "連続でない並び",
+              "channels_last": "channels_last", "contiguous (not channels_last)": "連続(channels_last ではない)"}
 
 
 def _strides(act: Value) -> m.Msg:

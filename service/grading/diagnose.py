@@ -211,3 +211,39 @@ def mismatch_details(expected: np.ndarray, actual: np.ndarray, mask: np.ndarray,
                           "got": json_scalar(actual[key], None)})
         details["first"] = first
     return details
+
+
+def _positions(x: np.ndarray) -> dict[Any, tuple[int, ...]] | None:
+    """value -> its index in x, when every value is unique (coded and arange inputs); None otherwise."""
+    if x.size > MAX_ELEMENTS or x.dtype.kind not in "iub":
+        return None
+    flat = x.ravel()
+    if np.unique(flat).size != flat.size:
+        return None
+    return {v: tuple(int(i) for i in np.unravel_index(k, x.shape)) for k, v in enumerate(flat.tolist())}
+
+
+def trace(x: np.ndarray, expected: np.ndarray, out: np.ndarray) -> dict[str, Any] | None:
+    """The first value that sits in the wrong place, traced back to the input: "out[0, 1] holds x[1, 0],
+    it should hold x[0, 1]" (same shapes) or "x[1, 0] landed at out[0, 1], it belongs at out[1, 0]"."""
+    where = _positions(x)
+    if where is None or not is_rearrangement(x, out) or not is_rearrangement(x, expected):
+        return None
+    if out.shape == expected.shape:
+        for index in zip(*np.nonzero(out != expected), strict=True):
+            got, want = where.get(out[index].item()), where.get(expected[index].item())
+            if got is not None and want is not None:
+                return {"kind": "holds", "at": [int(i) for i in index], "got": list(got), "want": list(want)}
+        return None
+    landed = {v: tuple(int(i) for i in np.unravel_index(k, out.shape)) for k, v in enumerate(out.ravel().tolist())}
+    for k, v in enumerate(expected.ravel().tolist()):
+        belongs = tuple(int(i) for i in np.unravel_index(k, expected.shape))
+        if v in landed and v in where and landed[v] != belongs:
+            return {"kind": "landed", "value": list(where[v]), "at": list(landed[v]), "want": list(belongs)}
+    return None
+
+
+def moved_axes(x: np.ndarray, expected: np.ndarray) -> list[int] | None:
+    """The input axes that must change seats (not where they go): for the second rung of the hint ladder."""
+    p = find_permutation(x, expected)
+    return None if p is None else sorted(int(a) for i, a in enumerate(p) if a != i)

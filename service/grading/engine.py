@@ -15,6 +15,7 @@ from service.grading.quiz import grade_quiz
 from service.grading.reference import Prepared, ReferenceCache, ReferenceFailed, Runner
 from service.grading.render import render_inputs, render_value
 from service.grading.rules import check_rules
+from service.grading.staging import stage_code
 from service.results import CaseResult, Diagnosis, GradeResult, fallback
 from service.sandbox.protocol import RawRun
 
@@ -44,9 +45,10 @@ class Engine:
         start = time.perf_counter()
         try:
             if exercise.kind in ("shape", "choice"):
-                result = grade_quiz(exercise, submission.answer)
+                result = grade_quiz(exercise, submission.answer, submission.attempt, submission.reveal)
             else:
-                result = self._grade_code(exercise, submission.code or "")
+                result = stage_code(exercise, self._grade_code(exercise, submission.code or ""),
+                                    submission.attempt, submission.reveal)
         except ReferenceFailed as exc:
             log.error("reference failed for %s: %s", exercise.id, exc)
             result = self._error(exercise, m.both(

@@ -108,6 +108,8 @@ class SubmissionRow(Model):
     token_id: Mapped[int | None] = mapped_column(sa.ForeignKey("api_tokens.id", ondelete="SET NULL"))
     code: Mapped[str | None] = mapped_column(sa.Text)
     answer: Mapped[Any | None] = mapped_column(sa.JSON)
+    # "show me" (code) / "give up" (quiz): this submission gets the whole hint ladder and the answer at once
+    reveal: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     status: Mapped[str] = mapped_column(sa.String(16), default="queued", index=True)
     score: Mapped[float | None] = mapped_column(sa.Float)
     passed: Mapped[bool | None] = mapped_column()

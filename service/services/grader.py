@@ -120,13 +120,22 @@ def grade_one(submission_id: int) -> None:
     else:
         try:
             engine = catalog_service.get_engine()
-            result = engine.grade(exercise, Submission(exercise.id, code=row.code, answer=row.answer))
+            result = engine.grade(exercise, Submission(exercise.id, code=row.code, answer=row.answer,
+                                                       attempt=attempt_number(row), reveal=bool(row.reveal)))
         except Exception as exc:  # the engine promises a result; if it breaks that promise, explain
             log.exception("engine failed on submission %s", submission_id)
             result = fallback(exercise.id, exercise.content_hash, "grader_error",
                               f"the grader failed: {type(exc).__name__}: {exc}")
         row.exercise_version_id = catalog_service.version_id(exercise) or row.exercise_version_id
     store_result(row, result, (time.perf_counter() - started) * 1000)
+
+
+def attempt_number(row: SubmissionRow) -> int:
+    """Which graded try this is for the learner on this exercise (hints escalate with it); errors do not count."""
+    earlier = db.session.scalar(sa.select(sa.func.count()).select_from(SubmissionRow).where(
+        SubmissionRow.user_id == row.user_id, SubmissionRow.exercise_id == row.exercise_id,
+        SubmissionRow.status == "graded", SubmissionRow.id < row.id))
+    return int(earlier or 0) + 1
 
 
 def store_result(row: SubmissionRow, result: GradeResult, duration_ms: float) -> None:

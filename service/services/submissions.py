@@ -30,6 +30,7 @@ class SubmitRequest:
     idempotency_key: str | None = None
     callback_url: str | None = None
     token_id: int | None = None
+    reveal: bool = False  # "show me" / "give up": the full feedback at once (see grading/staging.py)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class SubmissionView:
     diagnosis: str | None
     callback_url: str | None
     result: dict[str, Any] | None = None
+    reveal: bool = False
     replayed: bool = False  # True when an Idempotency-Key matched an earlier submission
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -80,6 +82,8 @@ class SubmissionView:
             "limits_hit": result.get("limits_hit", []),
             "timings": result.get("timings", {}),
             "explanation": result.get("explanation"),
+            "feedback": result.get("feedback") or {},
+            "reveal": self.reveal,
             "created_at": self.created_at,
             "started_at": self.started_at,
             "graded_at": self.graded_at,
@@ -95,13 +99,13 @@ def view(row: SubmissionRow, user_name: str | None = None, *, replayed: bool = F
         status=row.status, score=row.score, passed=row.passed, source=row.source, code=row.code,
         answer=row.answer, created_at=row.created_at, started_at=row.started_at, graded_at=row.graded_at,
         exercise_version=version, diagnosis=row.diagnosis, callback_url=row.callback_url, result=row.result,
-        replayed=replayed,
+        reveal=bool(row.reveal), replayed=replayed,
     )
 
 
 def _request_hash(req: SubmitRequest) -> str:
     body = {"exercise_id": req.exercise_id, "code": req.code, "answer": req.answer,
-            "callback_url": req.callback_url}
+            "callback_url": req.callback_url, "reveal": req.reveal}
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -123,7 +127,8 @@ def validate(req: SubmitRequest) -> Any:
         if size > limit:
             raise KiwameError(f"code is {size} bytes, the limit is {limit}", code="code_too_large",
                               status=413, details={"size": size, "limit": limit})
-    elif req.answer is None or req.code is not None:
+    elif (req.answer is None and not req.reveal) or req.code is not None:
+        # A quiz answer may only be left out when giving up (reveal): then the answer is what is asked for.
         raise Invalid(f"{exercise.id} is a {exercise.kind} quiz: send `answer`, not `code`",
                       code="wrong_submission_kind")
     if req.callback_url is not None:
@@ -143,7 +148,7 @@ def submit(req: SubmitRequest) -> SubmissionView:
             return earlier
     row = SubmissionRow(user_id=req.user_id, exercise_id=exercise.id,
                         exercise_version_id=catalog_service.version_id(exercise), token_id=req.token_id,
-                        code=req.code, answer=req.answer, status="queued", source=req.source,
+                        code=req.code, answer=req.answer, reveal=req.reveal, status="queued", source=req.source,
                         idempotency_key=req.idempotency_key or None, request_hash=digest,
                         callback_url=req.callback_url)
     db.session.add(row)

@@ -85,7 +85,7 @@ def submit(exercise_id: str) -> Any:
     req = submissions_service.SubmitRequest(
         user_id=g.user.id, exercise_id=ex.id, source="web",
         code=body.get("code") if ex.kind == "code" else None,
-        answer=body.get("answer") if ex.kind != "code" else None)
+        answer=body.get("answer") if ex.kind != "code" else None, reveal=body.get("reveal") is True)
     try:
         created = submissions_service.submit(req)
         done = submissions_service.wait_for(created.id, float(current_app.config.get("KIWAME_MAX_WAIT_S", 30)),

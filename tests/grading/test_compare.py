@@ -33,7 +33,7 @@ def test_shape_is_strict_never_broadcast() -> None:
     v = compare_case(exercise(), arg(e), tensor(e), tensor(e.reshape(1, 3)), facts())
     assert not v.passed and codes(v.diagnoses)[0] == "shape_mismatch"
     assert v.diagnoses[0].message == "Result shape: wrong shape, expected (3,), got (1, 3)"
-    assert v.diagnoses[0].messages["ja"] == "結果の形状: 形状が違います（期待: (3,)、あなたの結果: (1, 3)）"
+    assert v.diagnoses[0].messages["ja"] == "結果の形状: 形状が違います。正しくは (3,) ですが、(1, 3) になっています。"
 
 
 def test_shape_mismatch_from_a_wrong_permutation_is_also_explained() -> None:
@@ -43,7 +43,7 @@ def test_shape_mismatch_from_a_wrong_permutation_is_also_explained() -> None:
     assert codes(v.diagnoses) == ["shape_mismatch", "wrong_axis_order"]
     axis = v.diagnoses[1]
     assert axis.details["applied"] == [0, 3, 2, 1] and axis.details["expected"] == [0, 2, 3, 1]
-    assert "your axes are in the order (0, 3, 2, 1), not (0, 2, 3, 1)" in axis.message
+    assert "Your result equals `x.permute(0, 3, 2, 1)`; the exercise asks for `x.permute(0, 2, 3, 1)`" in axis.message
 
 
 def test_dtype_mismatch_is_reported_even_when_values_are_equal() -> None:

@@ -52,8 +52,9 @@ def _job_probe():  # a trivial job: is the sandbox usable on this machine at all
     return Job(code="def solve():\n    return 1\n", entry="solve", framework="torch", cases=())
 
 
-def grade(engine: Engine, ex: Exercise, code: str) -> GradeResult:
-    result = engine.grade(ex, Submission(ex.id, code=code))
+def grade(engine: Engine, ex: Exercise, code: str, reveal: bool = True) -> GradeResult:
+    # reveal: the full ladder at once (what authors see); tests/grading/test_staging.py checks the rungs.
+    result = engine.grade(ex, Submission(ex.id, code=code, reveal=reveal))
     # The contract: always plain, strict JSON and picklable, whatever happened.
     json.dumps(result.to_dict(), allow_nan=False)
     pickle.loads(pickle.dumps(result))

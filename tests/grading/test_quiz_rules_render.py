@@ -29,7 +29,14 @@ def test_shape_quiz_wrong_and_unparsable() -> None:
     ex = exercise(kind="shape", answer=[3, 2], explanation=EXPLAIN)
     wrong = grade_quiz(ex, "(2, 3)")
     assert not wrong.passed and codes(wrong.diagnoses) == ["wrong_answer"]
-    assert wrong.diagnoses[0].message == "Your answer: wrong answer, expected (3, 2), got (2, 3)"
+    assert wrong.diagnoses[0].message == ("Your answer: (2, 3) has the right sizes in the wrong order. Picture "
+                                          "each axis carrying its size to its new seat")
+    assert wrong.explanation is None and "(3, 2)" not in json.dumps(wrong.to_dict(), ensure_ascii=False)
+    assert wrong.feedback["can_reveal"] is True
+    given_up = grade_quiz(ex, None, attempt=2, reveal=True)
+    assert not given_up.passed and given_up.explanation == EXPLAIN.to_dict()
+    assert given_up.diagnoses[0].message == "Your answer: you gave up on this one. The answer is (3, 2)."
+    assert given_up.diagnoses[0].messages["ja"] == "あなたの答え: 降参しました。正解は (3, 2) です。"
     bad = grade_quiz(ex, "three by two")
     assert not bad.passed and bad.score == 0.0 and bad.diagnoses[0].details == {"reason": "unparsable"}
     assert parse_shape("()") == () and parse_shape("(4,)") == (4,) and parse_shape([3, -1]) is None

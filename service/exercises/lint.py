@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from service.domain import Exercise
+from service.exercises.lint_rules import bypasses
 from service.exercises.loader import key_line
 from service.exercises.schema import LINT_CANDIDATES
 from service.grading.compare import compare_case
@@ -64,6 +65,10 @@ class Finding:
     line: int = 1  # of `cases:` (or of `allow:` when waived)
 
     def __str__(self) -> str:
+        if self.candidate == "rules_bypass" and self.waiver is None:
+            return (f"{self.file}:{self.line}: rules: weak rules: {'; '.join(self.labels)} meets every rule although "
+                    f"the required operation does nothing ({self.reason}); forbid the other operation or waive it "
+                    f"with allow: {{rules_bypass: \"<reason>\"}}")
         what = f"{self.candidate} ({', '.join(self.labels)})" if self.labels != (self.candidate,) else self.candidate
         if self.waiver is not None:
             return f"{self.file}:{self.line}: allow.{self.candidate}: waived ({self.waiver}): {what} passes every case"
@@ -169,12 +174,25 @@ def _reason(exercise: Exercise, cand: Candidate, xs: list[np.ndarray]) -> str:
     return " and ".join(reasons) or "no case tells it apart from the reference"
 
 
+def _rule_findings(exercise: Exercise, result: LintResult) -> None:
+    """An identity use of a required operation plus another allowed operation that meets every rule."""
+    labels = tuple(bypasses(exercise))
+    if not labels:
+        return
+    waiver = exercise.allow.get("rules_bypass")
+    finding = Finding(exercise.id, exercise.source_path, "rules_bypass", labels, (),
+                      "an identity use is not recognised for it", waiver,
+                      key_line(exercise.source_path, "rules" if waiver is None else "allow"))
+    (result.waived if waiver is not None else result.findings).append(finding)
+
+
 def lint_exercise(exercise: Exercise, cases: Sequence[CaseIn], outputs: Mapping[str, CaseOut]) -> LintResult:
     """Judge each candidate with the grader's own ``compare_case`` on every case of the reference run."""
     result = LintResult(exercise.id)
     if exercise.kind != "code":
         result.skipped = "quiz"
         return result
+    _rule_findings(exercise, result)
     expected: dict[str, Value] = {}
     for case in cases:
         out = outputs.get(case.name)

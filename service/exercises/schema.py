@@ -17,7 +17,7 @@ from service.results import DIAGNOSIS_CODES
 
 # Weak-test linter candidates an exercise may waive with `allow: {name: reason}` (see lint.py).
 LINT_CANDIDATES: tuple[str, ...] = (
-    "unchanged_input", "reshape", "reversed_axes", "other_permutation", "transpose_all", "wrong_dtype",
+    "unchanged_input", "reshape", "reversed_axes", "other_permutation", "transpose_all", "wrong_dtype", "rules_bypass",
 )
 COMMON_KEYS = ("id", "kind", "framework", "title", "prompt", "difficulty", "tags", "order", "hints", "explanation",
                "params")

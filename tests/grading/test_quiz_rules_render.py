@@ -60,11 +60,11 @@ def test_rules_forbid_and_require_on_the_syntax_tree() -> None:
     code = "import torch\nfrom einops import rearrange\n\ndef solve(x):\n    return x.reshape(3, 2)\n"
     diags = check_rules(ex, code)
     assert codes(diags) == ["forbidden_name", "forbidden_name", "missing_required_name"]
-    assert diags[0].details == {"name": "reshape", "lines": [5]}
-    assert diags[1].details == {"name": "einops", "lines": [2]}
+    assert diags[0].details == {"name": "reshape", "rule": "reshape", "lines": [5]}
+    assert diags[1].details == {"name": "einops", "rule": "einops", "lines": [2]}
     # A name that is only a module part of `from a.b import c` is found AND located.
     nn = check_rules(exercise(rules={"forbid": ["nn"]}), "from torch.nn import functional\n")
-    assert [d.details for d in nn] == [{"name": "nn", "lines": [1]}]
+    assert [d.details for d in nn] == [{"name": "nn", "rule": "nn", "lines": [1]}]
     # Mentioned only in a string or comment: not a use.
     assert check_rules(ex, "def solve(x):\n    # reshape\n    return x.permute(1, 0)  # 'reshape'\n") == []
     assert check_rules(ex, "def solve(x) return") == []  # syntax errors are the sandbox's to report

@@ -104,8 +104,10 @@
     return r.json().then(function (body) { return { ok: r.ok, body: body }; }, function () { return { ok: false, body: {} }; });
   }
 
-  function submit() {
+  function submit(reveal) {
     if (busy || !button) return;
+    var body = payload();
+    if (reveal === true) body.reveal = true;
     busy = true;
     button.disabled = true;
     spinner.dataset.on = "1";
@@ -113,7 +115,7 @@
     fetch(page.submitUrl, {
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf, "Accept": "application/json" },
-      body: JSON.stringify(payload()),
+      body: JSON.stringify(body),
     }).then(readJson).then(function (res) {
       if (res.ok && res.body.pending) return poll(res.body.id, 0);
       return res;
@@ -127,7 +129,7 @@
         busy = false; button.disabled = false; spinner.dataset.on = "0"; out.setAttribute("aria-busy", "false");
       });
   }
-  if (button) button.addEventListener("click", submit);
+  if (button) button.addEventListener("click", function () { submit(false); });
 
   // A busy grader may answer "pending": ask again until the result is stored (bounded, about a minute).
   function poll(id, tries) {
@@ -153,16 +155,19 @@
   function permText(p) { return Array.isArray(p) ? "(" + p.join(", ") + ")" : String(p); }
   function detailPair(d) {
     var applied = d.applied !== undefined ? d.applied : (d.applied_permutation !== undefined ? d.applied_permutation : d.permutation);
-    var wanted = d.expected !== undefined ? d.expected : (d.expected_permutation !== undefined ? d.expected_permutation : d.wanted);
-    return applied !== undefined && wanted !== undefined ? [applied, wanted] : null;
+    var wanted = d.expected !== undefined ? d.expected : (d.expected_permutation !== undefined ? d.expected_permutation : null);
+    return Array.isArray(applied) ? [applied, Array.isArray(wanted) ? wanted : null] : null;
   }
 
+  // One primary diagnosis leads; the others fold under "More details" (they repeat or follow from it).
   function renderDiagnoses(result, box) {
     var seen = {};
-    (result.diagnoses || []).forEach(function (d) {
+    var folded = el("details", "more-diags");
+    folded.appendChild(el("summary", "", L["ex.more"]));
+    (result.diagnoses || []).forEach(function (d, i) {
       if (seen[d.code]) return;
       seen[d.code] = true;
-      var node = el("div", "diag");
+      var node = el("div", "diag" + (d.primary || i === 0 ? " primary" : ""));
       node.dataset.code = d.code;
       node.appendChild(rich("p", "msg", pick(d.messages, d.message)));
       var pair = d.details ? detailPair(d.details) : null;
@@ -170,8 +175,10 @@
         var p = el("p");
         p.appendChild(document.createTextNode(L["ex.applied"] + " "));
         p.appendChild(el("span", "perm", permText(pair[0])));
-        p.appendChild(document.createTextNode("; " + L["ex.wanted"] + " "));
-        p.appendChild(el("span", "perm", permText(pair[1])));
+        if (pair[1] !== null) {  // the wanted permutation only comes with the last rung of the hint ladder
+          p.appendChild(document.createTextNode(L["ex.wanted_sep"] + L["ex.wanted"] + " "));
+          p.appendChild(el("span", "perm", permText(pair[1])));
+        }
         node.appendChild(p);
       }
       if (d.hint) {
@@ -179,8 +186,21 @@
         h.insertBefore(el("strong", "", L["ex.hint"] + ": "), h.firstChild);
         node.appendChild(h);
       }
-      box.appendChild(node);
+      (d.primary || i === 0 ? box : folded).appendChild(node);
     });
+    if (folded.childNodes.length > 1) box.appendChild(folded);
+    var fb = result.feedback || {};
+    if (!result.passed && fb.stage) {
+      var ladder = el("p", "muted ladder", L["ex.stage"].replace("{n}", fb.stage));
+      if (fb.next_stage_at) ladder.appendChild(document.createTextNode(" " + L["ex.next_stage"]));
+      box.appendChild(ladder);
+    }
+    if (!result.passed && fb.can_reveal) {
+      var reveal = el("button", "reveal", page.exercise.kind === "code" ? L["ex.show_me"] : L["ex.give_up"]);
+      reveal.type = "button";
+      reveal.addEventListener("click", function () { submit(true); });
+      box.appendChild(reveal);
+    }
   }
 
   function renderCase(c, index) {

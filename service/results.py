@@ -36,6 +36,7 @@ DIAGNOSIS_CODES: tuple[str, ...] = (
     "gpu_skipped",
     "grader_error",
     "crashed",  # the process died by a signal or exited early (RawRun status "crashed")
+    "hardcoded_shape",  # visible cases pass, hidden ones fail, and the code writes a visible size as a number
 )
 
 

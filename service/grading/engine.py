@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from service.domain import Exercise, Submission
 from service.grading import messages as m
 from service.grading.compare import compare_case
+from service.grading.hardcoded import hardcoded_shape
 from service.grading.learner import run_learner
 from service.grading.outcomes import case_error, run_failure
 from service.grading.quiz import grade_quiz
@@ -96,6 +97,9 @@ class Engine:
         timings["compare_ms"] += (time.perf_counter() - t0) * 1000
         all_cases = list(graded.cases)
         diagnoses += graded.diagnoses
+        hardcoded = hardcoded_shape(exercise, code, graded.cases, prepared.cases)
+        if hardcoded is not None:
+            diagnoses.append(hardcoded)
         stdout, stderr, limits_hit = run.stdout, run.stderr, list(run.limits_hit)
 
         gpu_ok = True
@@ -201,7 +205,7 @@ _SPECIFICITY: dict[str, int] = {
     **dict.fromkeys(("syntax_error", "missing_function", "timeout", "memory_limit", "output_limit",
                      "sandbox_violation", "crashed", "grader_error"), 0),
     **dict.fromkeys(("reshape_instead_of_permute", "wrong_axis_order", "transpose_all_axes",
-                     "heads_split_wrong", "not_channels_last"), 1),
+                     "heads_split_wrong", "not_channels_last", "hardcoded_shape"), 1),
     **dict.fromkeys(("wrong_type", "shape_mismatch", "dtype_mismatch", "device_mismatch"), 2),
     **dict.fromkeys(("input_mutated", "not_a_view", "not_contiguous"), 3),
     "runtime_error": 4,

@@ -17,17 +17,42 @@ RUN_FAILURES = ("syntax_error", "missing_function", "runtime_error", "timeout", 
                 "output_limit", "sandbox_violation", "crashed")
 
 # Well-known runtime errors worth a pointer beyond the raw exception text.
-ERROR_HINTS: tuple[tuple[str, dict[str, str]], ...] = (
-    ("view size is not compatible", {
-        "en": "view() needs memory laid out in order: use .reshape(...), or call .contiguous() first",
-        "ja": "view() はメモリが順番に並んでいる必要があります。.reshape(...) を使うか、先に .contiguous() を呼んでください"}),
-    ("number of dims don't match in permute", {
-        "en": "permute() needs one index for every axis",
-        "ja": "permute() にはすべての軸の番号を 1 つずつ渡します"}),
-    ("repeated dim in permute", {
-        "en": "each axis may appear only once in permute()",
-        "ja": "permute() では同じ軸を 2 回使えません"}),
+# Needles match torch 2.13's texts (older wordings kept: the grader may run another torch version).
+ERROR_HINTS: tuple[tuple[tuple[str, ...], dict[str, str]], ...] = (
+    (("view size is not compatible",), {
+        "en": "view() never copies, so it only works when the values already lie in memory in the order you "
+              "want to read them (a contiguous tensor): use .reshape(...), or call .contiguous() first.",
+        "ja": "view() はコピーをしないので、値が読みたい順にメモリ上で並んでいる(連続な)テンソルにしか使えません。"
+              ".reshape(...) を使うか、先に .contiguous() を呼びましょう。"}),
+    (("does not match the length of the desired ordering", "number of dims don't match in permute"), {
+        "en": "permute() needs exactly one index for every axis of the tensor.",
+        "ja": "permute() には、テンソルのすべての軸の番号をちょうど1つずつ渡します。"}),
+    (("duplicate dims are not allowed", "repeated dim in permute"), {
+        "en": "Each axis may appear only once in permute().",
+        "ja": "permute() では、同じ軸を2回使えません。"}),
+    (("is invalid for input of size",), {
+        "en": "A reshape/view must keep the number of elements: the sizes you ask for multiply to a different total.",
+        "ja": "reshape/view では要素の数は変わりません。指定したサイズの積が、元の要素数と違います。"}),
+    (("Dimension out of range",), {
+        "en": "An axis number is out of range for this tensor: a tensor with n axes has axes 0 … n-1 (or -n … -1).",
+        "ja": "軸の番号がこのテンソルの範囲外です。n 個の軸を持つテンソルの軸は 0 … n-1(または -n … -1)です。"}),
 )
+# Hidden cases: the message is never read (it could carry the hidden input, and even a yes/no on its text is an
+# oracle), so the explanation depends on the exception type only.
+HIDDEN_ERRORS: dict[str, dict[str, str]] = {
+    "RuntimeError": {
+        "en": "When the visible examples pass, look for what changes with other inputs: sizes written as numbers "
+              "instead of read from `x.shape`, or a `view` on a tensor that is not contiguous.",
+        "ja": "公開ケースが通るなら、別の入力で変わるところを探しましょう。`x.shape` から読まずに数値で書いた"
+              "サイズや、連続でないテンソルへの `view` がよくある原因です。"},
+    "IndexError": {
+        "en": "An index or axis number that exists for one input may not exist for other sizes or ranks.",
+        "ja": "ある入力で存在する添字や軸の番号が、別のサイズや次元数では存在しないことがあります。"},
+}
+HIDDEN_OTHER = {
+    "en": "When the visible examples pass, the code depends on something that differs in the hidden inputs "
+          "(their sizes, their values or their dtype).",
+    "ja": "公開ケースが通るなら、非公開の入力で変わるもの(サイズ、値、dtype)にコードが依存しています。"}
 
 
 def _error_text(error: dict[str, Any] | None) -> tuple[str, str, int | None]:
@@ -46,44 +71,45 @@ def run_failure(exercise: Exercise, run: RawRun) -> Diagnosis:
     etype, emsg, line = _error_text(run.error)
     detail = run.detail
     at_en = f" on line {line}" if line else ""
-    at_ja = f"{line} 行目に" if line else ""
+    at_ja = f"{line} 行目で" if line else ""
     msg: m.Msg
     if status == "syntax_error":
         msg = {"en": f"Your code: syntax error{at_en}, {emsg or detail}",
-               "ja": f"コード: {at_ja}構文エラーがあります（{emsg or detail}）"}
+               "ja": f"コード: {at_ja}構文エラーがあります({emsg or detail})。"}
     elif status == "missing_function":
         msg = m.line(CODE, {"en": f"no function named `{exercise.entry}`",
                             "ja": f"関数 `{exercise.entry}` が見つかりません"},
-                     f"def {exercise.entry}(...)", m.both("no such function", "その関数はありません"))
+                     f"def {exercise.entry}(...)", m.both("no such function", ""),
+                     ja=f"`def {exercise.entry}(...)` で関数を定義してください。")
     elif status == "runtime_error":
         msg = {"en": f"Your code: raised {etype} while loading{at_en}: {emsg}",
-               "ja": f"コード: 読み込み中に{at_ja} {etype} が発生しました: {emsg}"}
+               "ja": f"コード: 読み込み中、{at_ja}{etype} が発生しました: {emsg}"}
     elif status == "timeout":
         msg = m.line(CODE, {"en": "ran too long and was stopped (an endless loop?)",
-                            "ja": "実行時間が長すぎるため停止しました。無限ループになっていませんか？"},
-                     m.both(f"under {exercise.limits.time_s:g} s", f"{exercise.limits.time_s:g} 秒以内"),
-                     m.both("stopped at the time limit", "制限時間で停止"))
+                            "ja": f"実行時間が制限({exercise.limits.time_s:g} 秒)を超えたため停止しました"},
+                     m.both(f"under {exercise.limits.time_s:g} s", ""), m.both("stopped at the time limit", ""),
+                     ja="無限ループになっていませんか?")
     elif status == "memory_limit":
         msg = m.line(CODE, {"en": "used too much memory and was stopped",
-                            "ja": "メモリを使いすぎたため停止しました"},
-                     m.both(f"under {exercise.limits.memory_mb} MB", f"{exercise.limits.memory_mb} MB 以内"),
-                     m.both("stopped at the memory limit", "メモリ上限で停止"))
+                            "ja": f"メモリの上限({exercise.limits.memory_mb} MB)を超えたため停止しました"},
+                     m.both(f"under {exercise.limits.memory_mb} MB", ""), m.both("stopped at the memory limit", ""),
+                     ja="")
     elif status == "output_limit":
         msg = m.line(CODE, {"en": "printed or returned too much output and was stopped",
-                            "ja": "出力（print や戻り値）が大きすぎるため停止しました"},
-                     m.both("a small output", "小さな出力"), m.both("stopped at the output limit", "出力上限で停止"))
+                            "ja": "出力(print や戻り値)が大きすぎるため停止しました"},
+                     m.both("a small output", ""), m.both("stopped at the output limit", ""), ja="")
     elif status == "sandbox_violation":
         why = f" ({detail})" if detail else ""
         msg = m.line(CODE, {"en": "tried an operation the grader does not allow (such as starting processes, "
                                   f"networking or debugging other processes){why}",
-                            "ja": "採点環境で許可されていない操作（プロセスの起動、ネットワーク、他プロセスのデバッグなど）"
+                            "ja": "採点環境で許可されていない操作(プロセスの起動、ネットワーク、他プロセスのデバッグなど)"
                                   f"を行おうとしました{why}"})
     elif status == "crashed":
         msg = m.line(CODE, {"en": f"the Python process stopped before finishing ({detail or 'killed'})",
-                            "ja": f"Python のプロセスが最後まで実行されずに終了しました（{detail or 'killed'}）"})
+                            "ja": f"Python のプロセスが最後まで実行されずに終了しました({detail or 'killed'})"})
     else:
         msg = {"en": f"Your code: did not finish ({status}: {detail})",
-               "ja": f"コード: 最後まで実行できませんでした（{status}: {detail}）"}
+               "ja": f"コード: 最後まで実行できませんでした({status}: {detail})。"}
     details: dict[str, Any] = {"status": status, "detail": detail}
     if run.error:
         details["error"] = {k: run.error.get(k) for k in ("type", "message", "line", "traceback") if k in run.error}
@@ -93,18 +119,24 @@ def run_failure(exercise: Exercise, run: RawRun) -> Diagnosis:
 def case_error(exercise: Exercise, error: dict[str, Any] | None, visible: bool) -> tuple[m.Msg, dict[str, Any]]:
     """The message for an exception raised by the entry function on one case (hidden: type only)."""
     etype, emsg, line = _error_text(error)
-    extra = next((h for needle, h in ERROR_HINTS if needle in emsg), None)
+    extra = next((h for needles, h in ERROR_HINTS if any(n in emsg for n in needles)), None) if visible else None
     if visible:
         at = f" on line {line}" if line else ""
-        at_ja = f"（{line} 行目）" if line else ""
+        at_ja = f"({line} 行目)" if line else ""
         msg = {"en": f"Your function: raised {etype}{at}: {emsg}",
                "ja": f"関数: {etype} が発生しました{at_ja}: {emsg}"}
         details: dict[str, Any] = {"type": etype, "message": emsg, "line": line}
     else:
         # Hidden cases: the exception text can quote values (index 7 is out of bounds...), so only the type.
-        msg = {"en": f"Your function: raised {etype} (details hidden for this case)",
-               "ja": f"関数: {etype} が発生しました（このケースの詳細は非公開です）"}
+        why = HIDDEN_ERRORS.get(etype, HIDDEN_OTHER)
+        msg = {"en": f"Your function: raised {etype} on this hidden case. Its message is not shown, because it "
+                     f"could quote the hidden input. {why['en']}",
+               "ja": f"関数: この非公開ケースで {etype} が発生しました。メッセージは非公開の入力を含むことがあるため"
+                     f"表示しません。{why['ja']}"}
         details = {"type": etype}
     if extra is not None:
-        msg = {"en": f"{msg['en']}; {extra['en']}", "ja": f"{msg['ja']}。{extra['ja']}"}
+        # Two sentences, never glued with ";" or a doubled "。" after torch's own trailing period.
+        en = msg["en"] if msg["en"].endswith((".", "!", "?")) else msg["en"] + "."
+        ja = msg["ja"] if msg["ja"].endswith(("。", ".", "!", "?")) else msg["ja"] + "。"
+        msg = {"en": f"{en} {extra['en']}", "ja": f"{ja} {extra['ja']}" if ja.endswith(".") else ja + extra["ja"]}
     return msg, details

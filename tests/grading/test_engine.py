@@ -180,7 +180,23 @@ def test_case_exception_visible_vs_hidden(engine: Engine) -> None:
     [diag] = [d for d in r.diagnoses if d.code == "runtime_error"]
     assert diag.case == "article" and "IndexError" in diag.message and "index 99" in diag.message
     assert hidden.name == "hidden case 1"
-    assert hidden.checks[0].message == "Your function: raised IndexError (details hidden for this case)"
+    assert hidden.checks[0].message.startswith(
+        "Your function: raised IndexError on this hidden case. Its message is not shown, because it could quote "
+        "the hidden input.")
+    assert "index 99" not in hidden.checks[0].message
+
+
+def test_hardcoded_shape_is_named_without_the_hidden_shape(engine: Engine) -> None:
+    r = grade(engine, TRANSPOSE, solve("return x.reshape(2, 3).permute(1, 0)"), reveal=False)
+    visible, hidden = r.cases
+    assert visible.passed and not hidden.passed
+    primary = r.diagnoses[0]
+    assert primary.code == "hardcoded_shape" and primary.primary and primary.details["sizes"] == [2, 3]
+    assert "writes the size 2 as a number (in `reshape`)" in primary.message
+    assert "非公開ケース 1 で失敗しています" in primary.messages["ja"]
+    text = json.dumps([d.messages for d in r.diagnoses if d.code in ("hardcoded_shape", "runtime_error")],
+                      ensure_ascii=False)
+    assert "(3, 5)" not in text and "[3, 5]" not in text and "15" not in text  # the hidden case is (3, 5)
 
 
 def test_self_kill_is_still_an_explained_failure(engine: Engine) -> None:

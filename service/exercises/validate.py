@@ -42,13 +42,18 @@ class ValidationReport:
         """One line per problem (file:line prefix), then a summary line, for ``kiwame exercises validate``."""
         lines = [str(e) for e in self.errors] + [str(f) for f in self.findings] + [str(w) for w in self.warnings]
         waived = ", ".join(f"{f.exercise_id} {f.candidate}: {f.waiver}" for f in self.waived)
-        summary = (f"{self.exercises} exercises, {len(self.errors)} errors, {len(self.findings)} lint findings"
-                   f" ({len(self.waived)} waived{': ' + waived if waived else ''})")
+        summary = (f"{count(self.exercises, 'exercise')}, {count(len(self.errors), 'error')}, "
+                   f"{count(len(self.findings), 'lint finding')} ({len(self.waived)} waived{': ' + waived if waived else ''})")
         if self.warnings:
-            summary += f", {len(self.warnings)} warnings"
+            summary += f", {count(len(self.warnings), 'warning')}"
         if not self.references_run:
             summary += "; reference solutions and lint not run (no grading engine)"
         return "\n".join([*lines, summary])
+
+
+def count(n: int, noun: str) -> str:
+    """ "1 error", "2 errors", "0 errors": the summary line is read by people."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _error(ex: Exercise, key: str, message: str) -> ExerciseError:

@@ -6,7 +6,10 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Protocol
+
+import numpy as np
 
 from service.domain import Exercise
 from service.exercises.inputs import materialize
@@ -37,6 +40,32 @@ def build_cases(exercise: Exercise) -> tuple[CaseIn, ...]:
 def job_for(exercise: Exercise, code: str, cases: tuple[CaseIn, ...], device: str, time_s: float) -> Job:
     return Job(code=code, entry=exercise.entry, framework=exercise.framework, cases=cases,
                time_s=time_s, memory_mb=exercise.limits.memory_mb, device=device)
+
+
+def pin_errors(exercise: Exercise, outputs: Mapping[str, CaseOut]) -> list[str]:
+    """Where the reference's output contradicts a case's ``expect`` / ``expect_shape`` (a typo in the solution
+    must never become the expected output learners are graded against)."""
+    errors = []
+    for case in exercise.cases:
+        value = outputs[case.name].value if case.name in outputs else None
+        if (case.expect is None and case.expect_shape is None) or value is None:
+            continue
+        got = value.array
+        if got is None:
+            errors.append(f"case {case.name!r}: the reference returns a {value.kind}, the case pins an array")
+            continue
+        if case.expect_shape is not None and tuple(got.shape) != tuple(case.expect_shape):
+            errors.append(f"case {case.name!r}: the reference returns shape {tuple(got.shape)}, "
+                          f"expect_shape pins {tuple(case.expect_shape)}")
+        if case.expect is not None:
+            pinned = np.asarray(case.expect)
+            same = pinned.shape == got.shape and bool(np.all(np.isclose(got.astype(np.complex128),
+                                                                        pinned.astype(np.complex128),
+                                                                        rtol=1.3e-6, atol=1e-5)))
+            if not same:
+                errors.append(f"case {case.name!r}: the reference returns {np.array2string(got, separator=', ')}, "
+                              f"expect pins {np.array2string(pinned, separator=', ')}")
+    return errors
 
 
 class ReferenceCache:
@@ -71,6 +100,10 @@ class ReferenceCache:
         if missing:
             errors = {n: (run.cases[n].error or {}).get("message", "") for n in missing if n in run.cases}
             raise ReferenceFailed(f"reference solution produced no output for {missing}: {errors}")
+        disagreements = pin_errors(exercise, run.cases)
+        if disagreements:
+            raise ReferenceFailed("the reference solution disagrees with the pinned expectations: "
+                                  + "; ".join(disagreements))
         prepared = Prepared(cases, dict(run.cases), (time.perf_counter() - start) * 1000)
         with self._lock:
             self._entries[key] = prepared

@@ -79,6 +79,25 @@ def start_reference_check(app: Flask) -> threading.Thread:
     return thread
 
 
+def broken(exercise: Exercise) -> bool:
+    """True when this version failed its reference check (a solution that fails its own cases or pins):
+    such an exercise is never served to learners, only listed for instructors with its errors."""
+    if not has_app_context():
+        return False
+    checked: dict[tuple[str, str], list[ExerciseError]] = current_app.extensions.get("kiwame.reference_checks", {})
+    return bool(checked.get((exercise.id, exercise.content_hash)))
+
+
+def servable(catalog: Catalog) -> list[Exercise]:
+    """The exercises learners may open and submit to, in track order."""
+    return [e for e in exercises(catalog) if not broken(e)]
+
+
+def get_servable(exercise_id: str) -> Exercise | None:
+    exercise = get_catalog().get(exercise_id)
+    return None if exercise is None or broken(exercise) else exercise
+
+
 def for_learner(exercise: Exercise, user_id: int | None) -> Exercise:
     """The learner's own variant of an exercise with ``params:`` (the exercise itself otherwise)."""
     return personalize.for_learner(exercise, user_id)

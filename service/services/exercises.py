@@ -26,7 +26,7 @@ def summary(exercise: Exercise) -> dict[str, Any]:
 def list_exercises(*, tag: str | None = None, framework: str | None = None, kind: str | None = None,
                    track: str | None = None) -> list[dict[str, Any]]:
     out = []
-    for ex in catalog_service.exercises(catalog_service.get_catalog()):
+    for ex in catalog_service.servable(catalog_service.get_catalog()):
         if (tag and tag not in ex.tags) or (framework and ex.framework != framework) \
                 or (kind and ex.kind != kind) or (track and ex.track != track):
             continue
@@ -35,7 +35,7 @@ def list_exercises(*, tag: str | None = None, framework: str | None = None, kind
 
 
 def get_exercise(exercise_id: str) -> Exercise:
-    exercise = catalog_service.get_catalog().get(exercise_id)
+    exercise = catalog_service.get_servable(exercise_id)
     if exercise is None:
         raise NotFound(f"no exercise {exercise_id!r}", code="exercise_not_found")
     return exercise

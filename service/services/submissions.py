@@ -113,7 +113,7 @@ def validate(req: SubmitRequest) -> Any:
     """The exercise the request targets, after checking kind, size and callback URL."""
     if req.source not in SOURCES:
         raise Invalid(f"source must be one of {', '.join(SOURCES)}")
-    exercise = catalog_service.get_catalog().get(req.exercise_id)
+    exercise = catalog_service.get_servable(req.exercise_id)
     if exercise is None:
         raise NotFound(f"no exercise {req.exercise_id!r}", code="exercise_not_found")
     if exercise.kind == "code":

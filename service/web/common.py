@@ -74,10 +74,11 @@ def catalog() -> Any:
     return catalog_service.get_catalog()
 
 
-def exercise_or_404(exercise_id: str) -> Any:
-    exercise = catalog().get(exercise_id)
+def exercise_or_404(exercise_id: str, *, staff: bool = False) -> Any:
+    """The exercise a page is about; learners never get one whose reference fails (staff pages still do)."""
+    exercise = catalog().get(exercise_id) if staff else catalog_service.get_servable(exercise_id)
     if exercise is None:
-        abort(404)
+        abort(404)  # unknown, or its reference fails its own cases: never served
     return exercise
 
 

@@ -46,7 +46,7 @@ def grades_csv() -> Any:
 @bp.route("/exercises/<path:exercise_id>")
 @staff_required
 def exercise(exercise_id: str) -> Any:
-    ex = exercise_or_404(exercise_id)
+    ex = exercise_or_404(exercise_id, staff=True)
     return page("instructor/exercise.html", exercise=ex, title=ex.title.get(g.lang),
                 stats=instructor_service.exercise_stats(ex.id, top=10))
 

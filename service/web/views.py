@@ -24,7 +24,7 @@ def track_items(catalog: Any, user_id: int, lang: str) -> list[dict[str, Any]]:
     titles = {t.id: t.title.get(lang) for t in catalog.tracks}
     order = {t.id: i for i, t in enumerate(catalog.tracks)}
     groups: dict[str, list[dict[str, Any]]] = {}
-    for ex in catalog_service.exercises(catalog):
+    for ex in catalog_service.servable(catalog):
         p = progress.get(ex.id)
         state = _state(p)
         groups.setdefault(ex.track, []).append({

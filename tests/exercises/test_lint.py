@@ -38,7 +38,7 @@ def test_strong_cases_have_no_findings(tree: Callable[..., Path]) -> None:
     assert names == {"unchanged_input", "reshape", "reversed_axes", "transpose_all", "other_permutation", "wrong_dtype"}
     assert len([c for c in result.wrong_answers() if c.name == "other_permutation"]) == 3  # 6 orders - ref, id, rev
     assert all(c.caught_by for c in result.wrong_answers())
-    assert report.format().endswith("1 exercises, 0 errors, 0 lint findings (0 waived)")
+    assert report.format().endswith("1 exercise, 0 errors, 0 lint findings (0 waived)")
 
 
 def test_size_one_axis_lets_reshape_pass(tree: Callable[..., Path]) -> None:
@@ -48,7 +48,7 @@ def test_size_one_axis_lets_reshape_pass(tree: Callable[..., Path]) -> None:
     [finding] = report.findings
     assert (finding.candidate, finding.cases, finding.reason) == ("reshape", ("c0", "c1"), "all cases have a size-1 axis")
     assert "exercises/basics/permute-2d.yaml:14: cases: weak tests: the wrong answer reshape passes every case" in report.format()
-    assert report.format().endswith("1 exercises, 0 errors, 1 lint findings (0 waived)")
+    assert report.format().endswith("1 exercise, 0 errors, 1 lint finding (0 waived)")
 
 
 def test_square_only_cases_with_symmetric_values_let_the_unchanged_input_pass(tree: Callable[..., Path]) -> None:
@@ -99,7 +99,7 @@ def test_reference_that_crashes_is_an_error(tree: Callable[..., Path]) -> None:
 def test_without_an_engine_only_the_schema_is_checked(tree: Callable[..., Path]) -> None:
     report = validate_dir(tree())
     assert report.ok and report.lint == {}
-    assert report.format() == ("1 exercises, 0 errors, 0 lint findings (0 waived); "
+    assert report.format() == ("1 exercise, 0 errors, 0 lint findings (0 waived); "
                                "reference solutions and lint not run (no grading engine)")
     assert load_catalog(tree()).errors == []
 

@@ -77,3 +77,28 @@ def test_each_version_is_checked_once(make_app: Callable[..., Flask], tmp_path: 
     with app.app_context():
         errors = catalog_service.catalog_errors(catalog_service.get_catalog(app))
     assert [e["file"].rsplit("/", 1)[-1] for e in errors] == ["broken.yaml"]  # still reported
+
+
+def test_a_broken_exercise_is_never_served(make_app: Callable[..., Flask], tmp_path: Path,
+                                           auth: Callable[..., dict[str, str]]) -> None:
+    root = _pack(tmp_path / "exercises")
+    # Valid and runnable, but the article's transpose is pinned and the reference disagrees (a typo in solution).
+    pinned = VALID.format(id="pinned").replace("x.permute(1, 0)", "x.reshape(x.shape[1], x.shape[0])").replace(
+        "    args: {x: [[1, 2, 3], [4, 5, 6]]}\n", "    args: {x: [[1, 2, 3], [4, 5, 6]]}\n    expect: [[1, 4], [2, 5], [3, 6]]\n")
+    (root / "basics" / "pinned.yaml").write_text(pinned, encoding="utf-8")
+    app = make_app(KIWAME_EXERCISES_DIR=str(root))
+    headers = auth("ana")
+    client = app.test_client()
+    assert client.get("/api/v1/exercises/pinned", headers=headers).status_code == 200  # not checked yet
+    assert catalog_service.check_references(app) == 2
+    with app.app_context():
+        errors = {e["file"].rsplit("/", 1)[-1]: e["message"] for e in
+                  catalog_service.catalog_errors(catalog_service.get_catalog(app))}
+    assert "expect pins [[1, 4]," in errors["pinned.yaml"] and "returns [[1, 2]," in errors["pinned.yaml"]
+    listed = {e["id"] for e in client.get("/api/v1/exercises", headers=headers).get_json()["items"]}
+    assert listed == {"fine"}
+    for ex_id in ("broken", "pinned"):
+        assert client.get(f"/api/v1/exercises/{ex_id}", headers=headers).status_code == 404
+        sent = client.post("/api/v1/submissions", headers=headers,
+                           json={"exercise_id": ex_id, "code": "def solve(x): return x"})
+        assert sent.status_code == 404

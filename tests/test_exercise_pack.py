@@ -3,7 +3,9 @@ all through the real engine on the real sandbox pool."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,7 +13,40 @@ from service.domain import Exercise, Submission
 from service.exercises import load_catalog, load_exercise
 from service.exercises.lint_code import candidate_code
 from service.exercises.validate import check_reference
+from service.grading.diagnose import find_permutation
 from service.grading.engine import Engine
+from service.grading.findings import FINDING_CODES
+from service.grading.staging import answer_tokens
+
+def answer_texts(ex: Exercise, prepared: Any) -> set[str]:
+    """The answer's call and the expected permutation, whitespace-free, as a first response must never show them."""
+    tokens = set(answer_tokens(ex))
+    for case in prepared.cases:
+        out = prepared.outputs[case.name].value
+        for arg in case.args:
+            if arg.array is None or out is None or out.array is None:
+                continue
+            perm = find_permutation(arg.array, out.array)
+            if perm is not None and list(perm) != sorted(perm):
+                tokens.add("permute(" + ",".join(map(str, perm)) + ")")
+                if len(perm) >= 3:  # a 2-tuple such as (1,0) also reads as an element index
+                    tokens.add("(" + ",".join(map(str, perm)) + ")")
+    return tokens
+
+
+def assert_no_answer(ex: Exercise, result: Any, prepared: Any, label: str) -> None:
+    tokens = answer_texts(ex, prepared)
+    shown = [text for d in result.diagnoses for text in [*d.messages.values(), *(d.hint or {}).values()]]
+    shown += [text for c in result.cases for ch in c.checks for text in ch.messages.values()]
+    for text in shown:
+        flat = re.sub(r"\s+", "", text).replace('"', "'")
+        assert not any(t in flat for t in tokens), (label, text, tokens)
+    for d in result.diagnoses:
+        assert "expected_call" not in d.details, (label, d.code, d.details)
+        if d.code in FINDING_CODES:
+            assert "expected" not in d.details, (label, d.code, d.details)
+    assert result.feedback["stage"] == 1 and result.feedback["can_reveal"] is True
+
 
 # Checks that show a *case* caught the wrong answer (not only a view/contiguity structure check).
 CASE_CHECKS = {"run", "type", "length", "shape", "dtype", "values", "value"}
@@ -48,8 +83,9 @@ def test_exercise_file(path: Path, engine: Engine, catalog_errors: list[str]) ->
         code = candidate_code(ex, cand, prepared.cases, prepared.outputs)
         if code is None:
             continue
-        result = engine.grade(ex, Submission(ex.id, code=code))
+        result = engine.grade(ex, Submission(ex.id, code=code))  # a first attempt
         assert result.status == "graded", (cand.label, result.diagnoses)
+        assert_no_answer(ex, result, prepared, cand.label)
         assert not result.passed, (cand.label, code)
         caught = [c.name for c in result.cases if any(not ch.passed and ch.name in CASE_CHECKS for ch in c.checks)]
         assert caught, (cand.label, code, [[ch.message for ch in c.checks if not ch.passed] for c in result.cases])

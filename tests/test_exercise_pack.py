@@ -18,6 +18,7 @@ from service.grading.engine import Engine
 from service.grading.findings import FINDING_CODES
 from service.grading.staging import answer_tokens
 
+
 def answer_texts(ex: Exercise, prepared: Any) -> set[str]:
     """The answer's call and the expected permutation, whitespace-free, as a first response must never show them."""
     tokens = set(answer_tokens(ex))

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from service.domain import Exercise, Submission
+from service.exercises import personalize
 from service.exercises.catalog import Catalog, load_catalog
 from service.exercises.errors import ExerciseError
 from service.exercises.lint import Finding, LintResult, lint_exercise
-from service.exercises import personalize
 from service.exercises.loader import key_line
 
 

@@ -100,11 +100,12 @@ def _call_funcs(tree: ast.AST) -> set[int]:
 def _ints(nodes: Iterable[ast.AST]) -> list[int] | None:
     out = []
     for n in nodes:
-        if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub) and isinstance(n.operand, ast.Constant):
-            n = ast.Constant(-n.operand.value)
-        if not isinstance(n, ast.Constant) or not isinstance(n.value, int) or isinstance(n.value, bool):
+        sign = 1
+        if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub):
+            sign, n = -1, n.operand
+        if not isinstance(n, ast.Constant) or type(n.value) is not int:
             return None
-        out.append(n.value)
+        out.append(sign * n.value)
     return out
 
 
@@ -126,10 +127,10 @@ def _identity(node: ast.AST) -> bool:
         inner = node.func.value
         return isinstance(inner, ast.Call) and _called(inner) == name
     if name == "einsum":
-        eq = args[0] if args and isinstance(args[0], ast.Constant) and isinstance(args[0].value, str) else None
-        if eq is None:
+        first = args[0] if args else None
+        if not isinstance(first, ast.Constant) or not isinstance(first.value, str):
             return False
-        spec = eq.value.replace(" ", "")
+        spec = first.value.replace(" ", "")
         if "," in spec.split("->")[0]:
             return False  # a contraction of several operands always does work
         if "->" in spec:
@@ -270,9 +271,9 @@ def _require(exercise: Exercise, tree: ast.AST, name: str, required: set[str]) -
         return [m.diagnosis(exercise, "missing_required_name", msg, {"name": name, "reason": "identity",
                                                                      "lines": lines})]
     if name in AXIS_MOVES:
-        undone = _undone_by(tree, name, working, required)
-        if undone is not None:
-            other, line = undone
+        moved = _undone_by(tree, name, working, required)
+        if moved is not None:
+            other, line = moved
             msg = {"en": f"Your code: moves axes with `{other}` (line {line}) on the input or result of `{name}`; "
                          f"this exercise asks `{name}` to do all of the moving",
                    "ja": f"コード: `{name}` の入力か結果の軸を `{other}` でも動かしています({line} 行目)。"

@@ -8,8 +8,8 @@ from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
 
 from service.errors import Forbidden, KiwameError, NotFound
 from service.extensions import limiter
-from service.services import display
 from service.services import catalog as catalog_service
+from service.services import display
 from service.services import submissions as submissions_service
 from service.web import i18n
 from service.web.common import catalog, exercise_or_404, is_staff, markdown, page, signin_required

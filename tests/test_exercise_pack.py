@@ -47,6 +47,20 @@ def assert_no_answer(ex: Exercise, result: Any, prepared: Any, label: str) -> No
         if d.code in FINDING_CODES:
             assert "expected" not in d.details, (label, d.code, d.details)
     assert result.feedback["stage"] == 1 and result.feedback["can_reveal"] is True
+    assert_japanese_style(result, label)
+
+
+# Japanese the glossary rules out: literal "expected/got" frames, ASCII semicolons joining clauses, the harsh
+# 「不正解」, drifting terms, and doubled punctuation after a quoted English sentence.
+BANNED_JA = ("あなたの結果:", "あなたの結果 ", "（期待", "期待:", ";", "不正解", "メモリフォーマット", "メモリ配置",
+             "メモリ上の順番", "形を付け替え", ".。", "。。", "N 次元")
+
+
+def assert_japanese_style(result: Any, label: str) -> None:
+    texts = [d.messages["ja"] for d in result.diagnoses if d.code not in ("runtime_error", "syntax_error")]
+    texts += [ch.messages["ja"] for c in result.cases for ch in c.checks if ch.name != "run"]
+    for text in texts:
+        assert not any(bad in text for bad in BANNED_JA), (label, text)
 
 
 # Checks that show a *case* caught the wrong answer (not only a view/contiguity structure check).

@@ -51,11 +51,11 @@ def seats_sentence(applied: Sequence[int], expected: Sequence[int]) -> Msg | Non
     seats_en = _and([str(i) for i in wrong], "en")
     now_en = _and([f"axis {applied[i]} in seat {i}" for i in wrong], "en")
     seats_ja = _and([f"席{i}" for i in wrong], "ja")
-    now_ja = "、".join(f"席{i}に軸{applied[i]}" for i in wrong)
+    now_ja = "、".join(f"席{i}に入力の軸{applied[i]}" for i in wrong)
     plural = "s" if len(wrong) > 1 else ""
     return {"en": f"Seat{plural} {seats_en} of the result hold{'' if plural else 's'} the wrong {'axes' if plural else 'axis'} "
                   f"(now the input's {now_en})" + ("; the other seats are right." if len(wrong) < len(applied) else "."),
-            "ja": f"結果の{seats_ja}に座っている軸が違います(今は入力の{now_ja}が座っています)。"
+            "ja": f"結果の{seats_ja}に座っている軸が違います(今は{now_ja}が座っています)。"
                   + ("ほかの席は合っています。" if len(wrong) < len(applied) else "")}
 
 

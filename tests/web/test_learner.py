@@ -158,3 +158,42 @@ def test_submit_rejects_a_wrong_kind_of_answer(app: Flask) -> None:
     response = client.post("/exercises/permute-shape-quiz/submit", headers={"X-CSRFToken": token},
                            json={"answer": None})
     assert response.status_code == 422 and response.get_json()["error"]
+
+
+def test_attempts_escalate_and_show_me_reveals_through_the_page(app: Flask) -> None:
+    client = app.test_client()
+    signup(client, "vic")
+    token = csrf_of(client, "/exercises/nchw-to-nhwc")
+    wrong = {"code": "import torch\n\n\ndef solve(x):\n    return x.permute(0, 3, 2, 1)\n"}
+    stages = []
+    for _ in range(2):
+        body = client.post("/exercises/nchw-to-nhwc/submit", headers={"X-CSRFToken": token}, json=wrong).get_json()
+        result = body["result"]
+        stages.append(result["feedback"]["stage"])
+        assert "permute(0, 2, 3, 1)" not in json.dumps(result)
+        assert result["diagnoses"][0]["primary"] is True
+    shown = client.post("/exercises/nchw-to-nhwc/submit", headers={"X-CSRFToken": token},
+                        json={**wrong, "reveal": True}).get_json()["result"]
+    assert stages == [1, 2] and shown["feedback"]["revealed"] is True and shown["feedback"]["stage"] == 3
+    assert "permute(0, 2, 3, 1)" in shown["diagnoses"][0]["message"]
+
+
+def test_a_quiz_can_be_retried_and_given_up(app: Flask) -> None:
+    client = app.test_client()
+    signup(client, "wen")
+    token = csrf_of(client, "/exercises/permute-shape-quiz")
+    first = client.post("/exercises/permute-shape-quiz/submit", headers={"X-CSRFToken": token},
+                        json={"answer": [4, 7]}).get_json()["result"]
+    assert first["passed"] is False and first["explanation"] is None and first["feedback"]["can_reveal"]
+    assert "(7, 4)" not in json.dumps(first, ensure_ascii=False)
+    gave_up = client.post("/exercises/permute-shape-quiz/submit", headers={"X-CSRFToken": token},
+                          json={"answer": None, "reveal": True}).get_json()["result"]
+    assert gave_up["explanation"] and "(7, 4)" in gave_up["diagnoses"][0]["message"]
+
+
+def test_japanese_page_gets_the_japanese_starter_and_labels(app: Flask) -> None:
+    client = app.test_client()
+    signup(client, "xia", **{"Accept-Language": "ja"})
+    data = page_data(client.get(f"/exercises/{FIRST}", headers={"Accept-Language": "ja"}).get_data(as_text=True))
+    assert data["lang"] == "ja" and data["labels"]["ex.failed"] == "まだ" and data["labels"]["grid.shape"] == "形状"
+    assert all("label" in c for c in data["cases"])

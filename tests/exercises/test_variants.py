@@ -33,7 +33,7 @@ cases:
     visible: true
     args: {x: {coded: ["${B}", 3, 4]}}
   - args: {x: {arange: ["${B + 1}", 4, 2]}}
-    expect_shape: "${[[B + 1, 2, 4], [B + 1, 4, 2]][axis]}"
+    expect_shape: "${[[4, 2, B + 1], [B + 1, 2, 4]][axis]}"
 """
 
 
@@ -53,7 +53,7 @@ def test_default_variant_and_learner_variants(tree: Callable[..., Path]) -> None
     # visible and hidden cases both follow the variant (the grids are drawn from these inputs)
     shapes = [materialize(case, "torch")[0].array.shape for case in mine.cases]  # type: ignore[union-attr]
     assert shapes == [(b, 3, 4), (b + 1, 4, 2)]
-    assert mine.cases[1].expect_shape == ((b + 1, 2, 4), (b + 1, 4, 2))[axis]
+    assert mine.cases[1].expect_shape == ((4, 2, b + 1), (b + 1, 2, 4))[axis]
 
 
 def test_seeds_differ_per_exercise_and_learner() -> None:

@@ -95,3 +95,18 @@ def test_an_error_in_one_variant_only_is_labelled(tree: Callable[..., Path]) -> 
     text = MOVE_AXIS.replace("B: [2, 5]", "B: [2, 11]")  # coded values allow sizes up to 10 only
     errors = [str(e) for e in load_catalog(tree(name="move-axis", text=text)).errors]
     assert errors and all("in the variant B=11" in e for e in errors), errors
+
+
+def test_validation_runs_the_reference_of_every_variant(tree: Callable[..., Path]) -> None:
+    from exercise_support import InProcessRunner
+
+    from service.exercises.validate import validate_dir
+    from service.grading.engine import Engine
+
+    good = validate_dir(tree(name="move-axis", text=MOVE_AXIS), engine=Engine(InProcessRunner()))
+    assert good.errors == [], [str(e) for e in good.errors]
+    # A pin that only one variant's reference contradicts: reported with that variant.
+    wrong = MOVE_AXIS.replace('"${[[4, 2, B + 1], [B + 1, 2, 4]][axis]}"', '"${[[4, 2, B + 1], [B + 1, 4, 2]][axis]}"')
+    bad = validate_dir(tree(name="move-axis", text=wrong), engine=Engine(InProcessRunner()))
+    messages = [str(e) for e in bad.errors]
+    assert messages and all("expect_shape pins" in e and "axis=1" in e for e in messages), messages

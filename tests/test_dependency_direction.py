@@ -22,8 +22,8 @@ ALLOWED: dict[str, set[str]] = {
     "persistence": {"domain", "config", "extensions"},
     "services": {"domain", "results", "exercises", "grading", "sandbox", "persistence", "config", "extensions",
                  "errors"},
-    "api": {"domain", "results", "services", "errors", "extensions"},
-    "web": {"domain", "results", "services", "errors", "extensions"},
+    "api": {"domain", "results", "services", "config", "errors", "extensions"},
+    "web": {"domain", "results", "services", "config", "errors", "extensions"},
 }
 # Layers that must stay free of the web framework and the database (plain data only).
 NO_FRAMEWORK = {"domain", "results", "sandbox", "exercises", "grading"}

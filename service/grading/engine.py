@@ -64,8 +64,7 @@ class Engine:
 
     @staticmethod
     def _error(exercise: Exercise, message: m.Msg, **details: str) -> GradeResult:
-        result = fallback(exercise.id, exercise.content_hash, "grader_error", message["en"], **details)
-        result.diagnoses[0].messages = dict(message)
+        result = fallback(exercise.id, exercise.content_hash, {"en": message["en"], "ja": message["ja"]}, **details)
         result.kind = exercise.kind
         return result
 

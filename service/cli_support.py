@@ -28,7 +28,7 @@ def _engine() -> Iterator[Any]:
 
 def validate(directory: Path | None) -> int:
     """Exit status of ``kiwame exercises validate``: 0 clean, 1 on errors or lint findings."""
-    from service.exercises.validate import validate_dir
+    from service.authoring.validate import validate_dir
 
     root = directory or Path(load_config()["KIWAME_EXERCISES_DIR"])
     with _engine() as engine:

@@ -16,7 +16,7 @@ class Bilingual(TypedDict):
 
 
 # The closed vocabulary of diagnosis codes (issue 3). Extend, never rename: LMSs and scripts key on them.
-# A new code goes here, into the engine's ranking (grading/engine.py) and into the messages; a test checks.
+# A new code goes here and into the engine's ranking (grading/engine.py _SPECIFICITY); tests check both.
 DiagnosisCode = Literal[
     "syntax_error",
     "missing_function",
@@ -65,6 +65,10 @@ class Diagnosis:
     messages: dict[str, str] = field(default_factory=dict)  # {"en": ..., "ja": ...}
     hint: dict[str, str] | None = None  # the exercise's hint for this code, {"en", "ja"}
     case: str | None = None  # the case it was found on (None: whole submission)
+
+    def __post_init__(self) -> None:
+        if self.code not in DIAGNOSIS_CODES:  # the vocabulary is closed: LMSs and statistics key on it
+            raise ValueError(f"unknown diagnosis code {self.code!r}: add it to results.DiagnosisCode")
 
 
 @dataclass

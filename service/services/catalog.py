@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
 
+from service.authoring import validate
 from service.domain import Exercise
 from service.exercises import Catalog, ExerciseError, ReloadResult
 from service.persistence import ExerciseVersion, db
@@ -47,8 +48,6 @@ def check_references(app: Flask) -> int:
     Each (exercise, content hash) is checked once: a reload checks only the new or edited versions, and
     one check runs at a time, so a reload during the start-up check repeats none of its work.
     """
-    from service.exercises.validate import check_reference  # grading imports exercises: import lazily
-
     rt = runtime(app)
     with app.app_context(), _reference_lock:
         engine = rt.engine
@@ -59,7 +58,7 @@ def check_references(app: Flask) -> int:
             if key in previous:
                 continue
             try:
-                errors, _, _ = check_reference(engine, exercise, lint=False)
+                errors, _, _ = validate.check_reference(engine, exercise, lint=False)
             except Exception as exc:  # a grader bug must not stop the others from being checked
                 log.exception("reference check of %s failed", exercise.id)
                 errors = [ExerciseError(exercise.source_path, 1, "solution",

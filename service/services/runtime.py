@@ -68,18 +68,18 @@ class Runtime:
 
     @property
     def queue(self) -> GradingQueue:
+        """Where submissions are sent to be graded (built by ``make_queue`` on first use)."""
         if self._queue is None:
             with self._lock:
-                if self._queue is None:
-                    self._queue = self.make_queue(self)
+                self._queue = self._queue or self.make_queue(self)
         return self._queue
 
     @property
     def outbox(self) -> Scheduler:
+        """What runs outbox deliveries (built by ``make_outbox`` on first use)."""
         if self._outbox is None:
             with self._lock:
-                if self._outbox is None:
-                    self._outbox = self.make_outbox(self)
+                self._outbox = self._outbox or self.make_outbox(self)
         return self._outbox
 
     def close(self) -> None:

@@ -52,7 +52,7 @@ def test_reference_check_warms_the_cache(make_app: Callable[..., Flask], tmp_pat
 
 def test_each_version_is_checked_once(make_app: Callable[..., Flask], tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from service.exercises import validate
+    from service.authoring import validate
 
     root = _pack(tmp_path / "exercises")
     app = make_app(KIWAME_EXERCISES_DIR=str(root))

@@ -134,6 +134,11 @@ def install(app: Flask, values: Settings) -> None:
     app.extensions[_KEY] = values
 
 
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """The typed settings of a process without an app (e.g. a CLI command that only needs a path)."""
+    return from_config(load(environ=environ))
+
+
 def settings(app: Flask) -> Settings:
     """The app's typed settings (built by ``create_app``; from ``app.config`` for an app built otherwise)."""
     found = app.extensions.get(_KEY)

@@ -53,7 +53,7 @@ def run(host: str, port: int, threads: int = 8) -> None:
 
     # Migrate once, in the arbiter, before any worker (the worker's create_app does not): on the embedded
     # SQLite, when KIWAME_AUTO_MIGRATE asks (by default only the embedded SQLite), or when asked to here.
-    settings = config.from_config(config.load())
+    settings = config.load_settings()
     if settings.embedded_db or settings.auto_migrate or settings.auto_migrate_on_serve:
         upgrade(create_app({"KIWAME_AUTO_MIGRATE": "0"}))
     KiwameServer({

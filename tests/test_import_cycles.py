@@ -12,13 +12,10 @@ from pathlib import Path
 
 SERVICE = Path(__file__).resolve().parent.parent / "service"
 
-# The package-init idiom: ``service/web/__init__.py`` and ``service/api/__init__.py`` import their
-# submodules, which import the package back for ``i18n`` / ``schemas``. Benign, and nothing else is allowed.
-ALLOWED_CYCLES = [
-    {"service.web", "service.web.common", "service.web.auth", "service.web.learn", "service.web.teach",
-     "service.web.sessions", "service.web.views"},
-    {"service.api", "service.api.v1", "service.api.health"},
-]
+# The package-init idiom is the one allowed cycle: ``service/web/__init__.py`` imports its submodules, which
+# import the package back (``from service.web import i18n``). Such a cycle only runs through the package's
+# ``__init__``; among the submodules themselves there is none.
+PACKAGE_INIT_CYCLES = {"service.web", "service.api"}
 
 
 def module_name(path: Path) -> str:
@@ -123,9 +120,24 @@ def strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
 GRAPH = {module: edges_of(module) for module in MODULES}
 
 
+def package_init_idiom(component: set[str]) -> str | None:
+    """The package whose ``__init__`` the cycle runs through, when that is its only cycle; else None."""
+    packages = [m for m in component if MODULES[m].name == "__init__.py"]
+    if len(packages) != 1:
+        return None
+    package = packages[0]
+    if not all(m == package or m.startswith(package + ".") for m in component):
+        return None
+    rest = {m: GRAPH[m] & (component - {package}) for m in component - {package}}
+    return None if strongly_connected(rest) else package
+
+
 def test_no_import_cycles_but_the_package_init_idiom() -> None:
-    cycles = [sorted(c) for c in strongly_connected(GRAPH) if not any(c <= allowed for allowed in ALLOWED_CYCLES)]
+    components = strongly_connected(GRAPH)
+    cycles = [sorted(c) for c in components if package_init_idiom(c) is None]
     assert not cycles, f"import cycles: {cycles}"
+    # Only the known packages use the idiom; a new one is a decision to write down here.
+    assert {package_init_idiom(c) for c in components} <= PACKAGE_INIT_CYCLES
 
 
 def test_layers_form_a_dag() -> None:
@@ -143,3 +155,6 @@ def test_the_graph_sees_lazy_imports_and_skips_type_checking() -> None:
     assert "service.app" in GRAPH["service.cli"]  # lazy, inside _app()
     assert "service.services.queue" not in GRAPH["service.services.runtime"]  # annotations only
     assert strongly_connected({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
+    # The idiom check rejects a cycle between two submodules even inside a package that uses the idiom.
+    assert package_init_idiom({"service.web", "service.web.common"}) == "service.web"
+    assert package_init_idiom({"service.services.queue", "service.services.runtime"}) is None

@@ -38,7 +38,7 @@ from flask import Flask
 from service.config import Settings
 from service.persistence import SubmissionRow, db
 from service.persistence.models import DeliveryState, utcnow
-from service.services.runtime import runtime
+from service.services.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +207,6 @@ class TimerScheduler:
             self._timers.clear()
 
 
-def make_scheduler(rt: Any) -> Scheduler:
+def make_scheduler(rt: Runtime) -> Scheduler:
     """The scheduler this process uses (the runtime calls it on first use, after the fork)."""
     return TimerScheduler(rt.app)

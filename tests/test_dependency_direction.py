@@ -105,3 +105,31 @@ def test_the_rule_is_checked_on_real_files() -> None:
     assert set(ALLOWED) - parts <= NOT_YET
     assert parts <= set(ALLOWED)
     assert imports_of(SERVICE / "web" / "sessions.py") >= {"service.services"}
+
+
+# The objects a process builds are reached through runtime(app) and settings(app) only (one typed accessor
+# each), not by string keys into app.extensions; these modules own the keys they store.
+EXTENSION_KEY_OWNERS = {"config.py", "errors.py", "services/runtime.py"}
+
+
+def _extension_keys(path: Path) -> set[str]:
+    keys: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        target: ast.AST | None = None
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute):
+            target = node.slice if node.value.attr == "extensions" else None
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
+            owner = node.func.value
+            if isinstance(owner, ast.Attribute) and owner.attr == "extensions":
+                target = node.args[0]
+        if isinstance(target, ast.Constant) and isinstance(target.value, str) and target.value.startswith("kiwame"):
+            keys.add(target.value)
+    return keys
+
+
+def test_app_objects_are_reached_through_the_runtime() -> None:
+    found = {str(p.relative_to(SERVICE)): _extension_keys(p) for p in FILES}
+    stray = {path: keys for path, keys in found.items() if keys and path not in EXTENSION_KEY_OWNERS}
+    assert not stray, f"use runtime(app) / settings(app) instead of app.extensions lookups: {stray}"
+    tests = Path(__file__).resolve().parent
+    assert _extension_keys(tests / "conftest.py") == set()  # the fixtures go through runtime(app) too

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from service.authoring.lint_code import candidate_code
+from service.authoring.validate import check_reference
 from service.domain import Exercise, Submission
 from service.exercises import load_catalog, load_exercise
-from service.exercises.lint_code import candidate_code
-from service.exercises.validate import check_reference
 from service.grading.diagnose import find_permutation
 from service.grading.engine import Engine
 from service.grading.findings import FINDING_CODES

@@ -7,7 +7,7 @@ from typing import Any
 
 from service.domain import Exercise
 from service.grading import messages as m
-from service.results import CaseResult, GradeResult
+from service.results import CaseResult, DiagnosisCode, GradeResult
 
 _SIZE = re.compile(r"^\s*(?:torch\.Size\s*\(\s*)?[\[(]?\s*(.*?)\s*[\])]?\s*\)?\s*$", re.S)
 
@@ -145,7 +145,8 @@ def _msg(problem: m.Msg) -> m.Msg:
     return m.line(SUBJECT, problem)
 
 
-def _result(exercise: Exercise, passed: bool, msg: m.Msg, attempt: int, reveal: bool, code: str | None = None,
+def _result(exercise: Exercise, passed: bool, msg: m.Msg, attempt: int, reveal: bool,
+            code: DiagnosisCode | None = None,
             details: dict[str, Any] | None = None) -> GradeResult:
     diagnoses = [m.diagnosis(exercise, code, msg, details)] if code else []
     for d in diagnoses:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from service.authoring.lint import lint_exercise
+from service.authoring.lint_rules import bypasses
 from service.domain import Rules
 from service.exercises import load_catalog
-from service.exercises.lint import lint_exercise
-from service.exercises.lint_rules import bypasses
 
 
 def test_no_bundled_exercise_has_bypassable_rules() -> None:

@@ -100,7 +100,7 @@ def test_an_error_in_one_variant_only_is_labelled(tree: Callable[..., Path]) -> 
 def test_validation_runs_the_reference_of_every_variant(tree: Callable[..., Path]) -> None:
     from exercise_support import InProcessRunner
 
-    from service.exercises.validate import validate_dir
+    from service.authoring.validate import validate_dir
     from service.grading.engine import Engine
 
     good = validate_dir(tree(name="move-axis", text=MOVE_AXIS), engine=Engine(InProcessRunner()))

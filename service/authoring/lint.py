@@ -9,8 +9,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from service.authoring.lint_rules import bypasses
 from service.domain import Exercise
-from service.exercises.lint_rules import bypasses
 from service.exercises.loader import key_line
 from service.exercises.schema import LINT_CANDIDATES
 from service.grading.compare import compare_case

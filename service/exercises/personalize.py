@@ -7,8 +7,8 @@ import logging
 import threading
 from collections import OrderedDict
 
+import service.exercises.variants as variants
 from service.domain import Exercise
-from service.exercises import variants
 from service.exercises.schema import build_exercise
 from service.exercises.yamltree import Tree
 

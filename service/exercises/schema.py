@@ -7,8 +7,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+import service.exercises.variants as variants
 from service.domain import LANGS, Case, CheckSpec, Exercise, Limits, Rules, Text
-from service.exercises import variants
 from service.exercises.errors import ExerciseError
 from service.exercises.fields import ID_PATTERN, IDENT_PATTERN, MISSING, Reader
 from service.exercises.inputs import SpecError, array_from_spec, describe

@@ -88,6 +88,13 @@ def flow_1_signup_fail_with_reshape_then_pass_with_permute(learner: Any, artifac
     assert page.locator("#result .expected td.cell").all_text_contents() == ["1", "4", "2", "5", "3", "6"]
     hints = " ".join(page.locator("#result .diag").all_text_contents())
     assert "permute" in hints and "reshape" in hints
+    # One primary diagnosis leads; the rest fold under "More details". The author's hint waits for try 2.
+    assert page.locator("#result .verdict > .diag.primary").count() == 1
+    assert page.locator("#result .verdict > .diag.primary").get_attribute("data-code") == "reshape_instead_of_permute"
+    assert page.locator("#result details.more-diags .diag").count() >= 1
+    assert page.locator('#result .diag[data-code="reshape_instead_of_permute"] .hint').count() == 0
+    page.click("#submit")
+    page.wait_for_selector("#result .ladder:has-text('2')", timeout=VERDICT_TIMEOUT)
     assert page.locator('#result .diag[data-code="reshape_instead_of_permute"] .hint').count() == 1
     shot(page, artifacts, "verdict-reshape-diff")
 
@@ -214,6 +221,8 @@ def test_quizzes_show_the_explanation_after_answering(fresh: Any, artifacts: Pat
     page.fill("#shape-answer", "(4, 7)")
     page.keyboard.press("Control+Enter")
     page.wait_for_selector('.verdict[data-passed="0"]', timeout=VERDICT_TIMEOUT)
+    assert page.locator(".explanation").count() == 0  # a wrong try: feedback on it, the explanation waits
+    assert "(7, 4)" not in page.locator("#result").text_content()
     page.fill("#shape-answer", "7, 4")
     page.click("#submit")
     page.wait_for_selector('.verdict[data-passed="1"]', timeout=VERDICT_TIMEOUT)
@@ -224,7 +233,11 @@ def test_quizzes_show_the_explanation_after_answering(fresh: Any, artifacts: Pat
     assert choices.count() >= 2
     choices.first.check()
     page.click("#submit")
-    page.wait_for_selector(".verdict", timeout=VERDICT_TIMEOUT)
+    verdict = page.wait_for_selector(".verdict", timeout=VERDICT_TIMEOUT)
+    if verdict.get_attribute("data-passed") == "0":  # a wrong pick: retry, or give up to see the explanation
+        assert page.locator(".explanation").count() == 0
+        page.click("#result button.reveal")
+        page.wait_for_selector(".explanation", timeout=VERDICT_TIMEOUT)
     assert page.locator(".explanation").count() == 1
 
 
@@ -235,6 +248,11 @@ def test_wrong_axis_order_names_both_permutations_on_3d_slices(fresh: Any, artif
     assert page.locator("#examples .slice-label").first.text_content() == "x[0, :, :]"
     set_code(page, "import torch\n\n\ndef solve(x):\n    return x.permute(1, 2, 0)\n")
     page.click("#submit")
+    diag = page.wait_for_selector('#result .diag[data-code="wrong_axis_order"]', timeout=VERDICT_TIMEOUT)
+    perms = [p.text_content() for p in diag.query_selector_all(".perm")]
+    assert perms == ["(1, 2, 0)"]  # a first try: the learner's own order only, never the answer's
+    page.click("#result button.reveal")  # "Show me": the whole ladder at once
+    page.wait_for_selector("#result .diag .perm:nth-of-type(2)", timeout=VERDICT_TIMEOUT)
     diag = page.wait_for_selector('#result .diag[data-code="wrong_axis_order"]', timeout=VERDICT_TIMEOUT)
     perms = [p.text_content() for p in diag.query_selector_all(".perm")]
     assert perms == ["(1, 2, 0)", "(2, 0, 1)"]

@@ -129,7 +129,8 @@ def flow_2_switch_to_japanese(learner: Any, artifacts: Path) -> None:
     assert "permute(1, 0) で転置する" in page.locator("h1").text_content()
     assert "2行3列" in page.locator(".prompt").text_content()
     assert page.locator("#submit").text_content() == "提出"
-    assert "次元 1" in page.locator("#examples .axis-col").first.text_content()
+    assert "軸 1" in page.locator("#examples .axis-col").first.text_content()  # glossary: 軸 for one axis
+    assert "形状 (2, 3)" in page.locator("#examples .shape").first.text_content()
     shot(page, artifacts, "exercise-ja")
     # Remembered: a reload (and the stored locale) keep Japanese even though the browser asks for English.
     page.reload()

@@ -112,7 +112,7 @@ class Engine:
             else:
                 diagnoses.append(m.diagnosis(exercise, "gpu_skipped", {
                     "en": f"GPU cases: skipped, {reason['en']}; only the CPU cases were graded",
-                    "ja": f"GPU のケース: {reason['ja']}ため省略し、CPU のケースだけを採点しました",
+                    "ja": f"GPU のケース: {reason['ja']}ため省略し、CPU のケースだけを採点しました。",
                 }, {"reason": reason["code"]}))
 
         diagnoses = by_specificity(merge_repeats(diagnoses, {c.name for c in all_cases if c.visible}))
@@ -175,7 +175,7 @@ class Engine:
             if facts is None or (facts.value is None and facts.error is None):
                 # The run stopped before this case: the run-level diagnosis explains why.
                 msg = stopped.messages if stopped else {"en": "Your function: returned no result",
-                                                        "ja": "関数: 結果が返されませんでした"}
+                                                        "ja": "関数: 結果が返されませんでした。"}
                 result.checks.append(m.check("run", False, msg))
             elif facts.value is None:
                 msg, details = case_error(exercise, facts.error, shown)

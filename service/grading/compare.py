@@ -18,7 +18,7 @@ from service.grading.diagnose import (
     rearrangement_finding,
     trace,
 )
-from service.grading.findings import finding_message
+from service.grading.findings import finding_message, trace_sentence
 from service.results import Check, Diagnosis, DiagnosisCode
 from service.sandbox.protocol import ArgIn, CaseOut, Value
 
@@ -234,6 +234,29 @@ def _explain(ctx: _Ctx, expected: np.ndarray, actual: np.ndarray) -> None:
                                                     "input": arg.name})
         if finding is not None:
             ctx.diagnose(finding.code, finding_message(finding.code, finding.details), dict(finding.details))
+            return
+    _trace_plain(ctx, expected, actual)
+
+
+def _trace_plain(ctx: _Ctx, expected: np.ndarray, actual: np.ndarray) -> None:
+    """No named mistake, but the values are the input's, moved: say where one of them went (visible cases
+    only). "Values differ" alone teaches nothing; "`out[0, 1]` holds `x[1, 0]`" is the picture in words."""
+    last = ctx.diagnoses[-1] if ctx.diagnoses else None
+    if not ctx.visible or last is None or last.code not in ("value_mismatch", "shape_mismatch"):
+        return
+    for arg in ctx.inputs:
+        if arg.array is None or arg.array.size != actual.size:
+            continue
+        traced = trace(arg.array, expected, actual)
+        if traced is not None:
+            sentence = trace_sentence({"trace": traced, "input": arg.name})
+            if sentence is not None:
+                last.details["trace"] = traced
+                last.details["input"] = arg.name
+                en, ja = last.messages["en"], last.messages["ja"]
+                last.messages = {"en": en + ("" if en.endswith(".") else ".") + " " + sentence["en"],
+                                 "ja": ja + ("" if ja.endswith("。") else "。") + sentence["ja"]}
+                last.message = last.messages["en"]
             return
 
 

@@ -194,3 +194,17 @@ def test_float_positions_are_shown_with_enough_digits() -> None:
     v = compare_case(exercise(), arg(e), tensor(e), tensor(a), facts())
     assert v.diagnoses[0].message == ("Result values: 2 of 2 elements differ; at (0,): expected 0.30000000000000004, "
                                       "got 0.29999999999999999; at (1,): expected 2, got 2.000001")
+
+
+def test_values_moved_without_a_named_mistake_are_traced_on_visible_cases_only() -> None:
+    from service.sandbox.protocol import ArgIn
+
+    x = (np.arange(24) + 100).reshape(2, 3, 4)
+    expected = x.reshape(2, 3, 2, 2).transpose(0, 2, 1, 3).reshape(2, 2, 6)
+    got = expected[:, ::-1, :].copy()  # no permutation, reshape or split of x explains it
+    shown = compare_case(exercise(), (ArgIn("x", array=x),), tensor(expected), tensor(got), facts())
+    [values] = [d for d in shown.diagnoses if d.code == "value_mismatch"]
+    assert values.message.endswith("`out[0, 0, 0]` holds `x[0, 0, 2]`; it should hold `x[0, 0, 0]`.")
+    assert values.messages["ja"].endswith("`out[0, 0, 0]` には `x[0, 0, 2]` が入っています。入るべきなのは `x[0, 0, 0]` です。")
+    hidden = compare_case(exercise(), (ArgIn("x", array=x),), tensor(expected), tensor(got), facts(), visible=False)
+    assert all("trace" not in d.details and "holds" not in d.message for d in hidden.diagnoses)

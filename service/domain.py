@@ -94,7 +94,8 @@ class Exercise:
     cases: tuple[Case, ...] = ()
     check: CheckSpec = field(default_factory=CheckSpec)
     rules: Rules = field(default_factory=Rules)
-    hints: Mapping[str, Text] = field(default_factory=dict)  # keyed by diagnosis code
+    hints: Mapping[str, Text] = field(default_factory=dict)  # keyed by diagnosis code (a ladder's first rung)
+    hint_ladders: Mapping[str, tuple[Text, ...]] = field(default_factory=dict)  # code -> one hint per try
     limits: Limits = field(default_factory=Limits)
     devices: tuple[str, ...] = ("cpu",)
     allow: Mapping[str, str] = field(default_factory=dict)  # lint waivers: candidate -> reason

@@ -107,12 +107,12 @@ def _build_one(tree: Tree, file: str, stem: str, track: str, content_hash: str) 
     difficulty = r.integer(r.required(doc, "", "difficulty", "1..5"), "difficulty", 1, 5)
     tags = r.string_list(doc.get("tags"), "tags")
     order = r.integer(doc.get("order", MISSING), "order", 0)
-    hints = _hints(r, doc.get("hints", MISSING))
+    hints, ladders = _hints(r, doc.get("hints", MISSING))
     explanation = r.text(doc.get("explanation", MISSING), "explanation")
     common: dict[str, Any] = dict(
         id=ex_id or stem, kind=kind or "code", framework=framework or "torch", track=track,
         title=title, prompt=prompt, difficulty=difficulty or 1, tags=tags, content_hash=content_hash,
-        source_path=file, hints=hints, explanation=explanation, order=order or 0,
+        source_path=file, hints=hints, hint_ladders=ladders, explanation=explanation, order=order or 0,
     )
     if kind == "code":
         for key in QUIZ_KEYS:
@@ -133,17 +133,28 @@ def _build_one(tree: Tree, file: str, stem: str, track: str, content_hash: str) 
     return Parsed(exercise, errors, warnings, order)
 
 
-def _hints(r: Reader, value: Any) -> dict[str, Text]:
+def _hints(r: Reader, value: Any) -> tuple[dict[str, Text], dict[str, tuple[Text, ...]]]:
+    """``hints: {code: {en, ja}}``, or a ladder ``{code: [{en, ja}, ...]}`` shown one rung per try."""
     hints: dict[str, Text] = {}
-    mapping = r.mapping(value, "hints", "a mapping of diagnosis code to {en, ja}")
+    ladders: dict[str, tuple[Text, ...]] = {}
+    mapping = r.mapping(value, "hints", "a mapping of diagnosis code to {en, ja} or a list of them")
     for code, text in (mapping or {}).items():
         if code not in DIAGNOSIS_CODES:
             r.keys({code: text}, "hints", DIAGNOSIS_CODES)
             continue
+        if isinstance(text, list):
+            if not 1 <= len(text) <= 3:
+                r.error(join("hints", code), f"expected a ladder of 1 to 3 hints (one per try), got {len(text)}")
+                continue
+            steps = [r.text(step, join(join("hints", code), i)) for i, step in enumerate(text)]
+            if all(s is not None for s in steps):
+                ladders[code] = tuple(s for s in steps if s is not None)
+                hints[code] = ladders[code][0]
+            continue
         parsed = r.text(text, join("hints", code))
         if parsed is not None:
             hints[code] = parsed
-    return hints
+    return hints, ladders
 
 
 def _code(r: Reader, value: Any, path: str, entry: str, *, required: bool) -> tuple[str, ast.Module | None]:

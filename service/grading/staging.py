@@ -79,6 +79,13 @@ def _finding_tokens(diagnoses: list[Diagnosis]) -> set[str]:
 
 
 def _hint(d: Diagnosis, exercise: Exercise, stage: int, tokens: set[str]) -> dict[str, str] | None:
+    ladder = exercise.hint_ladders.get(d.code)
+    if ladder:
+        # An author's ladder: rung n on try n (the last rung stays), each still held back if it gives the answer.
+        for step in reversed(ladder[:stage]):
+            if stage >= FULL or not any(reveals(v, tokens) for v in step.to_dict().values()):
+                return step.to_dict()
+        return None
     text = exercise.hints.get(d.code)
     if text is None:
         return None

@@ -65,3 +65,15 @@ def test_pins_are_parsed_and_bad_pins_are_located(tree: Callable[..., Path]) -> 
                     "    args: {x: [[1, 2, 3], [4, 5, 6]]}\n    expect: hello\n    expect_shape: [3, -2]\n"})
     errors = [str(e) for e in load_catalog(tree(text=text)).errors]
     assert any("cases[0].expect:" in e for e in errors) and any("cases[0].expect_shape" in e for e in errors), errors
+
+
+def test_a_hint_ladder_loads_and_is_bounded(tree: Callable[..., Path]) -> None:
+    ladder = ("hints:\n  wrong_axis_order:\n    - {en: look at seat 0, ja: 席0 を見ましょう}\n"
+              "    - {en: seat 0 holds axis 1, ja: 席0 には軸1}\n")
+    ex = load_catalog(tree(text=VALID.format(id="permute-2d") + ladder)).get("permute-2d")
+    assert ex is not None and [t.en for t in ex.hint_ladders["wrong_axis_order"]] == ["look at seat 0",
+                                                                                      "seat 0 holds axis 1"]
+    assert ex.hints["wrong_axis_order"].en == "look at seat 0"  # readers of the plain hints get rung 1
+    long = ladder + "    - {en: a, ja: a}\n    - {en: b, ja: b}\n"
+    errors = [str(e) for e in load_catalog(tree(text=VALID.format(id="permute-2d") + long)).errors]
+    assert any("ladder of 1 to 3 hints" in e for e in errors), errors

@@ -85,3 +85,19 @@ def test_quiz_retries_get_feedback_about_that_answer_only(engine: Any, answer: t
     assert str(tuple(ex.answer)).replace(" ", "") not in json.dumps(result.to_dict()).replace(" ", "")
     gave_up = engine.grade(ex, Submission(ex.id, answer=None, reveal=True))
     assert gave_up.explanation is not None and "The answer is" in primary(gave_up).message
+
+
+def test_an_authored_hint_ladder_gives_one_rung_per_try(engine: Any) -> None:
+    from dataclasses import replace
+
+    from service.domain import Text
+
+    base = CATALOG.get("permute-3d")
+    assert base is not None
+    ladder = (Text("Which axis is in front?", "先頭の軸はどれ?"), Text("Seat 0 holds axis 2.", "席0 には軸2。"),
+              Text("Use `x.permute(2, 0, 1)`.", "`x.permute(2, 0, 1)` を使います。"))
+    ex = replace(base, hint_ladders={"wrong_axis_order": ladder}, content_hash=base.content_hash)
+    code = solve("x.permute(1, 2, 0)")
+    hints = [primary(engine.grade(ex, Submission(ex.id, code=code, attempt=n))).hint for n in (1, 2, 3, 4)]
+    assert [h["en"] if h else None for h in hints] == [
+        "Which axis is in front?", "Seat 0 holds axis 2.", "Use `x.permute(2, 0, 1)`.", "Use `x.permute(2, 0, 1)`."]

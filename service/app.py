@@ -51,6 +51,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     web.init_app(app)
 
+    from service import lti
+
+    lti.init_app(app)
+
     from service.cli import register_app_commands
 
     register_app_commands(app)

@@ -32,12 +32,21 @@ DEFAULTS: dict[str, Any] = {
     "KIWAME_SANDBOX_SIZE": None,  # None: the sandbox pool's default
     "KIWAME_AUTO_MIGRATE": None,  # None: only on the embedded SQLite default
     "KIWAME_AUTO_RELOAD": True,  # re-read changed exercise files (checked at most once a second)
+    "KIWAME_SECURE_COOKIES": False,  # True behind HTTPS: Secure cookies, SameSite=None for LTI sessions
+    "KIWAME_PUBLIC_URL": None,  # e.g. https://kiwame.example.edu: the base of the LTI URLs (None: the request's)
+    "KIWAME_LTI_HTTP_TIMEOUT_S": 10.0,  # each call to a platform (JWKS, token, scores, memberships)
+    "KIWAME_LTI_CLOCK_SKEW_S": 60,  # tolerated clock difference for id_token exp/iat
+    "KIWAME_LTI_LOGIN_TTL_S": 600,  # how long an OIDC login (state + nonce) may take
+    "KIWAME_LTI_BACKOFF_S": 5.0,  # first retry delay of a score delivery; doubles per attempt
+    "KIWAME_LTI_BACKOFF_MAX_S": 300.0,  # longest delay between two attempts
+    "KIWAME_LTI_MAX_ATTEMPTS": 30,  # then the delivery is marked failed (about 2 hours at the defaults)
 }
 
 _INT_KEYS = {"KIWAME_GRADING_WORKERS", "KIWAME_MAX_CODE_BYTES", "KIWAME_MAX_CONTENT_LENGTH",
-             "KIWAME_WEBHOOK_MAX_ATTEMPTS", "KIWAME_MAX_WAIT_S", "KIWAME_SANDBOX_SIZE"}
-_FLOAT_KEYS = {"KIWAME_WEBHOOK_BACKOFF_S", "KIWAME_WEBHOOK_TIMEOUT_S"}
-_BOOL_KEYS = {"KIWAME_AUTO_MIGRATE", "KIWAME_AUTO_RELOAD", "KIWAME_WEBHOOK_ALLOW_PRIVATE"}
+             "KIWAME_WEBHOOK_MAX_ATTEMPTS", "KIWAME_MAX_WAIT_S", "KIWAME_SANDBOX_SIZE", "KIWAME_LTI_MAX_ATTEMPTS"}
+_FLOAT_KEYS = {"KIWAME_WEBHOOK_BACKOFF_S", "KIWAME_WEBHOOK_TIMEOUT_S", "KIWAME_LTI_HTTP_TIMEOUT_S",
+               "KIWAME_LTI_CLOCK_SKEW_S", "KIWAME_LTI_LOGIN_TTL_S", "KIWAME_LTI_BACKOFF_S", "KIWAME_LTI_BACKOFF_MAX_S"}
+_BOOL_KEYS = {"KIWAME_AUTO_MIGRATE", "KIWAME_AUTO_RELOAD", "KIWAME_WEBHOOK_ALLOW_PRIVATE", "KIWAME_SECURE_COOKIES"}
 
 
 def _coerce(key: str, value: Any) -> Any:

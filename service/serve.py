@@ -16,15 +16,16 @@ def build_app() -> Flask:
     from service.app import create_app
     from service.services import catalog
     from service.services.grader import get_grader
+    from service.services.lti_passback import get_dispatcher as lti_dispatcher
     from service.services.webhooks import get_dispatcher
 
     app = create_app({"KIWAME_AUTO_MIGRATE": "0"})
     with app.app_context():
         try:
             requeued = get_grader(app).recover()
-            resumed = get_dispatcher(app).resume()
+            resumed = get_dispatcher(app).resume() + lti_dispatcher(app).resume()
             if requeued or resumed:
-                log.warning("re-queued %d submissions and %d webhook deliveries", requeued, resumed)
+                log.warning("re-queued %d submissions and %d webhook/LTI score deliveries", requeued, resumed)
         except Exception:  # e.g. schema not migrated yet: serve anyway, healthz will say what is wrong
             log.exception("startup recovery failed")
     catalog.start_reference_check(app)

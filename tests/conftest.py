@@ -93,9 +93,10 @@ def close_app(app: Flask) -> None:
     grader = app.extensions.get("kiwame.grader")
     if grader is not None:
         grader.shutdown()
-    hooks = app.extensions.get("kiwame.webhooks")
-    if hooks is not None:
-        hooks.cancel_all()
+    for name in ("kiwame.webhooks", "kiwame.lti_scores"):
+        hooks = app.extensions.get(name)
+        if hooks is not None:
+            hooks.cancel_all()
     clean_tables(app)
     with app.app_context():
         db.engine.dispose()

@@ -10,6 +10,19 @@ from service.persistence.models import (
     WebhookDelivery,
     WebSession,
 )
+from service.persistence.lti_models import (
+    Course,
+    Enrolment,
+    LtiDeployment,
+    LtiLaunch,
+    LtiLoginState,
+    LtiPlatform,
+    LtiScoreDelivery,
+    LtiToolKey,
+    LtiUser,
+    ResourceLink,
+)
 
-__all__ = ["ApiToken", "Base", "ExerciseVersion", "Progress", "SubmissionRow", "User", "WebSession",
-           "WebhookDelivery", "db"]
+__all__ = ["ApiToken", "Base", "Course", "Enrolment", "ExerciseVersion", "LtiDeployment", "LtiLaunch",
+           "LtiLoginState", "LtiPlatform", "LtiScoreDelivery", "LtiToolKey", "LtiUser", "Progress", "ResourceLink",
+           "SubmissionRow", "User", "WebSession", "WebhookDelivery", "db"]

@@ -143,11 +143,16 @@ def store_result(row: SubmissionRow, result: GradeResult, duration_ms: float) ->
         from service.services import webhooks
 
         delivery_id = webhooks.create_delivery(row)
+    from service.services import lti_passback
+
+    # LTI score rows join the grading transaction: a crash before the commit loses neither.
+    lti_deliveries = lti_passback.graded(row)
     db.session.commit()
     if delivery_id is not None:
         from service.services import webhooks
 
         webhooks.get_dispatcher().schedule(delivery_id, 0.0)
+    lti_passback.schedule(lti_deliveries)
 
 
 def _store_crash(submission_id: int) -> None:

@@ -1,0 +1,124 @@
+"""The issue's LMS flow through the test client (both databases): register, deep-link two exercises, a
+learner launches one, fails then passes, the platform receives exactly the improving scores, roster sync."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import requests
+import sqlalchemy as sa
+from conftest import TOOL, Driver, wait_until
+from platform_sim import USERS
+
+from service.persistence import Course, Enrolment, LtiScoreDelivery, LtiUser, User, db
+
+FIRST, SECOND = "permute-2d", "permute-3d"
+WRONG = "import torch\n\n\ndef solve(x):\n    return x.reshape(3, 2)\n"
+RIGHT = "import torch\n\n\ndef solve(x):\n    return x.permute(1, 0)\n"
+FORM_RE = re.compile(r'<form id="lti-deep-link-return" action="([^"]+)" method="post">\s*'
+                     r'<input type="hidden" name="JWT" value="([^"]+)">')
+
+
+def deep_link(driver: Driver, exercises: list[str]) -> None:
+    resp = driver.launch_as("teacher", "deep-link")
+    assert resp.status_code == 302 and resp.location.endswith("/lti/deep-link")
+    page = driver.client.get("/lti/deep-link")
+    assert page.status_code == 200 and all(f'value="{e}"' in page.get_data(as_text=True) for e in exercises)
+    token = driver.csrf("/lti/deep-link")
+    returned = driver.client.post("/lti/deep-link", data={"csrf_token": token, "exercise": exercises})
+    assert returned.status_code == 200
+    assert f"form-action {driver.p.base}" in returned.headers["Content-Security-Policy"]
+    action, jwt_value = FORM_RE.search(returned.get_data(as_text=True)).groups()
+    assert action == f"{driver.p.base}/deeplink/return"
+    # The browser's auto-submit, done here by hand: the simulator verifies the JWT against our JWKS.
+    answer = requests.post(action, data={"JWT": jwt_value}, timeout=10)
+    assert answer.status_code == 200, answer.text
+
+
+def submit(driver: Driver, exercise: str, code: str) -> dict[str, Any]:
+    token = driver.csrf(f"/exercises/{exercise}")
+    resp = driver.client.post(f"/exercises/{exercise}/submit", json={"code": code}, headers={"X-CSRFToken": token})
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return resp.get_json()
+
+
+def test_lms_flow_deep_link_launch_grade_passback_and_roster(driver: Driver) -> None:
+    p = driver.p
+    deep_link(driver, [FIRST, SECOND])
+    assert [(lk.custom["exercise_id"], lk.title) for lk in p.links][0][0] == FIRST
+    assert [lk.custom["exercise_id"] for lk in p.links] == [FIRST, SECOND]
+
+    started = time.perf_counter()
+    resp = driver.launch_as("learner", "link-1")
+    assert resp.status_code == 302 and f"/exercises/{FIRST}" in resp.location
+    page = driver.client.get(resp.location)
+    assert page.status_code == 200
+    assert f"frame-ancestors {p.base}" in page.headers["Content-Security-Policy"]
+    assert "X-Frame-Options" not in page.headers
+
+    first = submit(driver, FIRST, WRONG)
+    assert first["status"] == "graded" and first["result"]["passed"] is False
+    wait_until(lambda: len(p.scores) == 1)
+    second = submit(driver, FIRST, RIGHT)
+    assert second["result"]["passed"] is True
+    wait_until(lambda: len(p.scores) == 2)
+    elapsed = time.perf_counter() - started
+    time.sleep(0.5)  # nothing more may arrive
+    learner = USERS["learner"]["sub"]
+    assert [(s["userId"], s["scoreGiven"], s["scoreMaximum"]) for s in p.scores] == [
+        (learner, first["result"]["score"], 1), (learner, 1.0, 1)]
+    assert first["result"]["score"] < 1.0
+    assert all(s["activityProgress"] == "Completed" and s["gradingProgress"] == "FullyGraded" for s in p.scores)
+    assert p.scores[0]["timestamp"] < p.scores[1]["timestamp"] and "." in p.scores[0]["timestamp"]
+    assert p.scores[0]["lineitem"] == "1"
+    print(f"launch -> two graded submissions -> two scores at the platform: {elapsed:.2f} s")
+
+    # A resubmission that does not improve the best score posts nothing.
+    submit(driver, FIRST, WRONG)
+    time.sleep(0.8)
+    assert len(p.scores) == 2
+
+    # The instructor syncs the roster: every member of both pages is listed, including who never launched.
+    resp = driver.launch_as("teacher", "link-1")
+    assert resp.status_code == 302
+    with driver.app.app_context():
+        course_id = db.session.scalar(sa.select(Course.id))
+    course_page = f"/lti/courses/{course_id}"
+    token = driver.csrf(course_page)
+    assert driver.client.post(f"{course_page}/roster", data={"csrf_token": token}).status_code == 302
+    assert p.membership_pages == ["1", "2"]
+    html = driver.client.get(course_page).get_data(as_text=True)
+    for name in ("Lee Learner", "Ola Other", "Nia Notyet"):
+        assert name in html
+    assert "Tess Teacher" not in html.split("Grade passback")[0]  # instructors are not in the learner grid
+    with driver.app.app_context():
+        roles = dict(db.session.execute(sa.select(User.display_name, Enrolment.role)
+                                        .join(Enrolment, Enrolment.user_id == User.id)).all())
+        assert roles["Tess Teacher"] == "instructor" and roles["Nia Notyet"] == "learner"
+        assert db.session.scalar(sa.select(sa.func.count(LtiUser.id))) == 4
+        statuses = db.session.scalars(sa.select(LtiScoreDelivery.status)).all()
+        assert sorted(statuses) == ["sent", "sent"]
+
+
+def test_learner_cannot_open_course_page_or_picker(driver: Driver) -> None:
+    deep_link(driver, [FIRST])
+    driver.client.cookie_jar.clear() if hasattr(driver.client, "cookie_jar") else None
+    fresh = Driver(driver.app, driver.sim)
+    assert fresh.launch_as("learner", "link-1").status_code == 302
+    with driver.app.app_context():
+        course_id = db.session.scalar(sa.select(Course.id))
+    assert fresh.client.get(f"/lti/courses/{course_id}").status_code == 403
+    assert fresh.client.get("/lti/deep-link").status_code == 403
+
+
+def test_config_and_jwks(driver: Driver) -> None:
+    config = driver.client.get("/lti/config").get_json()
+    assert config["oidc_initiation_url"] == f"{TOOL}/lti/login"
+    assert config["target_link_uri"] == f"{TOOL}/lti/launch"
+    assert config["jwks_uri"] == f"{TOOL}/.well-known/jwks.json"
+    assert config["deep_linking_url"] == f"{TOOL}/lti/launch"
+    keys = driver.client.get("/.well-known/jwks.json").get_json()["keys"]
+    assert len(keys) == 1 and keys[0]["kty"] == "RSA" and keys[0]["alg"] == "RS256" and "d" not in keys[0]
+    assert len(keys[0]["n"]) >= 342  # base64url of a 2048-bit modulus

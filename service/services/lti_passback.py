@@ -83,6 +83,8 @@ def graded(row: SubmissionRow) -> list[int]:
 
 def deliver(delivery_id: int) -> float | None:
     """One attempt; returns the delay before the next one, or None when finished (sent, failed, superseded)."""
+    if not _claim(delivery_id):
+        return None  # not due, finished, or another process holds it right now
     delivery = db.session.get(LtiScoreDelivery, delivery_id)
     if delivery is None or delivery.status != "pending":
         return None
@@ -129,6 +131,19 @@ def deliver(delivery_id: int) -> float | None:
     delivery.next_attempt_at = utcnow() + timedelta(seconds=delay)
     db.session.commit()
     return delay
+
+
+def _claim(delivery_id: int) -> bool:
+    """Take a lease on a due delivery: one UPDATE, so two processes resuming the outbox never both post."""
+    now = utcnow()
+    lease = timedelta(seconds=2 * _cfg("KIWAME_LTI_HTTP_TIMEOUT_S", 10) + 5)
+    claimed = db.session.execute(sa.update(LtiScoreDelivery).where(
+        LtiScoreDelivery.id == delivery_id, LtiScoreDelivery.status == "pending",
+        sa.or_(LtiScoreDelivery.next_attempt_at.is_(None),
+               LtiScoreDelivery.next_attempt_at <= now + timedelta(milliseconds=50)),
+    ).values(next_attempt_at=now + lease))
+    db.session.commit()
+    return getattr(claimed, "rowcount", 0) == 1
 
 
 def _finish(delivery: LtiScoreDelivery, status: str, error: str | None) -> None:

@@ -5,8 +5,19 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, g, jsonify, make_response, redirect, render_template, request, \
-    session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from service.services import lti_courses, lti_launch, lti_registry
 from service.services.lti_launch import STATE_COOKIE, LtiRejected
@@ -72,6 +83,8 @@ def launch() -> Any:
     if outcome.deep_link:
         session["lti_deep_link"] = outcome.deep_link
         response = redirect(url_for("lti.deep_link"))
+    elif outcome.role == "instructor":  # instructors land on their course: progress, roster, passback
+        response = redirect(url_for("lti.course", course_id=outcome.course_id))
     else:
         response = redirect(url_for("learn.exercise", exercise_id=outcome.exercise_id, course=outcome.course_id))
     response.delete_cookie(STATE_COOKIE, path="/lti/")

@@ -1,15 +1,6 @@
 """Persistence: typed SQLAlchemy 2 models and the database extension."""
 
 from service.extensions import Base, db
-from service.persistence.models import (
-    ApiToken,
-    ExerciseVersion,
-    Progress,
-    SubmissionRow,
-    User,
-    WebhookDelivery,
-    WebSession,
-)
 from service.persistence.lti_models import (
     Course,
     Enrolment,
@@ -21,6 +12,15 @@ from service.persistence.lti_models import (
     LtiToolKey,
     LtiUser,
     ResourceLink,
+)
+from service.persistence.models import (
+    ApiToken,
+    ExerciseVersion,
+    Progress,
+    SubmissionRow,
+    User,
+    WebhookDelivery,
+    WebSession,
 )
 
 __all__ = ["ApiToken", "Base", "Course", "Enrolment", "ExerciseVersion", "LtiDeployment", "LtiLaunch",

@@ -3,45 +3,13 @@ learner launches one, fails then passes, the platform receives exactly the impro
 
 from __future__ import annotations
 
-import re
 import time
-from typing import Any
 
-import requests
 import sqlalchemy as sa
-from conftest import TOOL, Driver, wait_until
-from platform_sim import USERS
+from lti_sim import USERS
+from lti_support import FIRST, RIGHT, SECOND, TOOL, WRONG, Driver, deep_link, submit, wait_until
 
 from service.persistence import Course, Enrolment, LtiScoreDelivery, LtiUser, User, db
-
-FIRST, SECOND = "permute-2d", "permute-3d"
-WRONG = "import torch\n\n\ndef solve(x):\n    return x.reshape(3, 2)\n"
-RIGHT = "import torch\n\n\ndef solve(x):\n    return x.permute(1, 0)\n"
-FORM_RE = re.compile(r'<form id="lti-deep-link-return" action="([^"]+)" method="post">\s*'
-                     r'<input type="hidden" name="JWT" value="([^"]+)">')
-
-
-def deep_link(driver: Driver, exercises: list[str]) -> None:
-    resp = driver.launch_as("teacher", "deep-link")
-    assert resp.status_code == 302 and resp.location.endswith("/lti/deep-link")
-    page = driver.client.get("/lti/deep-link")
-    assert page.status_code == 200 and all(f'value="{e}"' in page.get_data(as_text=True) for e in exercises)
-    token = driver.csrf("/lti/deep-link")
-    returned = driver.client.post("/lti/deep-link", data={"csrf_token": token, "exercise": exercises})
-    assert returned.status_code == 200
-    assert f"form-action {driver.p.base}" in returned.headers["Content-Security-Policy"]
-    action, jwt_value = FORM_RE.search(returned.get_data(as_text=True)).groups()
-    assert action == f"{driver.p.base}/deeplink/return"
-    # The browser's auto-submit, done here by hand: the simulator verifies the JWT against our JWKS.
-    answer = requests.post(action, data={"JWT": jwt_value}, timeout=10)
-    assert answer.status_code == 200, answer.text
-
-
-def submit(driver: Driver, exercise: str, code: str) -> dict[str, Any]:
-    token = driver.csrf(f"/exercises/{exercise}")
-    resp = driver.client.post(f"/exercises/{exercise}/submit", json={"code": code}, headers={"X-CSRFToken": token})
-    assert resp.status_code == 200, resp.get_data(as_text=True)
-    return resp.get_json()
 
 
 def test_lms_flow_deep_link_launch_grade_passback_and_roster(driver: Driver) -> None:
@@ -82,10 +50,10 @@ def test_lms_flow_deep_link_launch_grade_passback_and_roster(driver: Driver) -> 
 
     # The instructor syncs the roster: every member of both pages is listed, including who never launched.
     resp = driver.launch_as("teacher", "link-1")
-    assert resp.status_code == 302
     with driver.app.app_context():
         course_id = db.session.scalar(sa.select(Course.id))
     course_page = f"/lti/courses/{course_id}"
+    assert resp.status_code == 302 and resp.location.endswith(course_page)
     token = driver.csrf(course_page)
     assert driver.client.post(f"{course_page}/roster", data={"csrf_token": token}).status_code == 302
     assert p.membership_pages == ["1", "2"]
@@ -104,7 +72,6 @@ def test_lms_flow_deep_link_launch_grade_passback_and_roster(driver: Driver) -> 
 
 def test_learner_cannot_open_course_page_or_picker(driver: Driver) -> None:
     deep_link(driver, [FIRST])
-    driver.client.cookie_jar.clear() if hasattr(driver.client, "cookie_jar") else None
     fresh = Driver(driver.app, driver.sim)
     assert fresh.launch_as("learner", "link-1").status_code == 302
     with driver.app.app_context():

@@ -6,9 +6,8 @@ import time
 
 import sqlalchemy as sa
 from click.testing import CliRunner
-from conftest import LTI_CONFIG, Driver, wait_until
-from platform_sim import USERS
-from test_lti_flow import FIRST, RIGHT, WRONG, deep_link, submit
+from lti_sim import USERS
+from lti_support import FIRST, LTI_CONFIG, RIGHT, WRONG, Driver, deep_link, submit, wait_until
 
 from service.cli import main as cli
 from service.persistence import LtiScoreDelivery, db

@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import TOOL, Driver
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from platform_sim import CLAIM, CLIENT_ID, Link, new_key, pem
+from lti_sim import CLAIM, CLIENT_ID, Link, new_key, pem
+from lti_support import TOOL, Driver
 
 from service.persistence import LtiUser, WebSession, db
+
 
 @pytest.fixture
 def attacker(driver: Driver) -> Driver:

@@ -29,7 +29,10 @@ def course(course_id: int) -> Any:
         abort(err.status)
     overview = instructor_service.class_overview(list(view.exercise_ids), user_ids=list(view.learner_ids))
     catalog = catalog_service.get_catalog()
-    titles = {e: (catalog.get(e).title.get(g.get("lang", "en")) if catalog.get(e) else e) for e in view.exercise_ids}
+    titles = {}
+    for exercise_id in view.exercise_ids:
+        found = catalog.get(exercise_id)
+        titles[exercise_id] = found.title.get(g.get("lang", "en")) if found is not None else exercise_id
     return render_template("lti/course.html", course=view, overview=overview, titles=titles,
                            scores=lti_passback.deliveries(course_id))
 

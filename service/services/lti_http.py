@@ -54,7 +54,7 @@ class GuardedSession(requests.Session):
             raise BlockedURL(f"refusing to call {text!r}: not one of the registered origins {sorted(self.allowed)}")
         kwargs.setdefault("timeout", self.timeout)
         kwargs["allow_redirects"] = False  # a redirect could lead the bearer token anywhere
-        return super().request(method, text, *args, **kwargs)
+        return super().request(method, text, *args, **kwargs)  # type: ignore[arg-type]
 
 
 def session_for(platform: LtiPlatform, timeout: float) -> GuardedSession:

@@ -219,10 +219,11 @@ class KiwameLaunch(MessageLaunch):  # type: ignore[type-arg]
         now = datetime.now(UTC).timestamp()
         if float(body["iat"]) > now + skew:  # PyJWT versions differ here: check it ourselves
             raise LtiRejected("token_from_future", "the id_token is issued in the future")
-        self._jwt["body"] = body
+        # The verified claims replace the parsed ones.
+        self._jwt["body"] = body  # type: ignore[typeddict-item]
 
     def check_deployment(self) -> None:
-        deployment = self._jwt["body"].get(CLAIM + "deployment_id")
+        deployment = dict(self._jwt["body"]).get(CLAIM + "deployment_id")
         if not deployment or self.validate_deployment() is None:  # pragma: no cover - raises instead
             raise LtiRejected("unknown_deployment", "no deployment id")
 
@@ -243,7 +244,7 @@ class KiwameLaunch(MessageLaunch):  # type: ignore[type-arg]
             raise LtiRejected("sub_missing", "the launch names no user (sub)")
         if not isinstance(body.get(CLAIM + "roles"), list):
             raise LtiRejected("roles_missing", "the launch has no roles claim")
-        if body[CLAIM + "message_type"] == "LtiResourceLinkRequest":
+        if body.get(CLAIM + "message_type") == "LtiResourceLinkRequest":
             link = body.get(CLAIM + "resource_link")
             if not isinstance(link, dict) or not link.get("id"):
                 raise LtiRejected("resource_link_missing", "the launch has no resource_link id")

@@ -105,11 +105,10 @@ def deliver(delivery_id: int) -> float | None:
     grade = (Grade().set_score_given(delivery.score_given).set_score_maximum(1).set_user_id(delivery.sub)
              .set_timestamp(delivery.timestamp).set_activity_progress("Completed")
              .set_grading_progress("FullyGraded"))
-    ags = AssignmentsGradesService(connector, {"scope": [SCORE_SCOPE, *link.ags_scopes],
-                                               "lineitem": link.lineitem_url})
+    scopes: Any = [SCORE_SCOPE, *link.ags_scopes]  # the claim's scopes, whatever the platform listed
+    ags = AssignmentsGradesService(connector, {"scope": scopes, "lineitem": link.lineitem_url})
     try:
-        resp = ags.put_grade(grade)
-        del resp
+        ags.put_grade(grade)
         delivery.last_status_code, delivery.last_error = 200, None
         return _finish(delivery, "sent", None)
     except BlockedURL as exc:  # retrying cannot make an unregistered URL registered
@@ -146,7 +145,7 @@ def _claim(delivery_id: int) -> bool:
     return getattr(claimed, "rowcount", 0) == 1
 
 
-def _finish(delivery: LtiScoreDelivery, status: str, error: str | None) -> None:
+def _finish(delivery: LtiScoreDelivery, status: str, error: str | None) -> float | None:
     delivery.status, delivery.next_attempt_at = status, None
     if status == "sent":
         delivery.sent_at = utcnow()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, g, redirect, render_template, url_for
+from flask import Response, abort, flash, g, redirect, render_template, url_for
 
 from service.errors import KiwameError
 from service.lti.views import bp
@@ -35,6 +35,20 @@ def course(course_id: int) -> Any:
         titles[exercise_id] = found.title.get(g.get("lang", "en")) if found is not None else exercise_id
     return render_template("lti/course.html", course=view, overview=overview, titles=titles,
                            scores=lti_passback.deliveries(course_id))
+
+
+@bp.route("/courses/<int:course_id>/grades.csv")
+def course_csv(course_id: int) -> Any:
+    """The course's grade CSV, for its own instructors (the global /instructor/grades.csv?course= for staff)."""
+    user = _signed_in()
+    try:
+        lti_courses.require_instructor(course_id, user.id)
+        view = lti_courses.course_view(course_id)
+    except KiwameError as err:
+        abort(err.status)
+    overview = instructor_service.class_overview(list(view.exercise_ids), user_ids=list(view.learner_ids))
+    return Response(instructor_service.grades_csv(overview), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="kiwame-course-{course_id}.csv"'})
 
 
 @bp.route("/courses/<int:course_id>/roster", methods=["POST"])

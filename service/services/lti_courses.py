@@ -220,6 +220,11 @@ def require_instructor(course_id: int, user_id: int) -> None:
         raise Forbidden("only this course's instructors can do that")
 
 
+def is_enrolled(course_id: int, user_id: int) -> bool:
+    return db.session.scalar(sa.select(Enrolment.id).where(Enrolment.course_id == course_id,
+                                                           Enrolment.user_id == user_id)) is not None
+
+
 @dataclass(frozen=True)
 class CourseView:
     id: int

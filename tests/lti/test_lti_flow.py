@@ -69,6 +69,19 @@ def test_lms_flow_deep_link_launch_grade_passback_and_roster(driver: Driver) -> 
         statuses = db.session.scalars(sa.select(LtiScoreDelivery.status)).all()
         assert sorted(statuses) == ["sent", "sent"]
 
+    # Filtered by course: the instructor's CSV, and a learner's progress page.
+    csv = driver.client.get(f"{course_page}/grades.csv")
+    lines = csv.get_data(as_text=True).splitlines()
+    assert csv.status_code == 200 and lines[0].endswith(f"total_score,{FIRST}") and len(lines) == 1 + 3
+    assert any(line.endswith(",1,1.00,1.00") for line in lines[1:])
+    learner = Driver(driver.app, driver.sim)
+    assert learner.launch_as("learner", "link-1").status_code == 302
+    progress = learner.client.get(f"/progress?course={course_id}").get_data(as_text=True)
+    assert f"/exercises/{FIRST}" in progress and f"/exercises/{SECOND}" not in progress
+    assert f"/exercises/{SECOND}" in learner.client.get("/progress").get_data(as_text=True)
+    assert learner.client.get(f"{course_page}/grades.csv").status_code == 403
+    assert learner.client.get(f"/progress?course={course_id + 1}").status_code == 404
+
 
 def test_learner_cannot_open_course_page_or_picker(driver: Driver) -> None:
     deep_link(driver, [FIRST])

@@ -12,10 +12,13 @@ from typing import Any
 
 import pytest
 import requests
-from lti_sim import USERS, SimServer
+from lti_sim import USERS, Link, SimServer
 from lti_support import FIRST, LTI_CONFIG, RIGHT, SECOND, WRONG, register, wait_until
 
 pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]
 VERDICT_TIMEOUT = 90_000
 
 
@@ -106,3 +109,53 @@ def test_lms_flow_in_chromium(browser: Any, lms: tuple[SimServer, str], artifact
     assert not [e for e in errors if "Content Security Policy" in e or "frame" in e.lower()], errors
     teacher.close()
     learner.close()
+
+
+@pytest.fixture
+def cross_site_lms(make_app: Callable[..., Any], migrated: str,
+                   instance_dir: Path) -> Iterator[tuple[SimServer, str]]:
+    """The LMS on 127.0.0.1 and Kiwame on localhost: different sites, so Kiwame's cookies in the LMS frame
+    are third-party. KIWAME_SECURE_COOKIES as behind HTTPS (Chromium accepts Secure cookies on localhost)."""
+    from werkzeug.serving import make_server
+
+    sim = SimServer()
+    app = make_app(**LTI_CONFIG, KIWAME_SECURE_COOKIES="1")
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    base = f"http://localhost:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    sim.platform.tool_base = base
+    sim.platform.tool_jwks = lambda: requests.get(f"{base}/.well-known/jwks.json", timeout=10).json()
+    register(sim, migrated, str(instance_dir))
+    sim.platform.links.append(Link("link-1", "Permute", {"exercise_id": FIRST}, f"{sim.platform.base}/lineitems/1"))
+    try:
+        yield sim, base
+    finally:
+        server.shutdown()
+        sim.close()
+
+
+def test_cross_site_frame_without_third_party_cookies_continues_in_a_new_window(
+        browser: Any, cross_site_lms: tuple[SimServer, str], artifacts: Path) -> None:
+    sim, tool = cross_site_lms
+    # A second Chromium with third-party cookies blocked, as Safari and Chrome's phase-out do.
+    blocking = browser.browser_type.launch(executable_path=CHROMIUM, args=[*ARGS, "--test-third-party-cookie-phaseout"])
+    try:
+        context = blocking.new_context(locale="en-US", viewport={"width": 1300, "height": 950})
+        context.set_default_timeout(30_000)
+        page = context.new_page()
+        page.goto(f"{sim.platform.base}/course/learner/link-1")
+        link = page.frame_locator("#tool").locator("#lti-new-window")
+        link.wait_for()
+        assert context.cookies(tool) == []  # the refused launch created no session
+        page.screenshot(path=str(artifacts / "lti-cross-site-blocked.png"))
+        with context.expect_page() as popup_info:
+            link.click()
+        popup = popup_info.value
+        popup.locator(".cm-content").wait_for()  # the new window continued the launch, first-party
+        assert popup.url.startswith(f"{tool}/exercises/{FIRST}")
+        session = {c["name"]: c for c in context.cookies(tool)}["kiwame_session"]
+        assert session["sameSite"] == "None" and session["secure"] and session["httpOnly"]
+        popup.screenshot(path=str(artifacts / "lti-new-window.png"))
+    finally:
+        blocking.close()

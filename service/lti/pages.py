@@ -19,15 +19,20 @@ def _signed_in() -> Any:
     return g.user
 
 
-@bp.route("/courses/<int:course_id>")
-def course(course_id: int) -> Any:
+def _course(course_id: int) -> tuple[lti_courses.CourseView, instructor_service.Overview]:
+    """The course and its learner grid, for its own instructors (and admins) only."""
     user = _signed_in()
     try:
         lti_courses.require_instructor(course_id, user.id)
         view = lti_courses.course_view(course_id)
     except KiwameError as err:
         abort(err.status)
-    overview = instructor_service.class_overview(list(view.exercise_ids), user_ids=list(view.learner_ids))
+    return view, instructor_service.class_overview(list(view.exercise_ids), user_ids=list(view.learner_ids))
+
+
+@bp.route("/courses/<int:course_id>")
+def course(course_id: int) -> Any:
+    view, overview = _course(course_id)
     catalog = catalog_service.get_catalog()
     titles = {}
     for exercise_id in view.exercise_ids:
@@ -40,13 +45,7 @@ def course(course_id: int) -> Any:
 @bp.route("/courses/<int:course_id>/grades.csv")
 def course_csv(course_id: int) -> Any:
     """The course's grade CSV, for its own instructors (the global /instructor/grades.csv?course= for staff)."""
-    user = _signed_in()
-    try:
-        lti_courses.require_instructor(course_id, user.id)
-        view = lti_courses.course_view(course_id)
-    except KiwameError as err:
-        abort(err.status)
-    overview = instructor_service.class_overview(list(view.exercise_ids), user_ids=list(view.learner_ids))
+    _view, overview = _course(course_id)
     return Response(instructor_service.grades_csv(overview), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="kiwame-course-{course_id}.csv"'})
 

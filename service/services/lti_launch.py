@@ -320,7 +320,8 @@ def validate_launch(id_token: str, state: str, state_cookie: str | None, base_ur
         launch.validate()
     except LtiRejected as exc:
         db.session.rollback()
-        record_error(launch._platform.id if launch._platform else None, f"{exc.code}: {exc.message}")
+        # The platform this login was begun for (known once the state checked out) hears about it.
+        record_error(launch._row.platform_id if launch._row is not None else None, f"{exc.code}: {exc.message}")
         raise
     return launch.result()
 

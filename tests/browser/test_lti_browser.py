@@ -22,16 +22,15 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 VERDICT_TIMEOUT = 90_000
 
 
-@pytest.fixture
-def lms(make_app: Callable[..., Any], migrated: str, instance_dir: Path) -> Iterator[tuple[SimServer, str]]:
+def serve_lms(make_app: Callable[..., Any], migrated: str, instance_dir: Path, host: str,
+              **config: str) -> Iterator[tuple[SimServer, str]]:
+    """The simulator, and Kiwame on a free port reached as ``host``, registered through the CLI."""
     from werkzeug.serving import make_server
 
     sim = SimServer()
-    app = make_app(**LTI_CONFIG)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    base = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = make_server("127.0.0.1", 0, make_app(**LTI_CONFIG, **config), threaded=True)
+    base = f"http://{host}:{server.server_port}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     sim.platform.tool_base = base
     sim.platform.tool_jwks = lambda: requests.get(f"{base}/.well-known/jwks.json", timeout=10).json()
     register(sim, migrated, str(instance_dir))
@@ -40,6 +39,11 @@ def lms(make_app: Callable[..., Any], migrated: str, instance_dir: Path) -> Iter
     finally:
         server.shutdown()
         sim.close()
+
+
+@pytest.fixture
+def lms(make_app: Callable[..., Any], migrated: str, instance_dir: Path) -> Iterator[tuple[SimServer, str]]:
+    yield from serve_lms(make_app, migrated, instance_dir, "127.0.0.1")
 
 
 def set_code(frame: Any, page: Any, code: str) -> None:
@@ -116,23 +120,10 @@ def cross_site_lms(make_app: Callable[..., Any], migrated: str,
                    instance_dir: Path) -> Iterator[tuple[SimServer, str]]:
     """The LMS on 127.0.0.1 and Kiwame on localhost: different sites, so Kiwame's cookies in the LMS frame
     are third-party. KIWAME_SECURE_COOKIES as behind HTTPS (Chromium accepts Secure cookies on localhost)."""
-    from werkzeug.serving import make_server
-
-    sim = SimServer()
-    app = make_app(**LTI_CONFIG, KIWAME_SECURE_COOKIES="1")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    base = f"http://localhost:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    sim.platform.tool_base = base
-    sim.platform.tool_jwks = lambda: requests.get(f"{base}/.well-known/jwks.json", timeout=10).json()
-    register(sim, migrated, str(instance_dir))
-    sim.platform.links.append(Link("link-1", "Permute", {"exercise_id": FIRST}, f"{sim.platform.base}/lineitems/1"))
-    try:
+    for sim, base in serve_lms(make_app, migrated, instance_dir, "localhost", KIWAME_SECURE_COOKIES="1"):
+        sim.platform.links.append(Link("link-1", "Permute", {"exercise_id": FIRST},
+                                       f"{sim.platform.base}/lineitems/1"))
         yield sim, base
-    finally:
-        server.shutdown()
-        sim.close()
 
 
 def test_cross_site_frame_without_third_party_cookies_continues_in_a_new_window(

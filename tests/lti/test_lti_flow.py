@@ -4,6 +4,7 @@ learner launches one, fails then passes, the platform receives exactly the impro
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import sqlalchemy as sa
 from lti_sim import USERS
@@ -102,3 +103,23 @@ def test_config_and_jwks(driver: Driver) -> None:
     keys = driver.client.get("/.well-known/jwks.json").get_json()["keys"]
     assert len(keys) == 1 and keys[0]["kty"] == "RSA" and keys[0]["alg"] == "RS256" and "d" not in keys[0]
     assert len(keys[0]["n"]) >= 342  # base64url of a 2048-bit modulus
+
+
+def test_admin_page_lists_registrations_last_launch_passback_and_errors(driver: Driver, make_user: Any) -> None:
+    deep_link(driver, [FIRST])
+    assert driver.launch_as("learner", "link-1").status_code == 302
+    submit(driver, FIRST, RIGHT)
+    wait_until(lambda: len(driver.p.scores) == 1)
+    state, nonce = driver.login()  # a refused launch leaves its reason for the admin
+    bad = driver.p.claims("learner", "LtiResourceLinkRequest", nonce, driver.p.links[0], aud="someone-else")
+    assert driver.launch(state, driver.p.sign(bad)).status_code == 400
+
+    make_user("root", "admin", "admin-pass-123")
+    admin = Driver(driver.app, driver.sim)
+    token = admin.csrf("/signin")
+    admin.client.post("/signin", data={"csrf_token": token, "username": "root", "password": "admin-pass-123"})
+    html = admin.client.get("/lti/admin").get_data(as_text=True)
+    assert driver.p.issuer in html and "kiwame-client" in html and "dep-1" in html
+    assert "never" not in html.split("<tbody>")[1].split("</tbody>")[0]  # a last launch is shown
+    assert "sent: 1" in html and "bad_audience" in html
+    assert driver.client.get("/lti/admin").status_code == 403  # the learner's session

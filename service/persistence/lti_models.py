@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.extensions import Base, db
-from service.persistence.models import UTCDateTime, utcnow
+from service.persistence.models import DeliveryState, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     Model = Base
@@ -17,7 +17,7 @@ else:
     Model = db.Model
 
 ENROLMENT_ROLES = ("learner", "instructor")
-SCORE_STATUSES = ("pending", "sent", "failed", "superseded")
+SCORE_STATUSES = ("pending", "delivered", "failed", "superseded")
 
 
 class LtiToolKey(Model):
@@ -153,14 +153,14 @@ class LtiLaunch(Model):
     last_launch_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class LtiScoreDelivery(Model):
-    """Outbox row: one score to post to one line item for one learner (one row per improvement)."""
+class LtiScoreDelivery(DeliveryState, Model):
+    """Outbox table of the ``lti_score`` kind: one score for one line item and learner, one row per improvement."""
 
     __tablename__ = "lti_score_deliveries"
     __table_args__ = (
         # The database, not a check-then-insert, guarantees one delivery per improvement.
         sa.UniqueConstraint("resource_link_id", "user_id", "score_key", name="uq_lti_score_deliveries_improvement"),
-        sa.CheckConstraint("status IN ('pending', 'sent', 'failed', 'superseded')", name="status"),
+        sa.CheckConstraint("status IN ('pending', 'delivered', 'failed', 'superseded')", name="status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -172,10 +172,3 @@ class LtiScoreDelivery(Model):
     score_given: Mapped[float] = mapped_column(sa.Float)
     score_key: Mapped[int] = mapped_column()  # round(score * 10000): what "the same score" means
     timestamp: Mapped[str] = mapped_column(sa.String(40))  # ISO 8601 with microseconds, strictly increasing
-    status: Mapped[str] = mapped_column(sa.String(16), default="pending", index=True)
-    attempts: Mapped[int] = mapped_column(default=0)
-    last_status_code: Mapped[int | None] = mapped_column()
-    last_error: Mapped[str | None] = mapped_column(sa.Text)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -68,7 +68,7 @@ def test_lms_flow_deep_link_launch_grade_passback_and_roster(driver: Driver) -> 
         assert roles["Tess Teacher"] == "instructor" and roles["Nia Notyet"] == "learner"
         assert db.session.scalar(sa.select(sa.func.count(LtiUser.id))) == 4
         statuses = db.session.scalars(sa.select(LtiScoreDelivery.status)).all()
-        assert sorted(statuses) == ["sent", "sent"]
+        assert sorted(statuses) == ["delivered", "delivered"]
 
     # Filtered by course: the instructor's CSV, and a learner's progress page.
     csv = driver.client.get(f"{course_page}/grades.csv")
@@ -121,5 +121,5 @@ def test_admin_page_lists_registrations_last_launch_passback_and_errors(driver: 
     html = admin.client.get("/lti/admin").get_data(as_text=True)
     assert driver.p.issuer in html and "kiwame-client" in html and "dep-1" in html
     assert "never" not in html.split("<tbody>")[1].split("</tbody>")[0]  # a last launch is shown
-    assert "sent: 1" in html and "bad_audience" in html
+    assert "delivered: 1" in html and "bad_audience" in html
     assert driver.client.get("/lti/admin").status_code == 403  # the learner's session

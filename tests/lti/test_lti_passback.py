@@ -11,7 +11,8 @@ from lti_support import FIRST, LTI_CONFIG, RIGHT, WRONG, Driver, deep_link, subm
 
 from service.cli import main as cli
 from service.persistence import LtiScoreDelivery, db
-from service.services import lti_passback
+from service.services import outbox
+from service.services.runtime import runtime
 
 OUTAGE_S = 6.0  # at least this many real seconds of 500s, with retries (LTI_CONFIG backoff) and a restart inside
 
@@ -36,10 +37,10 @@ def test_scores_survive_a_platform_outage_and_a_restart(driver: Driver, make_app
     assert p.scores == []
 
     # The process goes away mid-outage (its timers die with it); a new one starts and resumes the outbox.
-    driver.app.extensions["kiwame.lti_scores"].cancel_all()
+    runtime(driver.app).close()
     restarted = make_app(**LTI_CONFIG)  # type: ignore[operator]
     with restarted.app_context():
-        assert lti_passback.get_dispatcher(restarted).resume() == 1
+        assert outbox.resume(runtime(restarted).outbox) == 1
     wait_until(lambda: deliveries(driver)[0][2] >= 4 and time.monotonic() - outage_began >= OUTAGE_S, timeout=60)
     assert p.scores == []
     p.fail_scores_until = 0.0  # the platform recovers
@@ -47,7 +48,7 @@ def test_scores_survive_a_platform_outage_and_a_restart(driver: Driver, make_app
     time.sleep(1.5)
     assert [(s["userId"], s["scoreGiven"]) for s in p.scores] == [(USERS["learner"]["sub"], 1.0)]
     (score, status, attempts, code), = deliveries(driver)
-    assert status == "sent" and attempts == p.failed_score_posts + 1
+    assert status == "delivered" and attempts == p.failed_score_posts + 1
 
 
 def test_a_refused_score_is_failed_with_the_platforms_answer(driver: Driver) -> None:

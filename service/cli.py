@@ -204,6 +204,7 @@ def lti_list() -> None:
     with _service_call():
         platforms = lti_registry.list_platforms()
         keys = lti_registry.list_keys()
+        warnings = lti_registry.operator_warnings()
     for p in platforms:
         scores = ", ".join(f"{k} {v}" for k, v in sorted(p.scores.items())) or "none"
         click.echo(f"{p.id}\t{p.issuer}\tclient {p.client_id}\tdeployments {','.join(p.deployment_ids)}\t"
@@ -213,6 +214,8 @@ def lti_list() -> None:
         click.echo("no platforms registered", err=True)
     for kid, created, signs in keys:
         click.echo(f"key {kid}\t{created:%Y-%m-%d %H:%M}" + ("\tsigning" if signs else ""), err=True)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @lti.command("remove")

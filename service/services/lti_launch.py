@@ -223,13 +223,8 @@ class KiwameLaunch(MessageLaunch):  # type: ignore[type-arg]
         self._jwt["body"] = body  # type: ignore[typeddict-item]
 
     def check_deployment(self) -> None:
-        deployment = dict(self._jwt["body"]).get(CLAIM + "deployment_id")
-        if not deployment or self.validate_deployment() is None:  # pragma: no cover - raises instead
-            raise LtiRejected("unknown_deployment", "no deployment id")
-
-    def validate_deployment(self) -> KiwameLaunch:
         try:
-            return super().validate_deployment()  # type: ignore[return-value]
+            self.validate_deployment()  # the library, through DbToolConf.find_deployment_by_params
         except LtiException as exc:
             raise LtiRejected("unknown_deployment", "this deployment is not registered with Kiwame", 403) from exc
 

@@ -175,3 +175,16 @@ def all_origins() -> list[str]:
     for platform in db.session.scalars(sa.select(LtiPlatform)):
         found.extend(o for o in platform_origins(platform) if o not in found)
     return found or ["'none'"]
+
+
+def operator_warnings() -> list[str]:
+    """What an operator still has to set before an LMS can frame Kiwame (HTTPS, the public base URL)."""
+    from flask import current_app
+
+    found = []
+    public = str(current_app.config.get("KIWAME_PUBLIC_URL") or "")
+    if not public.startswith("https://"):
+        found.append("KIWAME_PUBLIC_URL is not an https:// URL: LMS frames need HTTPS and a fixed public base")
+    if str(current_app.config.get("KIWAME_SECURE_COOKIES")).lower() not in {"1", "true", "yes", "on"}:
+        found.append("KIWAME_SECURE_COOKIES is off: browsers drop SameSite=None cookies without Secure")
+    return found

@@ -90,6 +90,7 @@ def test_cli_lists_and_removes_registrations(driver: Driver, migrated: str, inst
     env = {"KIWAME_DATABASE_URL": migrated, "KIWAME_INSTANCE_DIR": str(instance_dir), "KIWAME_AUTO_MIGRATE": "0"}
     listed = CliRunner().invoke(cli, ["lti", "list"], env=env)
     assert listed.exit_code == 0 and driver.p.issuer in listed.output and "last launch never" in listed.output
+    assert "warning: KIWAME_PUBLIC_URL is not an https:// URL" in listed.output  # this test tool runs on http
     reg_id = listed.output.split("\t")[0]
     dup = CliRunner().invoke(cli, ["lti", "add-platform", "--issuer", driver.p.issuer, "--client-id", "kiwame-client",
                                    "--deployment-id", "d", "--auth-url", "http://x/a", "--token-url", "http://x/t",

@@ -6,7 +6,8 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from service.lti.views import bp, well_known
+    from service.lti import pages, views  # noqa: F401  (their routes register on the blueprints)
+    from service.lti.blueprint import bp, well_known
 
     app.register_blueprint(bp)
     app.register_blueprint(well_known)

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response, abort, flash, g, redirect, render_template, url_for
 
 from service.errors import KiwameError
-from service.lti.views import bp
+from service.lti.blueprint import bp
 from service.services import catalog as catalog_service
 from service.services import instructor as instructor_service
 from service.services import lti_courses, lti_passback, lti_registry

@@ -6,7 +6,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import (
-    Blueprint,
     Response,
     current_app,
     g,
@@ -19,12 +18,10 @@ from flask import (
     url_for,
 )
 
+from service.lti.blueprint import bp, well_known
 from service.services import lti_courses, lti_launch, lti_registry
 from service.services.lti_launch import STATE_COOKIE, LtiRejected
 
-bp = Blueprint("lti", __name__, url_prefix="/lti", template_folder="templates", static_folder="static",
-               static_url_path="/static")
-well_known = Blueprint("lti_jwks", __name__)
 LOGIN_FIELDS = ("iss", "login_hint", "target_link_uri", "lti_message_hint", "client_id", "lti_deployment_id")
 
 
@@ -150,5 +147,3 @@ def jwks() -> Any:
     response.headers["Cache-Control"] = "public, max-age=300"  # short: a rotation shows up within minutes
     return response
 
-
-from service.lti import pages  # noqa: E402,F401  (course and admin pages register on the same blueprint)

@@ -8,9 +8,9 @@ from flask import Response, abort, flash, g, redirect, render_template, url_for
 
 from service.errors import KiwameError
 from service.lti.blueprint import bp
-from service.services import catalog as catalog_service
 from service.services import instructor as instructor_service
 from service.services import lti_courses, lti_passback, lti_registry
+from service.services.runtime import runtime
 
 
 def _signed_in() -> Any:
@@ -33,7 +33,7 @@ def _course(course_id: int) -> tuple[lti_courses.CourseView, instructor_service.
 @bp.route("/courses/<int:course_id>")
 def course(course_id: int) -> Any:
     view, overview = _course(course_id)
-    catalog = catalog_service.get_catalog()
+    catalog = runtime().catalog
     titles = {}
     for exercise_id in view.exercise_ids:
         found = catalog.get(exercise_id)

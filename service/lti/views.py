@@ -21,6 +21,7 @@ from flask import (
 from service.lti.blueprint import bp, well_known
 from service.services import lti_courses, lti_launch, lti_registry
 from service.services.lti_launch import STATE_COOKIE, LtiRejected
+from service.services.runtime import runtime
 
 LOGIN_FIELDS = ("iss", "login_hint", "target_link_uri", "lti_message_hint", "client_id", "lti_deployment_id")
 
@@ -103,7 +104,7 @@ def deep_link() -> Any:
         return rejected(LtiRejected("no_deep_link", "no deep-linking request is open in this session", 403))
     from service.services import catalog as catalog_service
 
-    exercises = catalog_service.exercises(catalog_service.get_catalog())
+    exercises = catalog_service.exercises(runtime().catalog)
     if request.method == "GET":
         return render_template("lti/picker.html", exercises=exercises,
                                multiple=str(pending["settings"].get("accept_multiple", "true")).lower() != "false")

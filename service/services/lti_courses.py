@@ -27,9 +27,9 @@ from service.persistence import (
     db,
 )
 from service.persistence.models import utcnow
-from service.services import catalog as catalog_service
 from service.services import lti_http, lti_tool
 from service.services.lti_launch import CLAIM, Launch, LtiRejected
+from service.services.runtime import runtime
 
 AGS = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 NRPS = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
@@ -127,7 +127,7 @@ def accept(launch: Launch) -> LaunchOutcome:
         return LaunchOutcome(user_id, course.id, role, origins, deep_link={
             "platform_id": platform.id, "deployment_id": launch.deployment_id, "settings": settings})
     exercise_id = str((launch.claim("custom") or {}).get("exercise_id") or "")
-    if catalog_service.get_catalog().get(exercise_id) is None:
+    if runtime().catalog.get(exercise_id) is None:
         db.session.rollback()
         raise LtiRejected("unknown_exercise", f"this link names no Kiwame exercise ({exercise_id!r})", 404)
     link = _resource_link(launch, course.id, exercise_id)
@@ -171,7 +171,7 @@ def deep_link_response(deep_link: dict[str, Any], exercise_ids: list[str], base_
     settings = deep_link["settings"]
     if len(exercise_ids) > 1 and str(settings.get("accept_multiple", "true")).lower() == "false":
         exercise_ids = exercise_ids[:1]
-    catalog = catalog_service.get_catalog()
+    catalog = runtime().catalog
     launch_url = base_url.rstrip("/") + "/lti/launch"
     resources = []
     for exercise_id in exercise_ids:

@@ -19,7 +19,15 @@ from pylti1p3.exception import LtiServiceException
 from pylti1p3.grade import Grade
 
 from service.config import Settings
-from service.persistence import LtiLaunch, LtiPlatform, LtiScoreDelivery, Progress, ResourceLink, SubmissionRow, db
+from service.persistence import (
+    LtiLaunch,
+    LtiPlatform,
+    LtiScoreDelivery,
+    Progress,
+    ResourceLink,
+    SubmissionRow,
+    db,
+)
 from service.persistence.models import utcnow
 from service.services import lti_tool, outbox
 from service.services.lti_http import BlockedURL

@@ -240,7 +240,8 @@ def lti_rotate_key(bits: int) -> None:
     click.echo(kid)
 
 
-@lti.command("remove-key")
+# A kid is an RFC 7638 thumbprint (base64url): it may start with "-", which must not read as an option.
+@lti.command("remove-key", context_settings={"ignore_unknown_options": True})
 @click.argument("kid")
 def lti_remove_key(kid: str) -> None:
     """Stop publishing an old key (once every platform has fetched the new one)."""

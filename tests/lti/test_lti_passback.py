@@ -96,5 +96,7 @@ def test_cli_lists_and_removes_registrations(driver: Driver, migrated: str, inst
                                    "--deployment-id", "d", "--auth-url", "http://x/a", "--token-url", "http://x/t",
                                    "--jwks-url", "http://x/j"], env=env)
     assert dup.exit_code != 0 and "already registered" in dup.output
+    dashed = CliRunner().invoke(cli, ["lti", "remove-key", "-Hx9"], env=env)  # kids may start with "-"
+    assert dashed.exit_code != 0 and "no tool key '-Hx9'" in dashed.output
     assert CliRunner().invoke(cli, ["lti", "remove", reg_id], env=env).exit_code == 0
     assert driver.p.issuer not in CliRunner().invoke(cli, ["lti", "list"], env=env).output

@@ -1,7 +1,7 @@
 """submissions.reveal: a "show me" / "give up" request gets the full feedback at once
 
 Revision ID: i12_reveal
-Revises: 0001
+Revises: i10_lti
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "i12_reveal"
-down_revision = "0001"
+down_revision = "i10_lti"
 branch_labels = None
 depends_on = None
 

@@ -11,6 +11,8 @@ import numpy as np
 from service.domain import CheckSpec, Exercise
 from service.grading import messages as m
 from service.grading.diagnose import Finding, close_mask, mismatch_details, rearrangement_finding
+from service.grading.diagnose_ops import operation_finding
+from service.grading.messages_ops import operation_message
 from service.results import Check, Diagnosis
 from service.sandbox.protocol import ArgIn, CaseOut, Value
 
@@ -216,6 +218,10 @@ def _explain(ctx: _Ctx, expected: np.ndarray, actual: np.ndarray) -> None:
             ctx.diagnose(finding.code, m.finding_message(finding.code, finding.details),
                          finding.details | {"input": arg.name})
             return
+    arrays = [(arg.name, arg.array) for arg in ctx.inputs if arg.array is not None]
+    finding = operation_finding(arrays, expected, actual)
+    if finding is not None:
+        ctx.diagnose(finding.code, operation_message(finding.code, finding.details), finding.details)
 
 
 def _explain_stacked(ctx: _Ctx, expected: list[Value], actual: list[Value]) -> None:

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from service.domain import Exercise, Submission
 from service.grading import messages as m
 from service.grading.compare import compare_case
-from service.grading.learner import run_learner
+from service.grading.learner import pick_framework, run_learner
 from service.grading.outcomes import case_error, run_failure
 from service.grading.quiz import grade_quiz
 from service.grading.reference import Prepared, ReferenceCache, ReferenceFailed, Runner
 from service.grading.render import render_inputs, render_value
-from service.grading.rules import check_rules
+from service.grading.rules import RULE_CODES, check_rules
 from service.results import CaseResult, Diagnosis, GradeResult, fallback
 from service.sandbox.protocol import RawRun
 
@@ -46,7 +46,8 @@ class Engine:
             if exercise.kind in ("shape", "choice"):
                 result = grade_quiz(exercise, submission.answer)
             else:
-                result = self._grade_code(exercise, submission.code or "")
+                exercise = exercise.for_framework(pick_framework(exercise, submission))
+                result = self._grade_code(exercise, submission.code or "", submission.variant_seed)
         except ReferenceFailed as exc:
             log.error("reference failed for %s: %s", exercise.id, exc)
             result = self._error(exercise, m.both(
@@ -76,10 +77,10 @@ class Engine:
         except Exception:
             return False
 
-    def _grade_code(self, exercise: Exercise, code: str) -> GradeResult:
+    def _grade_code(self, exercise: Exercise, code: str, seed: int = 0) -> GradeResult:
         diagnoses = check_rules(exercise, code)
         timings = {"run_ms": 0.0, "reference_ms": 0.0, "compare_ms": 0.0}
-        prepared = self.references.get(exercise, "cpu")
+        prepared = self.references.get(exercise, "cpu", seed)
         timings["reference_ms"] += prepared.reference_ms
         t0 = time.perf_counter()
         run = run_learner(self.pool, exercise, code, prepared.cases, "cpu")
@@ -98,7 +99,7 @@ class Engine:
 
         gpu_ok = True
         if "cuda" in exercise.devices:
-            graded_gpu, reason = self._gpu_pass(exercise, code, timings)
+            graded_gpu, reason = self._gpu_pass(exercise, code, timings, seed)
             if graded_gpu is not None:
                 gpu_ok = all(c.passed for c in graded_gpu.cases)
                 all_cases += graded_gpu.cases
@@ -110,11 +111,12 @@ class Engine:
                     "ja": f"GPU のケース: {reason['ja']}ため省略し、CPU のケースだけを採点しました",
                 }, {"reason": reason["code"]}))
 
-        diagnoses = by_specificity(merge_repeats(diagnoses, {c.name for c in all_cases if c.visible}))
+        shown = {c.name for c in all_cases if c.visible}
+        diagnoses = by_specificity(merge_repeats(diagnoses, shown), shown)
         n = len(graded.cases)
         passed_cases = sum(1 for c in graded.cases if c.passed)
         score = passed_cases / n if n else 0.0
-        rules_ok = not any(d.code in ("forbidden_name", "missing_required_name") for d in diagnoses)
+        rules_ok = not any(d.code in RULE_CODES for d in diagnoses)
         return GradeResult(
             status="graded", score=round(score, 6), passed=bool(n) and passed_cases == n and rules_ok and gpu_ok,
             cases=all_cases, diagnoses=diagnoses, stdout=stdout, stderr=stderr, limits_hit=limits_hit,
@@ -122,14 +124,14 @@ class Engine:
             exercise_id=exercise.id, exercise_version=exercise.content_hash, kind=exercise.kind,
         )
 
-    def _gpu_pass(self, exercise: Exercise, code: str,
-                  timings: dict[str, float]) -> tuple[_Graded | None, dict[str, str]]:
+    def _gpu_pass(self, exercise: Exercise, code: str, timings: dict[str, float],
+                  seed: int = 0) -> tuple[_Graded | None, dict[str, str]]:
         """The ``<case>@cuda`` cases, or None and why they were skipped (never a failure of the whole result)."""
         if not self.has_cuda():
             return None, {"code": "no_cuda", "en": "this grader has no CUDA GPU",
                           "ja": "この採点環境には CUDA GPU がない"}
         try:
-            gpu = self.references.get(exercise, "cuda")
+            gpu = self.references.get(exercise, "cuda", seed)
         except ReferenceFailed as exc:
             log.error("cuda reference failed for %s: %s", exercise.id, exc)
             return None, {"code": "reference_failed", "en": "the reference solution failed on the GPU",
@@ -198,18 +200,26 @@ _SPECIFICITY: dict[str, int] = {
     **dict.fromkeys(("syntax_error", "missing_function", "timeout", "memory_limit", "output_limit",
                      "sandbox_violation", "crashed", "grader_error"), 0),
     **dict.fromkeys(("reshape_instead_of_permute", "wrong_axis_order", "transpose_all_axes",
-                     "heads_split_wrong", "not_channels_last"), 1),
+                     "heads_split_wrong", "not_channels_last", "wrong_reduction_axes", "missing_keepdim",
+                     "wrong_broadcast_axes", "wrong_contraction", "wrong_window"), 1),
     **dict.fromkeys(("wrong_type", "shape_mismatch", "dtype_mismatch", "device_mismatch"), 2),
     **dict.fromkeys(("input_mutated", "not_a_view", "not_contiguous"), 3),
     "runtime_error": 4,
     **dict.fromkeys(("value_mismatch", "wrong_answer"), 5),
-    **dict.fromkeys(("forbidden_name", "missing_required_name"), 6),
+    **dict.fromkeys(RULE_CODES, 6),
 }
 
 
-def by_specificity(diagnoses: list[Diagnosis]) -> list[Diagnosis]:
-    """Stable sort: the specific mistake first, generic findings and rule reminders after it."""
-    return sorted(diagnoses, key=lambda d: _SPECIFICITY.get(d.code, 7))
+def by_specificity(diagnoses: list[Diagnosis], visible: set[str] | None = None) -> list[Diagnosis]:
+    """Stable sort: the specific mistake first, generic findings and rule reminders after it.
+
+    With ``visible`` (the visible case names), every diagnosis found on a visible case or on the whole
+    submission comes before those found only on hidden cases: a hidden case can only say "details hidden",
+    so the first thing a learner reads is the most readable mistake they can actually look at."""
+    def hidden_only(d: Diagnosis) -> bool:
+        return visible is not None and d.case is not None and d.case not in visible
+
+    return sorted(diagnoses, key=lambda d: (hidden_only(d), _SPECIFICITY.get(d.code, 7)))
 
 
 def merge_repeats(diagnoses: list[Diagnosis], visible: set[str]) -> list[Diagnosis]:

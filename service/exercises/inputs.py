@@ -176,7 +176,7 @@ class Draw:
     def rng(self, seed: int, purpose: str = "values") -> np.random.Generator:
         if self.salt is None and not self.variant_seed:
             # Hand-written cases without variants keep their exact historical draws.
-            return np.random.default_rng(seed if purpose == "values" else [seed, seed_of(purpose)])
+            return np.random.default_rng(seed if purpose == "values" else [seed, seed_of(self._current, purpose)])
         return np.random.default_rng([seed, self.salt or 0, self.variant_seed, seed_of(self._current, purpose)])
 
     def dim_of(self, ref: Any, key: str) -> int:

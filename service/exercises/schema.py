@@ -153,6 +153,8 @@ def _code_fields(r: Reader, doc: dict[str, Any], framework: str, offered: tuple[
     starter, solution = code[framework]["starter"], code[framework]["solution"]
     cases = _cases(r, r.required(doc, "", "cases", "a list of test cases"), framework, _params(module, entry), entry)
     gen, extra = sa.generate(r, doc.get("generate", MISSING), cases, framework, version)
+    cases = sa.in_parameter_order(cases, _params(module, entry))
+    extra = sa.in_parameter_order(extra, _params(module, entry))
     lint_input = doc.get("lint_input", MISSING)
     allow: dict[str, str] = {}
     for name, reason in (r.mapping(doc.get("allow", MISSING), "allow", "a mapping of lint candidate to reason") or {}).items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from dataclasses import replace
 from typing import Any
 
 from service.domain import Case, Declared, Generate
@@ -72,6 +73,16 @@ def check_case_args(r: Reader, path: str, args: dict[str, Any], framework: str) 
             if f"{where}:{exc}" not in seen:
                 seen.add(f"{where}:{exc}")
                 r.error(where, str(exc))
+
+
+def in_parameter_order(cases: tuple[Case, ...], params: tuple[list[str], list[str], bool] | None) -> tuple[Case, ...]:
+    """Arguments are passed by position: put them in the entry's order, whatever order the YAML lists them in
+    (an argument derived with ``dim_of`` is often written after the one it reads)."""
+    if params is None:
+        return cases
+    order = {name: i for i, name in enumerate(params[0])}
+    return tuple(replace(c, args=dict(sorted(c.args.items(), key=lambda kv: order.get(kv[0], len(order)))))
+                 for c in cases)
 
 
 def generate(r: Reader, value: Any, cases: tuple[Case, ...], framework: str,

@@ -75,38 +75,54 @@ def _sources(x: np.ndarray, target: tuple[int, ...]) -> Iterator[tuple[str, np.n
 
 
 def _reduced(src: np.ndarray) -> Iterator[tuple[str, tuple[int, ...], bool, str, np.ndarray]]:
-    """(op, axes, keepdims, form, value): every reduction, also as ``x - r`` and ``x / r`` (centre, normalise)."""
+    """(op, axes, keepdims, form, value): every reduction, also as ``x - r`` and ``x / r`` (centre, normalise),
+    with the reduced axes kept, and without them where that still broadcasts (the missing-keepdim bug)."""
     for op, fn in REDUCTIONS.items():
         for k in range(1, src.ndim + 1):
             for axes in itertools.combinations(range(src.ndim), k):
                 with np.errstate(all="ignore"):
                     kept = fn(src, axis=axes, keepdims=True)
-                    yield op, axes, False, "r", kept.reshape([n for i, n in enumerate(src.shape) if i not in axes])
+                    dropped = kept.reshape([n for i, n in enumerate(src.shape) if i not in axes])
+                    yield op, axes, False, "r", dropped
                     yield op, axes, True, "r", kept
                     yield op, axes, True, "x - r", src - kept
                     yield op, axes, True, "x / r", src / kept
+                    if dropped.ndim and src.shape[-dropped.ndim:] == dropped.shape:
+                        yield op, axes, False, "x - r", src - dropped
+                        yield op, axes, False, "x / r", src / dropped
 
 
 def reduction_finding(inputs: Sequence[tuple[str, np.ndarray]], expected: np.ndarray,
                       out: np.ndarray) -> Finding | None:
-    """The learner reduced (or centred/normalised by) the same statistic over other axes than the reference."""
+    """The learner reduced (or centred/normalised by) the same statistic over other axes than the reference,
+    or over the same axes but dropped them before broadcasting (missing keepdim)."""
     for name, x in inputs:
         if not _usable(x):
             continue
         mine = theirs = None
         for label, src in _sources(x, expected.shape):
-            for op, axes, _keep, form, value in _reduced(src):
+            for op, axes, keep, form, value in _reduced(src):
                 if theirs is None and _equal(value, expected):
-                    theirs = (op, form, label, axes)
+                    theirs = (op, form, label, axes, keep)
                 elif mine is None and _equal(value, out):
-                    mine = (op, form, label, axes)
-        if mine and theirs and mine[:2] == theirs[:2] and mine[2:] != theirs[2:]:
+                    mine = (op, form, label, axes, keep)
+        if not (mine and theirs and mine[:2] == theirs[:2]):
+            continue
+        if mine[2:4] == theirs[2:4] and theirs[4] and not mine[4] and form_broadcasts(mine[1]):
+            return Finding("missing_keepdim", {"input": name, "op": mine[0], "form": mine[1],
+                                               "axes": list(mine[3]), "expected_shape": list(expected.shape),
+                                               "got_shape": list(out.shape)})
+        if mine[2:4] != theirs[2:4]:
             return Finding("wrong_reduction_axes", {
                 "input": name, "op": mine[0], "form": mine[1],
                 "source": mine[2].replace("x", name, 1), "expected_source": theirs[2].replace("x", name, 1),
                 "applied_axes": list(mine[3]), "expected_axes": list(theirs[3]),
             })
     return None
+
+
+def form_broadcasts(form: str) -> bool:
+    return form != "r"
 
 
 def _einsum_specs(a: np.ndarray, b: np.ndarray, out_shape: tuple[int, ...]) -> Iterator[str]:

@@ -16,6 +16,12 @@ def _axes(axes: list[int]) -> str:
 
 def operation_message(code: str, details: Mapping[str, Any]) -> Msg:
     """The message for one operation finding, in the grammar "<what>: <problem>, expected X, got Y"."""
+    if code == "missing_keepdim" and details.get("form", "r") != "r":
+        op, name, axes = details["op"], details.get("input", "x"), _axes(details["axes"])
+        return line(RESULT,
+                    {"en": f"the {op} lost its reduced axis, so broadcasting lined it up with the wrong axis of {name}",
+                     "ja": f"{op} で集約した軸が消えたため、ブロードキャストで {name} の違う軸と組み合わされています"},
+                    f"{name}.{op}(axis={axes}, keepdims=True)", f"{name}.{op}(axis={axes})")
     if code == "missing_keepdim":
         return line({"en": "Result shape", "ja": "結果の形状"},
                     {"en": "the reduced axis was dropped; keep it with keepdim=True (torch) or keepdims=True (NumPy)",

@@ -13,8 +13,8 @@ from service.exercises.inputs import (
     SpecError,
     _default_float,
     _dtype,
-    _integers,
     _int,
+    _integers,
     describe,
     seed_of,
 )

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.domain import Case, CheckSpec, Exercise, Limits, Rules, Text
+from service.exercises import schema_authoring as sa
 from service.exercises.errors import ExerciseError
 from service.exercises.fields import ID_PATTERN, IDENT_PATTERN, MISSING, Reader
-from service.exercises import schema_authoring as sa
 from service.exercises.schema_authoring import AUTHORING_KEYS
 from service.exercises.yamltree import Tree, join
 from service.results import DIAGNOSIS_CODES
@@ -146,9 +146,9 @@ def _code_fields(r: Reader, doc: dict[str, Any], framework: str, offered: tuple[
         values = sa.per_framework(r, doc, key, offered)
         shared = not isinstance(doc.get(key), dict)  # one text for every framework (einops answers are)
         for fw in offered[:1] if shared else offered:
-            text, parsed = _code(r, values[fw], key if shared else f"{key}.{fw}", entry, required=fw == framework)
+            source, parsed = _code(r, values[fw], key if shared else f"{key}.{fw}", entry, required=fw == framework)
             for target in offered if shared else (fw,):
-                code[target][key] = text
+                code[target][key] = source
             module = module or (parsed if key == "solution" else None)
     starter, solution = code[framework]["starter"], code[framework]["solution"]
     cases = _cases(r, r.required(doc, "", "cases", "a list of test cases"), framework, _params(module, entry), entry)

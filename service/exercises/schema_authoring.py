@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import difflib
 from dataclasses import replace
 from typing import Any
 
@@ -133,7 +134,9 @@ def declared(r: Reader, value: Any, key: str, entry: str, offered: tuple[str, ..
         name = r.string(mapping.get("name", f"{key[:-1].replace('_', '-')}-{i + 1}"), join(path, "name"))
         diagnosis = mapping.get("diagnosis")
         if diagnosis is not None and diagnosis not in DIAGNOSIS_CODES:
-            r.keys({diagnosis: None}, join(path, "diagnosis"), DIAGNOSIS_CODES)
+            close = difflib.get_close_matches(str(diagnosis), DIAGNOSIS_CODES, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else " (see the diagnosis codes in the format guide)"
+            r.error(join(path, "diagnosis"), f"unknown diagnosis code {diagnosis!r}{hint}")
             diagnosis = None
         fw = mapping.get("framework")
         if fw is not None and fw not in offered:

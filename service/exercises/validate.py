@@ -94,7 +94,8 @@ def static_rules(ex: Exercise) -> list[ExerciseError]:
     out = []
     for fw in ex.offered if ex.kind == "code" else ():
         broken = check_rules(ex, ex.for_framework(fw).solution)
-        out += [_error(ex, "solution", f"the reference solution ({fw}) breaks its own rules: {d.message}") for d in broken]
+        which = f" ({fw})" if len(ex.offered) > 1 else ""
+        out += [_error(ex, "solution", f"the reference solution{which} breaks its own rules: {d.message}") for d in broken]
     return out
 
 

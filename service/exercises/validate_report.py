@@ -27,15 +27,15 @@ def failures(result: Any) -> str:
 
 
 def _fate(cand: Candidate, reference: bool) -> str:
+    label = "" if cand.label == cand.name else f"{cand.label}: "
     if reference:
-        return f"{cand.label}: the reference's own behaviour"
+        return f"{label}the reference's own behaviour"
     if not cand.applicable:
-        return f"{cand.label}: not applicable (no case has the shape it would need)"
+        return f"{label}not applicable (no case has the shape it would need)"
     if cand.passes_all:
-        return f"{cand.label}: PASSES every case"
+        return f"{label}PASSES every case"
     case = next((c for c in cand.caught_by if cand.killed.get(c) != "not applicable"), cand.caught_by[0])
-    why = cand.killed.get(case) or "failed"
-    return f"{cand.label}: caught by {case} ({why})"
+    return f"{label}caught by {case} ({cand.killed.get(case) or 'failed'})"
 
 
 def lint_lines(ex: Exercise, result: LintResult | None, declared: bool) -> list[str]:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import ast
+from concurrent.futures import ThreadPoolExecutor
 
 from service.domain import Exercise, Submission
 from service.grading.reference import Runner, job_for

@@ -40,11 +40,11 @@ def defined_names(tree: ast.AST) -> set[str]:
 def not_allowed(tree: ast.AST, allow: set[str], helper_names: set[str]) -> dict[str, list[int]]:
     """Every name, attribute, import or loop outside the allow-list, with its lines."""
     bound = defined_names(tree) | helper_names
-    found: dict[str, list[int]] = {}
+    found: dict[str, list[tuple[int, int]]] = {}
 
     def add(name: str, node: ast.AST) -> None:
         if name not in allow:
-            found.setdefault(name, []).append(getattr(node, "lineno", 0))
+            found.setdefault(name, []).append((getattr(node, "lineno", 0), getattr(node, "end_col_offset", 0) or 0))
 
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in bound:
@@ -60,7 +60,9 @@ def not_allowed(tree: ast.AST, allow: set[str], helper_names: set[str]) -> dict[
                 add(alias.name, node)
         elif type(node) in LOOPS:
             add(LOOPS[type(node)], node)
-    return {name: sorted(set(lines)) for name, lines in found.items()}
+    # In reading order: a name's first use (line, then the column where its node ends: `a.b.c` reads b first).
+    ordered = sorted(found.items(), key=lambda kv: min(kv[1]))
+    return {name: sorted({line for line, _ in spots}) for name, spots in ordered}
 
 
 def code_lines(tree: ast.Module, source: str) -> list[int]:

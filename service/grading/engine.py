@@ -19,6 +19,7 @@ from service.results import CaseResult, Diagnosis, GradeResult, fallback
 from service.sandbox.protocol import RawRun
 
 log = logging.getLogger(__name__)
+OPERATION_SEARCHES = 1  # per visibility: cases on which diagnose_ops may search for the mistake
 
 
 @dataclass
@@ -156,6 +157,9 @@ class Engine:
             stopped.case = None
             out.diagnoses.append(stopped)
         hidden_seen = 0
+        # The operation search (diagnose_ops) costs milliseconds per case: one visible and one hidden case
+        # are enough, since diagnoses are merged per code anyway.
+        searched = {True: 0, False: 0}
         for case_in in prepared.cases:
             shown = visible.get(case_in.name, False)
             if not shown:
@@ -181,7 +185,9 @@ class Engine:
                     result.error = facts.error
             else:
                 assert expected is not None
-                verdict = compare_case(exercise, case_in.args, expected, facts.value, facts, visible=shown)
+                verdict = compare_case(exercise, case_in.args, expected, facts.value, facts, visible=shown,
+                                       operations=searched[shown] < OPERATION_SEARCHES)
+                searched[shown] += verdict.searched
                 result.passed = verdict.passed
                 result.checks = verdict.checks
                 for d in verdict.diagnoses:

@@ -126,6 +126,8 @@ class Exercise:
     generate: Generate | None = None
     wrong_answers: tuple[Declared, ...] = ()
     alternatives: tuple[Declared, ...] = ()
+    # the learner's seed of a per-learner variant (None: the default variant); mixed into every random input
+    variant_seed: int | None = None
 
     @property
     def offered(self) -> tuple[str, ...]:
@@ -152,4 +154,3 @@ class Submission:
     code: str | None = None
     answer: Any = None
     framework: str | None = None  # for exercises offered in several; None: from the code's imports
-    variant_seed: int = 0  # per-learner variant: mixed into generated inputs (0: the exercise's own)

@@ -48,7 +48,7 @@ class Engine:
                 result = grade_quiz(exercise, submission.answer)
             else:
                 exercise = exercise.for_framework(pick_framework(exercise, submission))
-                result = self._grade_code(exercise, submission.code or "", submission.variant_seed)
+                result = self._grade_code(exercise, submission.code or "")
         except ReferenceFailed as exc:
             log.error("reference failed for %s: %s", exercise.id, exc)
             result = self._error(exercise, m.both(
@@ -78,10 +78,10 @@ class Engine:
         except Exception:
             return False
 
-    def _grade_code(self, exercise: Exercise, code: str, seed: int = 0) -> GradeResult:
+    def _grade_code(self, exercise: Exercise, code: str) -> GradeResult:
         diagnoses = check_rules(exercise, code)
         timings = {"run_ms": 0.0, "reference_ms": 0.0, "compare_ms": 0.0}
-        prepared = self.references.get(exercise, "cpu", seed)
+        prepared = self.references.get(exercise, "cpu")
         timings["reference_ms"] += prepared.reference_ms
         t0 = time.perf_counter()
         run = run_learner(self.pool, exercise, code, prepared.cases, "cpu")
@@ -100,7 +100,7 @@ class Engine:
 
         gpu_ok = True
         if "cuda" in exercise.devices:
-            graded_gpu, reason = self._gpu_pass(exercise, code, timings, seed)
+            graded_gpu, reason = self._gpu_pass(exercise, code, timings)
             if graded_gpu is not None:
                 gpu_ok = all(c.passed for c in graded_gpu.cases)
                 all_cases += graded_gpu.cases
@@ -125,14 +125,14 @@ class Engine:
             exercise_id=exercise.id, exercise_version=exercise.content_hash, kind=exercise.kind,
         )
 
-    def _gpu_pass(self, exercise: Exercise, code: str, timings: dict[str, float],
-                  seed: int = 0) -> tuple[_Graded | None, dict[str, str]]:
+    def _gpu_pass(self, exercise: Exercise, code: str,
+                  timings: dict[str, float]) -> tuple[_Graded | None, dict[str, str]]:
         """The ``<case>@cuda`` cases, or None and why they were skipped (never a failure of the whole result)."""
         if not self.has_cuda():
             return None, {"code": "no_cuda", "en": "this grader has no CUDA GPU",
                           "ja": "この採点環境には CUDA GPU がない"}
         try:
-            gpu = self.references.get(exercise, "cuda", seed)
+            gpu = self.references.get(exercise, "cuda")
         except ReferenceFailed as exc:
             log.error("cuda reference failed for %s: %s", exercise.id, exc)
             return None, {"code": "reference_failed", "en": "the reference solution failed on the GPU",

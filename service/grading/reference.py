@@ -31,8 +31,9 @@ class Prepared:
     reference_ms: float  # 0.0 when served from the cache
 
 
-def build_cases(exercise: Exercise, seed: int = 0) -> tuple[CaseIn, ...]:
-    """Materialised inputs; ``seed`` is a learner's variant (0: the exercise's own draws)."""
+def build_cases(exercise: Exercise) -> tuple[CaseIn, ...]:
+    """Materialised inputs; a per-learner variant's seed is mixed into every random draw."""
+    seed = exercise.variant_seed or 0
     return tuple(CaseIn(name=c.name, args=materialize(c, exercise.framework, seed)) for c in exercise.cases)
 
 
@@ -74,8 +75,8 @@ class ReferenceCache:
         self._lock = threading.Lock()
         self._entries: OrderedDict[tuple[str, str, str, str, int], Prepared] = OrderedDict()
 
-    def get(self, exercise: Exercise, device: str = "cpu", seed: int = 0) -> Prepared:
-        key = (exercise.id, exercise.content_hash, exercise.framework, device, seed)
+    def get(self, exercise: Exercise, device: str = "cpu") -> Prepared:
+        key = (exercise.id, exercise.content_hash, exercise.framework, device, exercise.variant_seed or 0)
         with self._lock:
             hit = self._entries.get(key)
             if hit is not None:
@@ -83,7 +84,7 @@ class ReferenceCache:
                 return Prepared(hit.cases, hit.outputs, 0.0)
         # Computed outside the lock: two concurrent misses just run the (deterministic) reference twice.
         start = time.perf_counter()
-        cases = build_cases(exercise, seed)
+        cases = build_cases(exercise)
         # The reference gets extra time: a slow first import must not fail a correct exercise.
         run = self._runner.run(job_for(exercise, exercise.solution, cases, device,
                                        max(exercise.limits.time_s * 2, 5.0)))

@@ -12,7 +12,13 @@ from service.exercises.catalog import Catalog, load_catalog
 from service.exercises.errors import ExerciseError
 from service.exercises.lint import Finding, LintResult, lint_exercise
 from service.exercises.loader import TRACK_FILE, display_path, key_line, load_exercise
-from service.exercises.validate_report import check_declared, failures, lint_lines, reference_line
+from service.exercises.validate_report import (
+    check_declared,
+    constant_inputs,
+    failures,
+    lint_lines,
+    reference_line,
+)
 
 
 @dataclass
@@ -106,7 +112,7 @@ def validate_catalog(catalog: Catalog | Selection, engine: Any = None, lint: boo
         report.errors += [e for ex in catalog for e in static_rules(ex)]
         return report
     for ex in catalog:
-        errors, result, _ = check_reference(engine, ex, lint=lint)
+        errors, result, prepared = check_reference(engine, ex, lint=lint)
         report.errors += errors
         if ex.kind != "code":
             report.details[ex.id] = ["quiz: its answer passes its own quiz" if not errors else "quiz: answer FAILS"]
@@ -117,6 +123,11 @@ def validate_catalog(catalog: Catalog | Selection, engine: Any = None, lint: boo
             report.errors += declared_errors
             tried += declared_lines
         tried += lint_lines(ex, result, bool(ex.wrong_answers)) if lint else []
+        for name in constant_inputs(prepared):
+            weak = (f"{name} is constant in every case (ones, zeros, full...): wrong axes, blocks or windows "
+                    "give the same result; add a case with position-coded values (arange, coded, randint)")
+            tried.append(f"inputs: {weak}")
+            report.warnings.append(_error(ex, "cases", weak))
         report.details[ex.id] = tried
         if result is None:
             continue

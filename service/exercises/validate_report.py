@@ -108,3 +108,17 @@ def reference_line(ex: Exercise, frameworks: list[str]) -> str:
 def _has_rules(ex: Exercise) -> bool:
     r = ex.rules
     return bool(r.forbid or r.require or r.allow is not None or r.max_lines or r.single_expression)
+
+
+def constant_inputs(prepared: Any) -> list[str]:
+    """Array arguments whose every element is the same in every case (numpy-100's ``ones``): with such inputs a
+    wrong axis, block or window gives the right answer, so the cases cannot tell most mistakes apart."""
+    if prepared is None:
+        return []
+    arrays: dict[str, list[Any]] = {}
+    for case in prepared.cases:
+        for arg in case.args:
+            if arg.array is not None:
+                arrays.setdefault(arg.name, []).append(arg.array)
+    return [name for name, values in arrays.items()
+            if all(a.size <= 1 or bool((a.reshape(-1) == a.reshape(-1)[0]).all()) for a in values)]

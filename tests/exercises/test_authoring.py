@@ -122,6 +122,14 @@ def test_validate_says_what_the_linter_tried_and_why_it_did_not_apply(tree: Call
     assert "lint: not applied: the reference output is not a single tensor/array" in _report(tree, tuple_out).format()
 
 
+def test_constant_inputs_are_reported(tree: Callable[..., Path]) -> None:
+    # numpy-100's block sum on all-ones input: a classic wrong block-sum would pass, so validate says so.
+    text = BASE.replace("[[1, 2, 3], [4, 5, 6]]", "{ones: [2, 3]}").replace("{arange: [3, 5]}", "{full: [3, 5], fill: 2}")
+    report = _report(tree, text)
+    assert any("x is constant in every case" in str(w) for w in report.warnings)
+    assert "inputs: x is constant in every case" in report.format()
+
+
 def test_a_failing_reference_shows_its_own_error(tree: Callable[..., Path]) -> None:
     broken = BASE.replace("return x.permute(1, 0)", "return x.permute(1, 0) + undefined_name")
     [error] = _report(tree, broken).errors

@@ -122,7 +122,7 @@ def validate_catalog(catalog: Catalog | Selection, engine: Any = None, lint: boo
             declared_errors, declared_lines = check_declared(engine, ex)
             report.errors += declared_errors
             tried += declared_lines
-        tried += lint_lines(ex, result, bool(ex.wrong_answers)) if lint else []
+        tried += lint_lines(ex, result, bool(ex.wrong_answers), prepared) if lint else []
         for name in constant_inputs(prepared):
             weak = (f"{name} is constant in every case (ones, zeros, full...): wrong axes, blocks or windows "
                     "give the same result; add a case with position-coded values (arange, coded, randint)")

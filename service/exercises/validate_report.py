@@ -7,7 +7,7 @@ from typing import Any
 
 from service.domain import Declared, Exercise, Submission
 from service.exercises.errors import ExerciseError
-from service.exercises.lint import Candidate, LintResult
+from service.exercises.lint import Candidate, LintResult, lint_input_name
 from service.exercises.loader import key_line
 
 
@@ -38,14 +38,15 @@ def _fate(cand: Candidate, reference: bool) -> str:
     return f"{label}caught by {case} ({cand.killed.get(case) or 'failed'})"
 
 
-def lint_lines(ex: Exercise, result: LintResult | None, declared: bool) -> list[str]:
+def lint_lines(ex: Exercise, result: LintResult | None, declared: bool, prepared: Any = None) -> list[str]:
     """One line per candidate family: what the weak-test linter tried and what killed each candidate."""
     if result is None:
         return ["lint: not run (the reference did not pass, or lint was switched off)"]
     nudge = "" if declared else "; no wrong_answers are declared, so nothing shows these cases catch a mistake"
     if result.skipped:
         return [f"lint: not applied: {result.skipped}{nudge}"]
-    lines = [f"lint on {ex.lint_input or 'the first array argument'}:"]
+    name = lint_input_name(ex, prepared.cases[0].args) if prepared is not None and prepared.cases else None
+    lines = [f"lint on {name or ex.lint_input or 'the first array argument'}:"]
     by_name: dict[str, list[Candidate]] = {}
     for cand in result.candidates:
         by_name.setdefault(cand.name, []).append(cand)

@@ -174,10 +174,13 @@ class Draw:
         return built
 
     def rng(self, seed: int, purpose: str = "values") -> np.random.Generator:
+        if seed < 0:
+            raise SpecError(f"expected a non-negative seed, got {seed}", "seed")
         if self.salt is None and not self.variant_seed:
             # Hand-written cases without variants keep their exact historical draws.
             return np.random.default_rng(seed if purpose == "values" else [seed, seed_of(self._current, purpose)])
-        return np.random.default_rng([seed, self.salt or 0, self.variant_seed, seed_of(self._current, purpose)])
+        variant = self.variant_seed & ((1 << 64) - 1)  # any int a variant scheme hands us, as SeedSequence wants
+        return np.random.default_rng([seed, self.salt or 0, variant, seed_of(self._current, purpose)])
 
     def dim_of(self, ref: Any, key: str) -> int:
         """The size of axis ``ref[1]`` of argument ``ref[0]``."""

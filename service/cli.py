@@ -169,11 +169,13 @@ def exercises_reload() -> None:
 @click.argument("file", type=click.File("r"))
 @click.option("--exercise", "exercise_id", required=True)
 @click.option("--json", "as_json", is_flag=True, help="print the GradeResult as JSON")
-def grade(file: Any, exercise_id: str, as_json: bool) -> None:
+@click.option("--framework", type=click.Choice(["torch", "numpy"]), default=None,
+              help="for exercises offered in both (default: from the file's imports)")
+def grade(file: Any, exercise_id: str, as_json: bool, framework: str | None) -> None:
     """Grade a local file against an exercise (for exercise authors)."""
     from service.cli_support import grade_file
 
-    sys.exit(grade_file(file.read(), exercise_id, as_json))
+    sys.exit(grade_file(file.read(), exercise_id, as_json, framework))
 
 
 @main.command()

@@ -65,7 +65,7 @@ def new_exercise(exercise_id: str, track: str, source: str | None, root: Path | 
     return 0 if report.ok else 1
 
 
-def grade_file(code: str, exercise_id: str, as_json: bool) -> int:
+def grade_file(code: str, exercise_id: str, as_json: bool, framework: str | None = None) -> int:
     from service.domain import Submission
     from service.exercises import load_catalog
 
@@ -74,7 +74,7 @@ def grade_file(code: str, exercise_id: str, as_json: bool) -> int:
     if exercise is None:
         raise click.ClickException(f"no exercise {exercise_id!r}")
     if exercise.kind == "code":
-        submission = Submission(exercise.id, code=code)
+        submission = Submission(exercise.id, code=code, framework=framework)
     else:
         submission = Submission(exercise.id, answer=json.loads(code))
     with _engine() as engine:

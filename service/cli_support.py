@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from service.config import load as load_config
+from service.config import load_settings
 
 
 @contextmanager
@@ -28,9 +28,9 @@ def _engine() -> Iterator[Any]:
 
 def validate(path: Path | None, as_json: bool = False) -> int:
     """Exit status of ``kiwame exercises validate``: 0 clean, 1 on errors or lint findings."""
-    from service.exercises.validate import validate_dir
+    from service.authoring.validate import validate_dir
 
-    root = path or Path(load_config()["KIWAME_EXERCISES_DIR"])
+    root = path or Path(load_settings().exercises_dir)
     with _engine() as engine:
         report = validate_dir(root, engine)
     # Per exercise what was tried, then errors, lint findings, waivers, and a summary line.
@@ -40,10 +40,10 @@ def validate(path: Path | None, as_json: bool = False) -> int:
 
 def new_exercise(exercise_id: str, track: str, source: str | None, root: Path | None) -> int:
     """``kiwame exercises new``: write the scaffold, then validate it like any exercise."""
-    from service.exercises.scaffold import ScaffoldError, scaffold_texts, write_scaffold
-    from service.exercises.validate import validate_dir
+    from service.authoring.scaffold import ScaffoldError, scaffold_texts, write_scaffold
+    from service.authoring.validate import validate_dir
 
-    base = root or Path(load_config()["KIWAME_EXERCISES_DIR"])
+    base = root or Path(load_settings().exercises_dir)
     if (base / track / f"{exercise_id}.yaml").exists():
         raise click.ClickException(f"{base / track / exercise_id}.yaml already exists: not overwritten")
     try:
@@ -69,7 +69,7 @@ def grade_file(code: str, exercise_id: str, as_json: bool, framework: str | None
     from service.domain import Submission
     from service.exercises import load_catalog
 
-    catalog = load_catalog(load_config()["KIWAME_EXERCISES_DIR"])
+    catalog = load_catalog(load_settings().exercises_dir)
     exercise = catalog.get(exercise_id)
     if exercise is None:
         raise click.ClickException(f"no exercise {exercise_id!r}")

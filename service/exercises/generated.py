@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from service.domain import Case, Generate
-from service.exercises.inputs import (
-    Draw,
+from service.exercises.specs import (
+    DrawContext,
     SpecError,
     _default_float,
     _dtype,
@@ -22,7 +22,7 @@ from service.exercises.inputs import (
 MAX_GENERATED = 50  # hidden cases per exercise: each one is a sandbox call's worth of comparisons
 
 
-def generated_array(kind: str, spec: Mapping[str, Any], framework: str, ctx: Draw) -> np.ndarray:
+def generated_array(kind: str, spec: Mapping[str, Any], framework: str, ctx: DrawContext) -> np.ndarray:
     """The array of a generated-input spec (``kind`` is one of ones/zeros/full/randint/index/mask)."""
     if kind in ("ones", "zeros"):
         shape = ctx.shape(spec[kind], kind)

@@ -7,10 +7,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.domain import Case, CheckSpec, Exercise, Limits, Rules, Text
-from service.exercises import schema_authoring as sa
 from service.exercises.errors import ExerciseError
 from service.exercises.fields import ID_PATTERN, IDENT_PATTERN, MISSING, Reader
-from service.exercises.schema_authoring import AUTHORING_KEYS
+from service.exercises.schema_authoring import (
+    AUTHORING_KEYS,
+    check_case_args,
+    declared,
+    frameworks,
+    generate,
+    helpers,
+    in_parameter_order,
+    per_framework,
+    rules_extra,
+)
 from service.exercises.yamltree import Tree, join
 from service.results import DIAGNOSIS_CODES
 
@@ -51,7 +60,7 @@ def build_exercise(tree: Tree, file: str, stem: str, track: str, content_hash: s
     fw_value = doc.get("framework", MISSING if kind == "code" else "torch")
     if fw_value is MISSING:
         r.error("", "missing required key 'framework' (torch | numpy)")
-    framework, offered = sa.frameworks(r, fw_value)
+    framework, offered = frameworks(r, fw_value)
     if offered and kind != "code":
         r.error("framework", "only code exercises may be offered in several frameworks")
     title = r.text(r.required(doc, "", "title", "{en, ja}"), "title")
@@ -143,7 +152,7 @@ def _code_fields(r: Reader, doc: dict[str, Any], framework: str, offered: tuple[
     code: dict[str, dict[str, str]] = {fw: {} for fw in offered}
     module = None
     for key in ("starter", "solution"):
-        values = sa.per_framework(r, doc, key, offered)
+        values = per_framework(r, doc, key, offered)
         shared = not isinstance(doc.get(key), dict)  # one text for every framework (einops answers are)
         for fw in offered[:1] if shared else offered:
             source, parsed = _code(r, values[fw], key if shared else f"{key}.{fw}", entry, required=fw == framework)
@@ -152,9 +161,9 @@ def _code_fields(r: Reader, doc: dict[str, Any], framework: str, offered: tuple[
             module = module or (parsed if key == "solution" else None)
     starter, solution = code[framework]["starter"], code[framework]["solution"]
     cases = _cases(r, r.required(doc, "", "cases", "a list of test cases"), framework, _params(module, entry), entry)
-    gen, extra = sa.generate(r, doc.get("generate", MISSING), cases, framework, version)
-    cases = sa.in_parameter_order(cases, _params(module, entry))
-    extra = sa.in_parameter_order(extra, _params(module, entry))
+    gen, extra = generate(r, doc.get("generate", MISSING), cases, framework, version)
+    cases = in_parameter_order(cases, _params(module, entry))
+    extra = in_parameter_order(extra, _params(module, entry))
     lint_input = doc.get("lint_input", MISSING)
     allow: dict[str, str] = {}
     for name, reason in (r.mapping(doc.get("allow", MISSING), "allow", "a mapping of lint candidate to reason") or {}).items():
@@ -169,10 +178,10 @@ def _code_fields(r: Reader, doc: dict[str, Any], framework: str, offered: tuple[
                 check=_check(r, doc.get("check", MISSING), framework), rules=_rules(r, doc.get("rules", MISSING)),
                 limits=_limits(r, doc.get("limits", MISSING)), devices=_devices(r, doc.get("devices", MISSING), framework),
                 allow=allow, lint_input=lint_input if isinstance(lint_input, str) else "",
-                helpers=sa.helpers(r, doc.get("helpers", MISSING), entry), frameworks=offered if len(offered) > 1 else (),
+                helpers=helpers(r, doc.get("helpers", MISSING), entry), frameworks=offered if len(offered) > 1 else (),
                 per_framework={fw: code[fw] for fw in offered if fw != framework}, generate=gen,
-                wrong_answers=sa.declared(r, doc.get("wrong_answers", MISSING), "wrong_answers", entry, offered),
-                alternatives=sa.declared(r, doc.get("alternatives", MISSING), "alternatives", entry, offered))
+                wrong_answers=declared(r, doc.get("wrong_answers", MISSING), "wrong_answers", entry, offered),
+                alternatives=declared(r, doc.get("alternatives", MISSING), "alternatives", entry, offered))
 
 
 def _cases(r: Reader, value: Any, framework: str, params: tuple[list[str], list[str], bool] | None,
@@ -200,7 +209,7 @@ def _cases(r: Reader, value: Any, framework: str, params: tuple[list[str], list[
                 r.error(arg_path, f"expected a Python parameter name, got {arg!r}")
             elif params is not None and not params[2] and arg not in params[0]:
                 r.error(arg_path, f"{arg!r} is not a parameter of {entry}({', '.join(params[0])})")
-        sa.check_case_args(r, path, args, framework)
+        check_case_args(r, path, args, framework)
         if params is not None:
             for missing in (p for p in params[1] if p not in args):
                 r.error(join(path, "args"), f"missing argument {missing!r} of {entry}({', '.join(params[0])})")
@@ -244,7 +253,7 @@ def _rules(r: Reader, value: Any) -> Rules:
     return Rules(
         forbid=r.string_list(rules.get("forbid"), "rules.forbid", IDENT_PATTERN, "a Python name"),
         require=r.string_list(rules.get("require"), "rules.require", IDENT_PATTERN, "a Python name"),
-        **sa.rules_extra(r, rules),
+        **rules_extra(r, rules),
     )
 
 

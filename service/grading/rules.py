@@ -7,7 +7,7 @@ import ast
 from service.domain import Exercise
 from service.grading import messages as m
 from service.grading.rules_authoring import AUTHORING_RULE_CODES, check_authoring_rules
-from service.results import Diagnosis
+from service.results import Diagnosis, DiagnosisCode
 
 
 def _name_uses(tree: ast.AST) -> list[tuple[str, int]]:
@@ -40,7 +40,8 @@ def _lines(tree: ast.AST, name: str) -> list[int]:
     return sorted({line for used, line in _name_uses(tree) if used == name and line})
 
 
-RULE_CODES = ("forbidden_name", "missing_required_name", *AUTHORING_RULE_CODES)  # keep the score, fail "passed"
+# Rule violations keep the score but fail "passed".
+RULE_CODES: tuple[DiagnosisCode, ...] = ("forbidden_name", "missing_required_name", *AUTHORING_RULE_CODES)
 
 
 def has_authoring_rules(exercise: Exercise) -> bool:

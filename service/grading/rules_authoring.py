@@ -12,14 +12,14 @@ import builtins
 
 from service.domain import Exercise
 from service.grading import messages as m
-from service.results import Diagnosis
+from service.results import Diagnosis, DiagnosisCode
 
 # Modules a learner may always import: the frameworks themselves are namespaces, not operations.
 FRAMEWORK_MODULES = frozenset({"torch", "numpy", "einops"})
 LOOPS: dict[type, str] = {ast.For: "for", ast.AsyncFor: "for", ast.While: "while", ast.ListComp: "comprehension",
                           ast.SetComp: "comprehension", ast.DictComp: "comprehension",
                           ast.GeneratorExp: "comprehension", ast.Lambda: "lambda"}
-AUTHORING_RULE_CODES = ("not_allowed_name", "too_many_lines", "not_single_expression")
+AUTHORING_RULE_CODES: tuple[DiagnosisCode, ...] = ("not_allowed_name", "too_many_lines", "not_single_expression")
 
 
 def defined_names(tree: ast.AST) -> set[str]:

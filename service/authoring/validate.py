@@ -7,18 +7,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from service.domain import Exercise, Submission
-from service.exercises.catalog import Catalog, load_catalog
-from service.exercises.errors import ExerciseError
-from service.exercises.lint import Finding, LintResult, lint_exercise
-from service.exercises.loader import TRACK_FILE, display_path, key_line, load_exercise
-from service.exercises.validate_report import (
+from service.authoring.lint import Finding, LintResult, lint_exercise
+from service.authoring.validate_report import (
     check_declared,
     constant_inputs,
     failures,
     lint_lines,
     reference_line,
 )
+from service.domain import Exercise, Submission
+from service.exercises.catalog import Catalog, load_catalog
+from service.exercises.errors import ExerciseError
+from service.exercises.loader import TRACK_FILE, display_path, key_line, load_exercise
+from service.grading.reference import ReferenceFailed
+from service.grading.rules import check_rules
 
 
 @dataclass
@@ -71,8 +73,6 @@ def check_reference(engine: Any, ex: Exercise, lint: bool = True
                     ) -> tuple[list[ExerciseError], LintResult | None, Any]:
     """Run the reference through ``engine`` like learner code: it must score 1.0 and pass its own rules.
     With ``lint``, also run the weak-test linter on the reference outputs (no extra sandbox run)."""
-    from service.grading.reference import ReferenceFailed  # grading imports exercises: import lazily
-
     if ex.kind != "code":
         result = engine.grade(ex, Submission(ex.id, answer=ex.answer))
         ok = result.passed and result.score == 1.0
@@ -95,8 +95,6 @@ def check_reference(engine: Any, ex: Exercise, lint: bool = True
 
 def static_rules(ex: Exercise) -> list[ExerciseError]:
     """The reference must follow its own rules: checked on its syntax tree, so even without a sandbox."""
-    from service.grading.rules import check_rules  # grading imports exercises: import lazily
-
     out = []
     for fw in ex.offered if ex.kind == "code" else ():
         broken = check_rules(ex, ex.for_framework(fw).solution)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from service.authoring.lint import Candidate, LintResult, lint_input_name
 from service.domain import Declared, Exercise, Submission
 from service.exercises.errors import ExerciseError
-from service.exercises.lint import Candidate, LintResult, lint_input_name
 from service.exercises.loader import key_line
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 Kind = Literal["code", "shape", "choice"]
@@ -41,6 +41,7 @@ class Case:
 
     def label_for(self, lang: str) -> str:
         return self.label.get(lang) if self.label is not None else self.name
+    salt: int | None = None  # generated cases: mixed into every random draw (None: the specs' own seeds)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,28 @@ class Rules:
 
     forbid: tuple[str, ...] = ()
     require: tuple[str, ...] = ()
+    # Allow-list mode (issue 15): only these names/calls, plus indexing, arithmetic and comparison.
+    allow: tuple[str, ...] | None = None
+    max_lines: int | None = None  # code lines of the learner's functions (docstrings, comments, imports not counted)
+    single_expression: bool = False  # the entry's body is one ``return <expression>``
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A known wrong answer (must fail, optionally with ``diagnosis``) or alternative (must pass)."""
+
+    name: str
+    code: str
+    diagnosis: str | None = None
+    framework: str | None = None  # None: the exercise's first framework
+
+
+@dataclass(frozen=True)
+class Generate:
+    """``generate:``: ``count`` hidden cases drawn from ``args`` templates (re-seeded per case)."""
+
+    count: int
+    templates: tuple[Mapping[str, Any], ...]
 
 
 @dataclass(frozen=True)
@@ -111,7 +134,27 @@ class Exercise:
     params: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     template: Any = field(default=None, repr=False, compare=False)  # the YAML tree with ``${...}`` left in
     variant: str = ""  # e.g. "B=3,axis=2"; "" for an exercise without params
-    variant_seed: int | None = None  # the learner's seed this variant was drawn with (None: the default variant)
+    # authoring (issue 15)
+    helpers: str = ""  # exercise-provided code: shown read-only, appended to every run, exempt from rules
+    frameworks: tuple[str, ...] = ()  # every framework the exercise is offered in ((): just ``framework``)
+    per_framework: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # fw -> {starter, solution}
+    generate: Generate | None = None
+    wrong_answers: tuple[Declared, ...] = ()
+    alternatives: tuple[Declared, ...] = ()
+    # the learner's seed of a per-learner variant (None: the default variant); mixed into every random input
+    variant_seed: int | None = None
+
+    @property
+    def offered(self) -> tuple[str, ...]:
+        return self.frameworks or (self.framework,)
+
+    def for_framework(self, framework: str | None) -> Exercise:
+        """This exercise as offered in ``framework`` (its own starter/solution); unknown: unchanged."""
+        if not framework or framework == self.framework or framework not in self.offered:
+            return self
+        code = self.per_framework.get(framework, {})
+        return replace(self, framework=framework,  # type: ignore[arg-type]
+                       starter=code.get("starter", self.starter), solution=code.get("solution", self.solution))
 
     @property
     def visible_cases(self) -> tuple[Case, ...]:
@@ -131,3 +174,4 @@ class Submission:
     answer: Any = None
     attempt: int = 1  # the learner's how-many-th graded try on this exercise: feedback escalates with it
     reveal: bool = False  # "show me" / "give up": the full feedback (the call, a quiz's answer) at once
+    framework: str | None = None  # for exercises offered in several; None: from the code's imports

@@ -84,6 +84,10 @@ class ExerciseDetailSchema(ExerciseSummarySchema):
     starters = fields.Nested(TextSchema, allow_none=True, metadata={
         "description": "the starter code per language (docstrings and comments translated)"})
     rules = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+    max_lines = fields.Integer(allow_none=True, metadata={"description": "rules.max_lines, null when not set"})
+    single_expression = fields.Boolean(metadata={"description": "rules.single_expression"})
+    helpers = fields.String(metadata={"description": "exercise-provided code, run with every submission"})
+    frameworks = fields.List(fields.String(), metadata={"description": "frameworks a submission may answer in"})
     limits = fields.Dict(keys=fields.String(), values=fields.Float())
     devices = fields.List(fields.String())
     choices = fields.List(fields.Nested(TextSchema), metadata={"description": "choice quizzes only"})

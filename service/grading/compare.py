@@ -18,7 +18,9 @@ from service.grading.diagnose import (
     rearrangement_finding,
     trace,
 )
+from service.grading.diagnose_ops import operation_finding
 from service.grading.findings import finding_message, trace_sentence
+from service.grading.messages_ops import operation_message
 from service.results import Check, Diagnosis, DiagnosisCode
 from service.sandbox.protocol import ArgIn, CaseOut, Value
 
@@ -40,6 +42,7 @@ class CaseVerdict:
     passed: bool
     checks: list[Check] = field(default_factory=list)
     diagnoses: list[Diagnosis] = field(default_factory=list)
+    searched: bool = False  # the operation search ran (the engine runs it on a few cases only)
 
 
 def tolerance(spec: CheckSpec, expected_dtype: str | None, actual_dtype: str | None) -> tuple[float, float]:
@@ -61,6 +64,8 @@ class _Ctx:
     checks: list[Check] = field(default_factory=list)
     diagnoses: list[Diagnosis] = field(default_factory=list)
     failed: bool = False
+    operations: bool = True  # may run the (costlier) operation search of diagnose_ops
+    searched: bool = False
 
     def add(self, name: str, passed: bool, msg: m.Msg, code: DiagnosisCode | None = None,
             details: dict | None = None) -> None:
@@ -82,13 +87,13 @@ def _type_name(v: Value) -> str:
 
 def compare_case(
     exercise: Exercise, case_inputs: Sequence[ArgIn], expected: Value, actual: Value,
-    facts: CaseOut | None, *, visible: bool = True,
+    facts: CaseOut | None, *, visible: bool = True, operations: bool = True,
 ) -> CaseVerdict:
     """Pure: judge ``actual`` against the reference's ``expected`` for one case.
 
     ``visible=False`` (hidden cases) keeps shapes, dtypes and counts in messages but never values or indices.
     """
-    ctx = _Ctx(exercise, case_inputs, facts, visible)
+    ctx = _Ctx(exercise, case_inputs, facts, visible, operations=operations)
     _compare(ctx, "out", expected, actual)
     spec = exercise.check
     if spec.input_unchanged and facts is not None:
@@ -103,7 +108,7 @@ def compare_case(
             ctx.add("input_unchanged", False, msg, "input_mutated", {"inputs": changed})
         else:
             ctx.add("input_unchanged", True, {"en": "Input: ok, left unchanged", "ja": "入力: OK、変更されていません"})
-    return CaseVerdict(passed=not ctx.failed, checks=ctx.checks, diagnoses=ctx.diagnoses)
+    return CaseVerdict(passed=not ctx.failed, checks=ctx.checks, diagnoses=ctx.diagnoses, searched=ctx.searched)
 
 
 def _compare(ctx: _Ctx, path: str, exp: Value, act: Value) -> None:
@@ -234,6 +239,13 @@ def _explain(ctx: _Ctx, expected: np.ndarray, actual: np.ndarray) -> None:
                                                     "input": arg.name})
         if finding is not None:
             ctx.diagnose(finding.code, finding_message(finding.code, finding.details), dict(finding.details))
+            return
+    if ctx.operations and not ctx.searched:
+        ctx.searched = True
+        arrays = [(arg.name, arg.array) for arg in ctx.inputs if arg.array is not None]
+        op = operation_finding(arrays, expected, actual)
+        if op is not None:
+            ctx.diagnose(op.code, operation_message(op.code, op.details), op.details)
             return
     _trace_plain(ctx, expected, actual)
 

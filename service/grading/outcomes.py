@@ -36,6 +36,12 @@ ERROR_HINTS: tuple[tuple[tuple[str, ...], dict[str, str]], ...] = (
     (("Dimension out of range",), {
         "en": "An axis number is out of range for this tensor: a tensor with n axes has axes 0 … n-1 (or -n … -1).",
         "ja": "軸の番号がこのテンソルの範囲外です。n 個の軸を持つテンソルの軸は 0 … n-1(または -n … -1)です。"}),
+    (("could not be broadcast together",), {
+        "en": "The shapes do not line up for broadcasting: a reduced axis may need keepdims=True, or a new axis (None).",
+        "ja": "ブロードキャストで形状が合いません。集約した軸を keepdims=True で残すか、None で新しい軸を足す必要があるかもしれません。"}),
+    (("must match the size of tensor b",), {
+        "en": "The shapes do not line up for broadcasting: a reduced axis may need keepdim=True, or a new axis (None).",
+        "ja": "ブロードキャストで形状が合いません。集約した軸を keepdim=True で残すか、None で新しい軸を足す必要があるかもしれません。"}),
 )
 # Hidden cases: the message is never read (it could carry the hidden input, and even a yes/no on its text is an
 # oracle), so the explanation depends on the exception type only.

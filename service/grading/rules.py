@@ -13,7 +13,8 @@ from collections.abc import Iterable
 
 from service.domain import Exercise
 from service.grading import messages as m
-from service.results import Diagnosis
+from service.grading.rules_authoring import AUTHORING_RULE_CODES, check_authoring_rules
+from service.results import Diagnosis, DiagnosisCode
 
 # Spellings of one operation: forbidding any of them forbids the whole group.
 SPELLINGS: tuple[frozenset[str], ...] = (
@@ -217,17 +218,26 @@ def _lines(tree: ast.AST, names: Iterable[str]) -> list[int]:
     return sorted({line for used, line in _name_uses(tree) if used in wanted and line})
 
 
+# Rule violations keep the score but fail "passed".
+RULE_CODES: tuple[DiagnosisCode, ...] = ("forbidden_name", "missing_required_name", *AUTHORING_RULE_CODES)
+
+
+def has_authoring_rules(exercise: Exercise) -> bool:
+    r = exercise.rules
+    return r.allow is not None or r.max_lines is not None or r.single_expression
+
+
 def check_rules(exercise: Exercise, code: str) -> list[Diagnosis]:
     """Diagnoses for rule violations; a syntax error yields none here (the sandbox reports it with context)."""
     rules = exercise.rules
-    if not rules.forbid and not rules.require:
+    if not (rules.forbid or rules.require or has_authoring_rules(exercise)):
         return []
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
         return []
     names = used_names(tree)
-    out: list[Diagnosis] = []
+    out: list[Diagnosis] = check_authoring_rules(exercise, tree, code)
     reported: set[str] = set()
     for name in rules.forbid:
         used = sorted(s for s in spellings(name) if s in names and s not in reported and s not in rules.require)

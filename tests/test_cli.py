@@ -105,7 +105,7 @@ def test_exercises_new_scaffolds_a_bilingual_exercise_that_validates(tmp_path: P
     assert doc["cases"][0]["args"]["b"] == {"arange": [4, 5]}  # the second guess: chained shapes for a @ b
     assert "matmul-demo: reference: passes all" in result.output and "0 errors" in result.output
     single = run(env, "exercises", "validate", str(written))
-    assert single.exit_code == 0 and "1 exercises, 0 errors" in single.output
+    assert single.exit_code == 0 and "1 exercise, 0 errors" in single.output  # "1 exercise": grammar
     again = run(env, "exercises", "new", "matmul-demo", "--track", "mine", "--root", str(root))
     assert again.exit_code != 0 and "already exists" in again.output
 

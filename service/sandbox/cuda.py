@@ -51,8 +51,8 @@ def main() -> None:
     from service.sandbox import isolation, seccomp, zygote
 
     zygote.warm_up()  # CPU only: CUDA is initialised by the isolated child, never here
-    fds = [int(a) for a in sys.argv[1:6]]
-    gpu = sys.argv[6] == "gpu"
+    fds = [int(a) for a in sys.argv[1:7]]
+    gpu = sys.argv[7] == "gpu"
     mountpoint = tempfile.mkdtemp(prefix="kiwame-fresh-root-")
     try:
         plan = isolation.plan_mounts(mountpoint, gpu=gpu)

@@ -6,6 +6,7 @@ raw bytes (never pickle), and turns whatever happened into a `RawRun`, never an 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import selectors
 import signal
@@ -16,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.sandbox import wire
+from service.sandbox import facts, wire
 from service.sandbox.limits import DEFAULT_LIMITS, ZYGOTE_ENV, SandboxLimits
 from service.sandbox.protocol import CaseOut, Job, RawRun
 
@@ -33,6 +34,7 @@ class Child:
     out_r: int
     err_r: int
     status: socket.socket
+    inputs: int = -1  # the shared inputs file (memfd): the child maps it, we keep our own copy
     pid: int = 0
     pidfd: int = -1
     exit: str = ""  # "exit N" / "signal N" once the child is gone
@@ -84,14 +86,14 @@ class Child:
                 pass
 
     def close(self) -> None:
-        for fd in (self.job_w, self.res_r, self.out_r, self.err_r, self.pidfd):
+        for fd in (self.job_w, self.res_r, self.out_r, self.err_r, self.pidfd, self.inputs):
             if fd >= 0:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
         self.status.close()
-        self.job_w = self.res_r = self.out_r = self.err_r = self.pidfd = -1
+        self.job_w = self.res_r = self.out_r = self.err_r = self.pidfd = self.inputs = -1
 
 
 def start_runner(module: str, fds: list[int], *args: str) -> subprocess.Popen[bytes]:
@@ -112,15 +114,41 @@ def reap_runner(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
 
 
 def new_channels() -> tuple[Child, list[int]]:
-    """Fresh pipes and a status socket for one sandbox child: the trusted side's ends as a `Child`, and
-    the child's five fds (job read, result write, stdout write, stderr write, status socket), which the
-    caller hands over (to the zygote or a fresh runner) and then closes."""
+    """Fresh pipes, a status socket and an (empty) shared inputs file for one sandbox child: the trusted
+    side's ends as a `Child`, and the child's six fds (job read, result write, stdout write, stderr write,
+    status socket, inputs), which the caller hands over (to the zygote or a fresh runner) and then closes."""
     job_r, job_w = os.pipe2(os.O_CLOEXEC)
     res_r, res_w = os.pipe2(os.O_CLOEXEC)
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    return Child(job_w, res_r, out_r, err_r, mine), [job_r, res_w, out_w, err_w, theirs.detach()]
+    inputs = os.memfd_create("kiwame-inputs", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    return (Child(job_w, res_r, out_r, err_r, mine, inputs),
+            [job_r, res_w, out_w, err_w, theirs.detach(), os.dup(inputs)])
+
+
+# Once written, the inputs file can neither shrink nor grow: a child truncating it could otherwise make
+# the trusted side read short (or, were it mapped here, fault).
+_SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
+
+
+def write_inputs(fd: int, blob: bytes) -> None:
+    os.ftruncate(fd, len(blob))
+    view = memoryview(blob)
+    while view:
+        view = view[os.pwrite(fd, view, len(blob) - len(view)):]
+    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
+
+
+def read_inputs(fd: int, size: int) -> bytes:
+    """The shared inputs as they are now (the child is dead): short reads come back short, never fault."""
+    out = bytearray()
+    while len(out) < size:
+        chunk = os.pread(fd, size - len(out), len(out))
+        if not chunk:
+            break
+        out += chunk
+    return bytes(out)
 
 
 def clean_text(raw: bytes) -> str:
@@ -142,6 +170,7 @@ class _Run:
         self.killed = ""  # why *we* killed it: timeout / output / violation / result_size
         self.violation = ""
         self.job_msg: dict[str, Any] | None = None
+        self.names = {c.name for c in job.cases}
         self.cases: dict[str, CaseOut] = {}
         self.stamps: Any = None  # the child's own monotonic clock: job read, locked down, cases run
         self.t_written = 0.0
@@ -149,17 +178,26 @@ class _Run:
         self.t_done = 0.0
 
     def on_frame(self, header: dict[str, Any], payload: bytes) -> None:
+        """Accept frames only in the one order the harness writes them: ready, then either one job-level
+        frame or one frame per job case (each name once), an optional limit, then done, then nothing.
+        Anything else was written by the learner's code (it shares the process): the run is a violation
+        and contributes no results."""
         t = header.get("t")
-        if t == "ready":
+        if t == "ready" and not self.ready:
             self.ready = True
-        elif t == "case" and self.ready and not self.done:
-            self.cases[str(header.get("name"))] = _case(header, payload, self.limits)
-        elif t == "job" and self.ready and header.get("status") in ("syntax_error", "runtime_error",
-                                                                     "missing_function"):
+        elif not self.ready or self.done:
+            raise wire.WireError("violation", f"unexpected message {str(t)[:20]!r} on the result channel")
+        elif t == "case" and self.job_msg is None:
+            name = header.get("name")
+            if not isinstance(name, str) or name not in self.names or name in self.cases:
+                raise wire.WireError("violation", "a result for a case that is not in this job, or twice")
+            self.cases[name] = _case(header, payload, self.limits)
+        elif t == "job" and self.job_msg is None and not self.cases \
+                and header.get("status") in ("syntax_error", "runtime_error", "missing_function"):
             self.job_msg = header
         elif t == "limit":
             self.killed = "result_size"
-        elif t == "done" and self.ready:
+        elif t == "done":
             self.done = True
             self.t_done = time.monotonic()
             self.stamps = header.get("stamps")
@@ -177,22 +215,28 @@ def _case(h: dict[str, Any], payload: bytes, limits: SandboxLimits) -> CaseOut:
         value = wire.decode_value(h.get("value"), memoryview(payload), pos, limits)
         if pos[0] != len(payload):
             raise wire.WireError("violation", "extra bytes after a case result")
-    unchanged = h.get("inputs_unchanged") or {}
     warns = h.get("warnings") or []
-    if not isinstance(unchanged, dict) or not isinstance(warns, list):
+    elapsed = h.get("elapsed_ms")
+    if not isinstance(warns, list) or not isinstance(elapsed, int | float | None):
         raise wire.WireError("violation", "malformed case facts")
     return CaseOut(name=str(h.get("name")), value=value,
                    error={k: str(err.get(k, ""))[:4000] for k in ("type", "message", "traceback")} if err else None,
-                   inputs_unchanged={str(k): v is True for k, v in unchanged.items()},
                    warnings=[clean_text(str(w).encode())[:500] for w in warns[:20]],
-                   elapsed_ms=float(h.get("elapsed_ms") or 0.0))
+                   elapsed_ms=float(elapsed or 0.0))
 
 
 def drive(child: Child, job: Job, limits: SandboxLimits = DEFAULT_LIMITS) -> RawRun:
     """Run `job` in `child` (a fresh one; single use) and always return a RawRun."""
     st = _Run(child, job, limits)
     child.boost()
-    data = memoryview(wire.encode_job(job))
+    head, blob, regions = wire.encode_job(job)
+    data = memoryview(head)
+    try:
+        write_inputs(child.inputs, blob)
+    except OSError as exc:  # our own memfd: an infrastructure failure, no learner code has run
+        child.kill()
+        child.close()
+        return RawRun(status="unavailable", detail=f"could not write the inputs: {exc}")
     sel = selectors.DefaultSelector()
     for fd in (child.job_w, child.res_r, child.out_r, child.err_r):
         os.set_blocking(fd, False)
@@ -263,7 +307,10 @@ def drive(child: Child, job: Job, limits: SandboxLimits = DEFAULT_LIMITS) -> Raw
     finally:
         sel.close()
         child.kill()  # whatever happened: single use, and killed for cause on a wire error
-        child.close()
+        try:
+            facts.apply(st.cases, regions, blob, read_inputs(child.inputs, len(blob)))
+        finally:
+            child.close()
     return finish(st)
 
 
@@ -301,6 +348,7 @@ def finish(st: _Run) -> RawRun:
         run.detail = f"the returned values are larger than {st.limits.payload_max_bytes >> 20} MiB"
     elif st.killed == "violation":
         run.status, run.detail = "sandbox_violation", f"invalid result message: {st.violation}"
+        run.cases = {}  # a run that forged frames contributes no results at all
     elif not st.ready:
         run.status = "unavailable"
         run.detail = f"the sandbox could not start ({st.child.exit or st.killed or 'no status'}): {run.stderr[-500:]}"
@@ -312,10 +360,12 @@ def finish(st: _Run) -> RawRun:
         names = {c.name for c in st.job.cases}
         if set(st.cases) != names:
             run.status, run.detail = "sandbox_violation", "case results do not match the job's cases"
+            run.cases = {}
         elif any(c.error and c.error.get("type") == "MemoryError" for c in st.cases.values()):
             _memory_limit(run, st.job)
     elif sig == signal.SIGSYS:
         run.status, run.detail = "sandbox_violation", "killed by SIGSYS: a blocked system call"
+        run.cases = {}
     elif sig in (signal.SIGXCPU, signal.SIGKILL):
         run.status, run.limits_hit = "timeout", ["cpu"]
         run.detail = f"CPU time limit exceeded ({st.limits.cpu_seconds(st.job.time_s)} s)"

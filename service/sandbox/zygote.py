@@ -4,8 +4,8 @@ Run as `python -I -m service.sandbox.zygote CTL_FD` by the pool, with ZYGOTE_ENV
 (no secrets, no database handles, no solutions) and CUDA never initialised (it cannot survive fork).
 It stays single-threaded, which is what makes its raw clone() safe.
 
-Control protocol (SOCK_SEQPACKET on CTL_FD): the pool sends b"S" with five fds attached by SCM_RIGHTS:
-job read end, result write end, stdout write end, stderr write end, status socket. The zygote forks a
+Control protocol (SOCK_SEQPACKET on CTL_FD): the pool sends b"S" with six fds attached by SCM_RIGHTS:
+job read end, result write end, stdout write end, stderr write end, status socket, shared inputs memfd. The zygote forks a
 child into a new PID namespace (the child unshares the others itself), sends "pid N" plus a pidfd for it on the status socket (so the pool can kill
 it without any pid-reuse race), and, once the child is gone, "exit N" or "signal N", then closes it.
 """
@@ -81,7 +81,7 @@ def child_main(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccom
         os.nice(10 - os.nice(0))  # set up at low priority; the pool boosts us back when we get a job
         libc.unshare(libc.CHILD_NS)
         isolation.build_root(plan, DEFAULT_LIMITS)
-        isolation.setup_fds(*fds[:4])
+        isolation.setup_fds(*fds[:4], fds[5])
         # CUDA opens a dozen device fds and starts a few threads of its own.
         isolation.drop_privileges(uid, replace(DEFAULT_LIMITS, nofile=256, nproc=64) if gpu else DEFAULT_LIMITS)
         harness.prewarm()
@@ -114,7 +114,7 @@ def spawn(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccomp.Fil
         pass  # the pool gave up on this child already; it will get EOF on its job pipe and exit
     finally:
         os.close(pidfd)
-        for fd in fds[:4]:
+        for fd in fds[:4] + fds[5:]:
             os.close(fd)
     return pid
 
@@ -199,7 +199,7 @@ def serve(ctl: socket.socket) -> None:
                 if not msg:  # the pool is gone: its children see EOF on their job pipes and exit
                     _drain(live)
                     return
-                if msg != b"S" or len(fds) != 5 or not free:
+                if msg != b"S" or len(fds) != 6 or not free:
                     for fd in fds:
                         os.close(fd)  # the pool sees EOF on the status socket and reports unavailable
                     continue

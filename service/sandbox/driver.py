@@ -217,9 +217,12 @@ def _case(h: dict[str, Any], payload: bytes, limits: SandboxLimits) -> CaseOut:
             raise wire.WireError("violation", "extra bytes after a case result")
     warns = h.get("warnings") or []
     elapsed = h.get("elapsed_ms")
-    if not isinstance(warns, list) or not isinstance(elapsed, int | float | None):
+    meta = h.get("meta_changed") or []
+    if not isinstance(warns, list) or not isinstance(elapsed, int | float | None) or not isinstance(meta, list):
         raise wire.WireError("violation", "malformed case facts")
-    return CaseOut(name=str(h.get("name")), value=value,
+    # Only a confession is taken from the child (an input object re-shaped or re-pointed in place): it can
+    # make "unchanged" false, never true. facts.apply adds the trusted comparison of the memory.
+    return CaseOut(name=str(h.get("name")), value=value, inputs_unchanged={str(n)[:100]: False for n in meta[:64]},
                    error={k: str(err.get(k, ""))[:4000] for k in ("type", "message", "traceback")} if err else None,
                    warnings=[clean_text(str(w).encode())[:500] for w in warns[:20]],
                    elapsed_ms=float(elapsed or 0.0))

@@ -61,6 +61,12 @@ def _window(ptr: int) -> int | None:
     return ptr - base if size and base <= ptr <= base + size else None
 
 
+def tensor_meta(x: Any) -> tuple[Any, ...]:
+    with _no_torch_function():
+        t = _as_subclass(x, _Tensor)
+        return (tuple(_size(t)), tuple(_stride(t)), _data_ptr(t), _dtype(t))
+
+
 def encode_value(x: Any, payload: list[bytes], budget: list[int], depth: int) -> dict[str, Any]:
     """Describe `x` as plain JSON + raw bytes, reading facts from the C level, never via learner hooks."""
     t = _type(x)

@@ -95,7 +95,8 @@ def apply(cases: dict[str, CaseOut], regions: list[Region], own: bytes, final: b
         by_case.setdefault(r.case, []).append(r)
     for name, case in cases.items():
         mine = by_case.get(name, [])
+        confessed = {n for n, same in case.inputs_unchanged.items() if not same}
         case.inputs_unchanged = {r.arg: own[r.offset:r.offset + r.size] == final[r.offset:r.offset + r.size]
-                                 for r in mine}
+                                 and r.arg not in confessed for r in mine}
         if case.value is not None:
             _leaf_facts(case.value, mine, own, final)

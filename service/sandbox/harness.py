@@ -153,7 +153,8 @@ def prewarm() -> None:
 
 def _run_case(job: Job, case: Any, fn: Any, lines: list[str], budget: list[int], send: bool = True) -> None:
     cuda = job.device == "cuda"
-    args = []
+    args: list[Any] = []
+    metas: list[tuple[str, Any, Any]] = []
     for a in case.args:
         if a.array is None:
             args.append(a.value)
@@ -168,6 +169,7 @@ def _run_case(job: Job, case: Any, fn: Any, lines: list[str], budget: list[int],
             if cuda:
                 x = _to(x, "cuda")
         args.append(x)
+        metas.append((a.name, x, _meta(x)))
     _manual_seed(0)
     _np_seed(0)
     if cuda:
@@ -185,7 +187,8 @@ def _run_case(job: Job, case: Any, fn: Any, lines: list[str], budget: list[int],
             error = _error(exc, lines)
         elapsed = (_perf() - start) * 1000
     header: dict[str, Any] = {"t": "case", "name": case.name, "elapsed_ms": elapsed, "error": error,
-                              "warnings": [_safe_str(w.message)[:500] for w in caught[:20]]}
+                              "warnings": [_safe_str(w.message)[:500] for w in caught[:20]],
+                              "meta_changed": [n for n, x, before in metas if _meta(x) != before]}
     if error is not None:
         _memory_typed(error)
     payload: list[bytes] = []
@@ -197,6 +200,18 @@ def _run_case(job: Job, case: Any, fn: Any, lines: list[str], budget: list[int],
             _exit(0)
     if send:
         _send(header, payload)
+
+
+def _meta(x: Any) -> Any:
+    """Shape, strides and data pointer of an input object: `x.t_()`, `x.set_(...)` or `a.shape = ...` change
+    the caller's object without touching the shared memory. Reported by the child, so it can only ever add a
+    failure: memory changes are judged on the trusted side."""
+    try:
+        if _issubclass(_type(x), torch.Tensor):
+            return encode.tensor_meta(x)
+        return (x.shape, x.strides, np.ndarray.__dict__["__array_interface__"].__get__(x)["data"][0])
+    except BaseException:  # noqa: B036 - a learner-broken object counts as changed
+        return None
 
 
 def _memory_typed(error: dict[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ RunStatus = Literal[
     "sandbox_violation",  # a blocked system call (SIGSYS) or a hostile result message
     "crashed",            # died by a signal or exited before finishing (details say how)
     "unavailable",        # infrastructure: the sandbox could not be started (fail closed)
+    "cancelled",          # the trusted side stopped it (the visible run already timed out)
 ]
 
 
@@ -100,3 +101,5 @@ class RawRun:
     limits_hit: list[str] = field(default_factory=list)
     detail: str = ""  # human-readable explanation for non-ok statuses (e.g. "killed by SIGSYS")
     timings: dict[str, float] = field(default_factory=dict)  # ms: queue, run, total
+    # Set by the engine when the failure came from a hidden-case run: only `status` may be shown.
+    sealed: bool = False

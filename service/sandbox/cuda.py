@@ -58,7 +58,7 @@ def main() -> None:
         plan = isolation.plan_mounts(mountpoint, gpu=gpu)
         # Above the zygote's uid range, and unique: the pid of this runner is unique while it lives.
         uid = DEFAULT_LIMITS.fresh_uid_base + os.getpid() % 100000
-        pid = zygote.spawn(fds, uid, plan, seccomp.Filter(), gpu, [])
+        pid = zygote.spawn(fds, uid, plan, seccomp.Filter(), gpu, [], None)
         _, status = os.waitpid(pid, 0)
         zygote.report_exit(fds[4], status)
     finally:

@@ -13,11 +13,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.sandbox import facts, wire
+from service.sandbox import cgroups, facts, wire
 from service.sandbox.limits import DEFAULT_LIMITS, ZYGOTE_ENV, SandboxLimits
 from service.sandbox.protocol import CaseOut, Job, RawRun
 
@@ -37,7 +38,8 @@ class Child:
     inputs: int = -1  # the shared inputs file (memfd): the child maps it, we keep our own copy
     pid: int = 0
     pidfd: int = -1
-    exit: str = ""  # "exit N" / "signal N" once the child is gone
+    exit: str = ""  # "exit N" / "signal N" / "signal 9 oom" once the child is gone
+    memory_file: str = ""  # the memory limit file of the child's cgroup leaf (when the zygote made one)
     created: float = field(default_factory=time.monotonic)
     boosted: bool = False
 
@@ -70,6 +72,8 @@ class Child:
                 self.pid = int(num)
                 if self.boosted:
                     self.boost()
+            elif word == "cg":
+                self.memory_file = num
             elif word in ("exit", "signal", "error"):
                 self.exit = line
         return bool(msg)
@@ -228,15 +232,31 @@ def _case(h: dict[str, Any], payload: bytes, limits: SandboxLimits) -> CaseOut:
                    elapsed_ms=float(elapsed or 0.0))
 
 
-def drive(child: Child, job: Job, limits: SandboxLimits = DEFAULT_LIMITS) -> RawRun:
-    """Run `job` in `child` (a fresh one; single use) and always return a RawRun."""
+def _limit_memory(child: Child, job: Job) -> None:
+    """Set the job's memory limit on the child's cgroup leaf before the job can reach it. The zygote sends
+    the leaf with the pid, right after the fork: wait for that message if it is not here yet."""
+    if not child.pid:
+        child.status.settimeout(SETUP_TIMEOUT_S)
+        try:
+            child.read_status()
+        finally:
+            child.status.setblocking(False)
+    if child.memory_file:
+        cgroups.set_memory(child.memory_file, job.memory_mb)
+
+
+def drive(child: Child, job: Job, limits: SandboxLimits = DEFAULT_LIMITS,
+          cancel: threading.Event | None = None) -> RawRun:
+    """Run `job` in `child` (a fresh one; single use) and always return a RawRun. Setting `cancel` kills the
+    child (checked every 50 ms): the run then ends "cancelled"."""
     st = _Run(child, job, limits)
     child.boost()
     head, blob, regions = wire.encode_job(job)
     data = memoryview(head)
     try:
         write_inputs(child.inputs, blob)
-    except OSError as exc:  # our own memfd: an infrastructure failure, no learner code has run
+        _limit_memory(child, job)
+    except OSError as exc:  # our own memfd or cgroup: an infrastructure failure, no learner code has run
         child.kill()
         child.close()
         return RawRun(status="unavailable", detail=f"could not write the inputs: {exc}")
@@ -261,7 +281,13 @@ def drive(child: Child, job: Job, limits: SandboxLimits = DEFAULT_LIMITS) -> Raw
                 child.kill()
                 ending = now + DRAIN_S
                 continue
-            for key, _ in sel.select(max(0.0, (ending or deadline) - now)):
+            if cancel is not None and cancel.is_set() and not ending:
+                st.killed = "cancelled"
+                child.kill()
+                ending = now + DRAIN_S
+                continue
+            wait = max(0.0, (ending or deadline) - now)
+            for key, _ in sel.select(min(wait, 0.05) if cancel is not None else wait):
                 fd = key.fd
                 if fd == child.job_w:
                     try:
@@ -339,8 +365,11 @@ def finish(st: _Run) -> RawRun:
                        "child_run": (s[2] - s[1]) * 1000, "child_done": (st.t_done - s[2]) * 1000,
                        "pool_drain": (now - st.t_done) * 1000}
     how, _, num = st.child.exit.partition(" ")
+    num, _, oom = num.partition(" ")
     sig = int(num) if how == "signal" and num.isdigit() else 0
-    if st.killed == "timeout":
+    if st.killed == "cancelled":
+        run.status, run.detail, run.cases = "cancelled", "stopped by the grader", {}
+    elif st.killed == "timeout":
         run.status, run.limits_hit = "timeout", ["timeout"]
         run.detail = f"time limit exceeded: stopped after {st.limits.wall_seconds(st.job.time_s):.1f} s"
     elif st.killed == "output":
@@ -368,6 +397,9 @@ def finish(st: _Run) -> RawRun:
             _memory_limit(run, st.job)
     elif sig == signal.SIGSYS:
         run.status, run.detail = "sandbox_violation", "killed by SIGSYS: a blocked system call"
+        run.cases = {}
+    elif sig == signal.SIGKILL and oom == "oom":  # the kernel's OOM killer, inside the sandbox's own leaf
+        _memory_limit(run, st.job)
         run.cases = {}
     elif sig in (signal.SIGXCPU, signal.SIGKILL):
         run.status, run.limits_hit = "timeout", ["cpu"]

@@ -64,13 +64,13 @@ def _read_job() -> Job:
     raise OSError("no job received")
 
 
-def serve(filt: seccomp.Filter, gpu: bool = False) -> NoReturn:
+def serve(filt: seccomp.Filter, gpu: bool = False, single_process: bool = False) -> NoReturn:
     """The child's whole life after isolation: one job, then exit. Never returns."""
     code = 3
     try:
         job = _read_job()
         stamps = [time.monotonic()]
-        isolation.apply_job_limits(job.time_s, job.memory_mb, gpu)
+        isolation.apply_job_limits(job.time_s, job.memory_mb, gpu, single_process=single_process)
         filt.load()  # from here on, only the learner's code and our encoding run
         stamps.append(time.monotonic())
         out, err = sys.stdout, sys.stderr

@@ -156,9 +156,12 @@ def drop_privileges(uid: int, limits: SandboxLimits = DEFAULT_LIMITS) -> None:
     os.environ.clear()
 
 
-def apply_job_limits(time_s: float, memory_mb: int, gpu: bool, limits: SandboxLimits = DEFAULT_LIMITS) -> None:
+def apply_job_limits(time_s: float, memory_mb: int, gpu: bool, limits: SandboxLimits = DEFAULT_LIMITS,
+                     single_process: bool = False) -> None:
     cpu = limits.cpu_seconds(time_s)
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU at soft, SIGKILL at hard
+    if single_process:  # no cgroup leaf to bound the group: no second process or thread may exist
+        resource.setrlimit(resource.RLIMIT_NPROC, (1, 1))
     if not gpu:  # CUDA reserves host address space ~2x device memory: an AS limit would break it
         resource.setrlimit(resource.RLIMIT_AS, ((proc_status("VmSize") << 10) + (memory_mb << 20),) * 2)
 

@@ -45,6 +45,7 @@ class SandboxPool:
         self._refusal = ""
         self._owner = os.getpid()
         self.uid_base = -1
+        self.bounds = ""
 
     # ---- zygote -------------------------------------------------------------------------------------
 
@@ -56,7 +57,8 @@ class SandboxPool:
             child.close()
         parent.settimeout(ZYGOTE_START_TIMEOUT_S)
         try:
-            word, _, base = parent.recv(64).decode(errors="replace").partition(" ")
+            word, _, rest = parent.recv(1024).decode(errors="replace").partition(" ")
+            base, _, bounds = rest.partition(" ")
             if word != "ready" or not base.isdigit():
                 raise OSError("the zygote exited during start-up")
         except OSError:
@@ -66,6 +68,7 @@ class SandboxPool:
         parent.settimeout(None)
         self._ctl = parent
         self.uid_base = int(base)  # this zygote's block: children run as uid_base + slot
+        self.bounds = bounds  # "cgroup-v1" / "cgroup-v2", or "no-cgroup <why>" (single-process mode)
 
     def _stop_zygote(self) -> None:
         while self._spares:  # closing a spare's job pipe makes it exit
@@ -154,9 +157,19 @@ class SandboxPool:
                     self._stop_zygote()  # restart once, then give up
             raise OSError("the sandbox zygote is not running")
 
-    def _run_unchecked(self, job: Job) -> RawRun:
+    def _acquire(self, cancel: threading.Event | None) -> bool:
+        if cancel is None:
+            return self._slots.acquire()
+        while not self._slots.acquire(timeout=0.05):
+            if cancel.is_set():
+                return False
+        return True
+
+    def _run_unchecked(self, job: Job, cancel: threading.Event | None = None) -> RawRun:
         started = time.monotonic()
-        with self._slots:
+        if not self._acquire(cancel):
+            return RawRun(status="cancelled", detail="stopped by the grader before it started")
+        try:
             queued = time.monotonic()
             for _attempt in range(2):
                 try:
@@ -164,19 +177,22 @@ class SandboxPool:
                 except OSError as exc:
                     return RawRun(status="unavailable", detail=f"sandbox unavailable: {exc}")
                 taken = time.monotonic()
-                run = drive(child, job, self.limits)
+                run = drive(child, job, self.limits, cancel)
                 # "unavailable" means the child died before it was ready, i.e. before it even read the
                 # job: no learner code ran, so one retry on a fresh child is safe (a transient fork or
                 # mount failure); a second failure is reported.
                 if run.status != "unavailable":
                     break
+        finally:
+            self._slots.release()
         end = time.monotonic()
         run.timings = {**run.timings, "queue": (queued - started) * 1000, "take": (taken - queued) * 1000,
                        "run": (end - queued) * 1000, "total": (end - started) * 1000}
         return run
 
-    def run(self, job: Job) -> RawRun:
-        """Grade-side entry point: thread-safe, never raises for anything the submission did."""
+    def run(self, job: Job, cancel: threading.Event | None = None) -> RawRun:
+        """Grade-side entry point: thread-safe, never raises for anything the submission did. Setting
+        `cancel` stops the run (status "cancelled"), whether it is waiting for a slot or running."""
         try:
             self.start()
             if self._refusal:
@@ -184,7 +200,7 @@ class SandboxPool:
             if job.device == "cuda":
                 with self._gpu_lock:
                     return gpu_runner.run(job, self.limits)
-            return self._run_unchecked(job)
+            return self._run_unchecked(job, cancel)
         except Exception as exc:  # infrastructure failure: fail closed, never crash the caller
             return RawRun(status="unavailable", detail=f"sandbox error: {type(exc).__name__}: {exc}")
 

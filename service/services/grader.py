@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,32 +16,49 @@ from service.persistence.models import utcnow
 from service.results import GradeResult, fallback
 from service.services import catalog as catalog_service
 from service.services import progress as progress_service
+from service.services.fairness import FairQueue
 from service.services.submissions import FINAL_STATUSES
 
 log = logging.getLogger(__name__)
 
 
 class Grader:
-    """Owns the worker threads and one Event per submission in flight (what ``wait`` blocks on)."""
+    """Owns the worker threads, the per-learner fair queue they drain (fairness.py) and one Event per
+    submission in flight (what ``wait`` blocks on)."""
 
     def __init__(self, app: Flask, workers: int) -> None:
         self._app = app
         self._workers = max(1, workers)
-        self._executor: ThreadPoolExecutor | None = None
+        self._threads: list[threading.Thread] = []
+        self._queue: FairQueue[int] = FairQueue()
         self._lock = threading.Lock()
         self._events: dict[int, threading.Event] = {}
 
-    def _pool(self) -> ThreadPoolExecutor:
-        # Created on first use: threads do not survive a fork, so none may exist before gunicorn forks.
+    def _start(self) -> None:
+        # Started on first use: threads do not survive a fork, so none may exist before gunicorn forks.
         with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(self._workers, thread_name_prefix="kiwame-grade")
-            return self._executor
+            if not self._threads:
+                self._queue = FairQueue()
+                self._threads = [threading.Thread(target=self._work, name=f"kiwame-grade-{i}", daemon=True)
+                                 for i in range(self._workers)]
+                for t in self._threads:
+                    t.start()
+
+    def _work(self) -> None:
+        queue = self._queue
+        while (got := queue.get()) is not None:
+            learner, submission_id = got
+            try:
+                self._run(submission_id)
+            finally:
+                queue.done(learner)
 
     def enqueue(self, submission_id: int) -> None:
+        """Queue behind the same learner's earlier submissions; learners are served round-robin."""
         with self._lock:
             self._events.setdefault(submission_id, threading.Event())
-        self._pool().submit(self._run, submission_id)
+        self._start()
+        self._queue.put(_learner(submission_id), submission_id)
 
     def wait(self, submission_id: int, timeout: float) -> None:
         """Wait on the submission's event; poll the database when another process grades it."""
@@ -64,9 +80,10 @@ class Grader:
 
     def shutdown(self) -> None:
         with self._lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True)
+            threads, self._threads = self._threads, []
+            self._queue.close()
+        for t in threads:
+            t.join()
 
     def _run(self, submission_id: int) -> None:
         with self._app.app_context():
@@ -94,6 +111,16 @@ class Grader:
         for submission_id in stale:
             self.enqueue(submission_id)
         return len(stale)
+
+
+def _learner(submission_id: int) -> object:
+    """Whose submission this is (the fairness key); the submission itself if it cannot be read."""
+    try:  # its own connection: the caller's session (and what it has loaded) is left alone
+        with db.engine.connect() as conn:
+            user_id = conn.scalar(sa.select(SubmissionRow.user_id).where(SubmissionRow.id == submission_id))
+    except Exception:  # the grading itself will report a database problem; queue it anyway
+        user_id = None
+    return ("user", user_id) if user_id is not None else ("submission", submission_id)
 
 
 def grade_one(submission_id: int) -> None:

@@ -29,10 +29,13 @@ class SandboxPool:
 
     def __init__(self, size: int | None = None, required_layers: tuple[str, ...] | None = None,
                  limits: SandboxLimits = DEFAULT_LIMITS, spares: int | None = None) -> None:
-        self.size = size or os.cpu_count() or 1
-        # A grading is usually two runs (visible and hidden cases apart), so keep two spares per worker.
-        # An idle spare is cheap: ~3 MB of private memory, the rest is shared with the zygote.
-        self.spares = 2 * self.size if spares is None else spares
+        cores = os.cpu_count() or 1
+        # More slots than cores: a slot whose learner sleeps costs no CPU, and each sandbox's cgroup leaf
+        # caps it at one CPU and its own memory limit, so a few hostile runs cannot take every slot.
+        self.size = size or 4 * cores
+        # A grading is usually two runs (visible and hidden cases apart): two spares per core. An idle
+        # spare is cheap: ~3 MB of private memory, the rest is shared with the zygote.
+        self.spares = 2 * min(self.size, cores) if spares is None else spares
         self.limits = limits
         self.required_layers = required_layers if required_layers is not None else selfcheck.REQUIRED
         self._lock = threading.Lock()
@@ -139,6 +142,14 @@ class SandboxPool:
     def close(self) -> None:
         with self._lock:
             self._stop_zygote()
+
+    def zygote_alive(self) -> bool | None:
+        """Is the zygote process running now? None before it was started (the pool starts lazily).
+        Cheap (one waitpid): `/healthz` asks on every probe, while the layer report is cached."""
+        with self._lock:
+            if self._owner != os.getpid() or (self._proc is None and self._ctl is None):
+                return None
+            return self._proc is not None and self._proc.poll() is None
 
     # ---- running jobs ---------------------------------------------------------------------------------
 

@@ -44,7 +44,16 @@ def database_check() -> dict[str, Any]:
 
 
 def sandbox_check(*, fresh: bool = False, pool: Any = None) -> dict[str, Any]:
-    """The sandbox's ``selfcheck()`` per layer; ok unless a required layer failed."""
+    """The sandbox's ``selfcheck()`` per layer; ok unless a required layer failed. The layer report is
+    cached; whether the zygote is alive is checked on every call."""
+    alive = pool.zygote_alive() if pool is not None and hasattr(pool, "zygote_alive") else None
+    if alive is False:
+        with _cache_lock:
+            _cache.pop("sandbox", None)  # re-probe once it has been restarted
+        return {"ok": False, "layers": [{"name": "zygote", "ok": False, "required": True,
+                                         "detail": "the sandbox zygote process is not running",
+                                         "how_to_enable": "it is restarted on the next grading; if this "
+                                                          "persists, see `kiwame doctor`"}]}
     with _cache_lock:
         cached = _cache.get("sandbox")
         if cached and not fresh and time.monotonic() - cached[0] < _SELFCHECK_TTL_S:

@@ -104,3 +104,64 @@ def test_a_hostile_learner_holds_at_most_one_worker(make_app: Callable[..., Flas
         for view in slow:
             submissions.wait_for(view.id, 10, viewer_id=mallory.id, staff=False)
     get_grader(app).shutdown()
+
+
+class TimeoutThenWait:
+    """The visible run hits the time limit at once; the hidden run would run on until it is cancelled."""
+
+    def __init__(self) -> None:
+        self.hidden_cancelled = False
+
+    def run(self, job: Any, cancel: threading.Event | None = None) -> Any:
+        from service.sandbox.protocol import CaseOut, RawRun, Value
+
+        names = [c.name for c in job.cases]
+        if job.code.startswith("# reference"):
+            return RawRun(status="ok", cases={n: CaseOut(n, value=Value(kind="int", scalar=1)) for n in names})
+        if names == ["shown"]:
+            return RawRun(status="timeout", limits_hit=["timeout"], detail="wall clock")
+        assert cancel is not None
+        self.hidden_cancelled = cancel.wait(10)
+        return RawRun(status="cancelled")
+
+
+def test_the_hidden_run_is_cancelled_when_the_visible_run_times_out() -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "grading"))
+    from grading_support import exercise
+
+    from service.domain import Case, Submission
+    from service.grading.engine import Engine
+
+    ex = exercise(id="t-cancel", solution="# reference\ndef solve(x):\n    return 1\n",
+                  cases=(Case("shown", True, {"x": [1]}), Case("secret", False, {"x": [2]})))
+    runner = TimeoutThenWait()
+    started = time.monotonic()
+    r = Engine(runner).grade(ex, Submission(ex.id, code="def solve(x):\n    while True: pass\n"))
+    assert runner.hidden_cancelled and time.monotonic() - started < 10
+    assert not r.passed and r.diagnoses[0].code == "timeout"
+    assert [c.status for c in r.cases if not c.visible] == ["timeout"]
+
+
+def test_healthz_sees_a_dead_zygote_at_once() -> None:
+    import os
+
+    import pytest
+
+    from service.sandbox.pool import SandboxPool
+    from service.services import health
+
+    if os.geteuid() != 0:
+        pytest.skip("the sandbox needs root")
+    pool = SandboxPool(size=1, spares=1)
+    try:
+        assert health.sandbox_check(pool=pool, fresh=True)["ok"]  # probes and caches the layer report
+        assert pool._proc is not None
+        pool._proc.kill()  # the zygote dies (OOM killer, a bug, an operator)
+        pool._proc.wait()
+        report = health.sandbox_check(pool=pool)  # the cached report must not hide it
+        assert report["ok"] is False and report["layers"][0]["name"] == "zygote"
+    finally:
+        pool.close()

@@ -18,7 +18,7 @@ DEFAULTS: dict[str, Any] = {
     "KIWAME_EXERCISES_DIR": str(REPO_ROOT / "exercises"),
     "KIWAME_SECRET_KEY": None,  # None: generated once into <instance>/secret_key (mode 0600)
     "KIWAME_REDIS_URL": None,
-    "KIWAME_GRADING_WORKERS": 2,
+    "KIWAME_GRADING_WORKERS": 8,  # threads; fairness (services/fairness.py) needs more than hostile learners
     "KIWAME_RATE_LIMIT": "120 per minute",
     "KIWAME_SUBMIT_RATE_LIMIT": "30 per minute",
     "KIWAME_MAX_CODE_BYTES": 64 * 1024,

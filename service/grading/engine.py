@@ -200,6 +200,7 @@ class Engine:
         facts = run.cases.get(case_in.name)
         expected = prepared.outputs[case_in.name].value
         error = None
+        status: str
         if facts is None or (facts.value is None and facts.error is None):
             status = run.status if run.status != "ok" else "not_run"
             passed = False

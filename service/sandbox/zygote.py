@@ -88,7 +88,7 @@ def child_main(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccom
         os.nice(10 - os.nice(0))  # set up at low priority; the pool boosts us back when we get a job
         libc.unshare(libc.CHILD_NS)
         isolation.build_root(plan, DEFAULT_LIMITS)
-        isolation.setup_fds(*fds[:4], fds[5])
+        isolation.setup_fds(fds[0], fds[1], fds[2], fds[3], fds[5])
         # CUDA opens a dozen device fds and starts a few threads of its own.
         isolation.drop_privileges(uid, replace(DEFAULT_LIMITS, nofile=256, nproc=64) if gpu else DEFAULT_LIMITS)
         harness.prewarm()

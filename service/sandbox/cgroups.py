@@ -98,6 +98,11 @@ class Groups:
             return f"{self.parents['unified']}/{leaf}/memory.max"
         return f"{self.parents['memory']}/{leaf}/memory.limit_in_bytes"
 
+    def weight_file(self, leaf: str) -> str:
+        if self.version == 2:
+            return f"{self.parents['unified']}/{leaf}/cpu.weight"
+        return f"{self.parents['cpu']}/{leaf}/cpu.shares"
+
     def oom_killed(self, leaf: str) -> bool:
         """Did the kernel's OOM killer act inside this leaf (the sandbox hit its memory limit)?"""
         path = (f"{self.parents['unified']}/{leaf}/memory.events" if self.version == 2
@@ -150,6 +155,11 @@ def join(dirs: list[str]) -> None:
     """Called by the child itself, first thing (still root, host /sys visible): move into its leaf."""
     for d in dirs:
         _write(d + "/cgroup.procs", "0")
+
+
+def set_lowest_weight(path: str) -> None:
+    """The pool's side: a sandbox that runs on past its first moments competes for CPU at the lowest weight."""
+    _write(path, "1" if path.endswith("cpu.weight") else "2")
 
 
 def set_memory(path: str, memory_mb: int) -> None:

@@ -104,7 +104,8 @@ def child_main(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccom
 
 
 def spawn(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccomp.Filter, gpu: bool,
-          close_in_child: list[int], cgroup: list[str] | None = None, memory_file: str = "") -> int:
+          close_in_child: list[int], cgroup: list[str] | None = None, memory_file: str = "",
+          weight_file: str = "") -> int:
     """Fork a child for one job; sends its pid and pidfd on the status socket (fds[4])."""
     # PID 1 of a new PID namespace; the child unshares the other namespaces itself (libc.CHILD_NS).
     pid = libc.fork_into_namespaces(libc.CLONE_NEWPID)  # raises OSError before any fd is touched
@@ -115,7 +116,7 @@ def spawn(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccomp.Fil
     pidfd = os.pidfd_open(pid)
     try:
         status = socket.socket(fileno=os.dup(fds[4]))
-        msg = f"pid {pid}\n" + (f"cg {memory_file}\n" if memory_file else "")
+        msg = f"pid {pid}\n" + (f"cg {memory_file}\ncgcpu {weight_file}\n" if memory_file else "")
         socket.send_fds(status, [msg.encode()], [pidfd])
         status.detach()
     except OSError:
@@ -230,7 +231,8 @@ def serve(ctl: socket.socket) -> None:
                 try:
                     dirs = groups.create(leaf, DEFAULT_LIMITS.nproc) if groups else []
                     pid = spawn(fds, uid_base + slot, plan, filt, False, [ctl.fileno(), wake_r, wake_w],
-                                dirs, groups.memory_file(leaf) if groups else "")
+                                dirs, groups.memory_file(leaf) if groups else "",
+                                groups.weight_file(leaf) if groups else "")
                 except OSError as exc:  # e.g. no CAP_SYS_ADMIN for new namespaces: say so, stay up
                     free.append(slot)
                     if groups and leaf:

@@ -115,8 +115,10 @@ def get_engine(app: Flask | None = None) -> Any:
             from service.grading.engine import Engine
             from service.sandbox.pool import SandboxPool
 
-            size = app.config.get("KIWAME_SANDBOX_SIZE")
-            pool = SandboxPool(size=size) if size else SandboxPool()
+            # Both runs of every grading worker's grading at once (+ a reference run): a slow or hostile
+            # learner's runs never hold the slot an honest learner's grading needs (fairness.py).
+            size = app.config.get("KIWAME_SANDBOX_SIZE") or 2 * int(app.config.get("KIWAME_GRADING_WORKERS", 8)) + 2
+            pool = SandboxPool(size=size)
             engine = Engine(pool)
             app.extensions["kiwame.engine"] = engine
     return engine

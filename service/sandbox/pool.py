@@ -33,9 +33,11 @@ class SandboxPool:
         # More slots than cores: a slot whose learner sleeps costs no CPU, and each sandbox's cgroup leaf
         # caps it at one CPU and its own memory limit, so a few hostile runs cannot take every slot.
         self.size = size or 4 * cores
-        # A grading is usually two runs (visible and hidden cases apart): two spares per core. An idle
-        # spare is cheap: ~3 MB of private memory, the rest is shared with the zygote.
-        self.spares = 2 * min(self.size, cores) if spares is None else spares
+        # A grading is usually two runs (visible and hidden cases apart): two spares per core at least. An
+        # idle spare is cheap: ~3 MB of private memory, the rest is shared with the zygote.
+        # With more slots than cores (fairness), keep up to half the slots ready: a burst of honest
+        # gradings then finds isolated children instead of waiting for forks behind slow runs.
+        self.spares = max(2 * min(self.size, cores), self.size // 2) if spares is None else spares
         self.limits = limits
         self.required_layers = required_layers if required_layers is not None else selfcheck.REQUIRED
         self._lock = threading.Lock()

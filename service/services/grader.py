@@ -76,6 +76,9 @@ class Grader:
     def _is_final(self, submission_id: int) -> bool:
         db.session.rollback()  # end any open read so the next select sees other threads' commits
         status = db.session.scalar(sa.select(SubmissionRow.status).where(SubmissionRow.id == submission_id))
+        # Give the connection back while we wait: dozens of waiting requests must not hold the whole
+        # connection pool, or the grading workers block on it (seen as multi-second waits under load).
+        db.session.rollback()
         return status is None or status in FINAL_STATUSES
 
     def shutdown(self) -> None:

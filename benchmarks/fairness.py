@@ -47,6 +47,7 @@ def setup(env: dict[str, str]) -> tuple[dict[str, str], str]:
     from service.app import create_app
     from service.persistence.migrate import upgrade
     from service.services import tokens, users
+    from service.services.runtime import runtime
 
     app = create_app({"KIWAME_AUTO_MIGRATE": "0"})
     upgrade(app)
@@ -57,7 +58,7 @@ def setup(env: dict[str, str]) -> tuple[dict[str, str], str]:
             name = f"{who}-{stamp}"
             users.create_user(name, "learner", "pw-for-the-benchmark")
             out[who] = tokens.create_token(name, "bench").token
-        code = str(app.extensions["kiwame.catalog"].get(EXERCISE).solution)
+        code = str(runtime(app).catalog.get(EXERCISE).solution)
     return out, code
 
 

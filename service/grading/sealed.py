@@ -12,7 +12,7 @@ import builtins
 from typing import Any
 
 from service.grading import messages as m
-from service.results import CaseResult, Diagnosis
+from service.results import CaseResult, Diagnosis, DiagnosisCode
 
 # Per hidden case, one of these (the run statuses a learner's code can cause, plus "wrong_answer").
 HIDDEN_STATUSES: tuple[str, ...] = (
@@ -24,6 +24,14 @@ HIDDEN_STATUSES: tuple[str, ...] = (
 # A learner-defined class (whose name they choose) is reported as "Exception".
 ALLOWED_EXCEPTIONS: frozenset[str] = frozenset(
     name for name, obj in vars(builtins).items() if isinstance(obj, type) and issubclass(obj, BaseException))
+
+# The diagnosis code a failing hidden case (or a failed hidden run) is reported under: all in the closed
+# vocabulary of results.DiagnosisCode.
+_CODES: dict[str, DiagnosisCode] = {
+    "wrong_answer": "wrong_answer", "runtime_error": "runtime_error", "timeout": "timeout",
+    "memory_limit": "memory_limit", "output_limit": "output_limit", "sandbox_violation": "sandbox_violation",
+    "crashed": "crashed",
+}
 
 _LABELS: dict[str, m.Msg] = {
     "ok": m.both("passed", "正解"),
@@ -62,7 +70,7 @@ def hidden_case(name: str, passed: bool, status: str, device: str, error: dict[s
 
 def hidden_diagnosis(exercise: Any, status: str, case: str) -> Diagnosis:
     """One diagnosis for a failing hidden case: its status as the code, a fixed message, no details."""
-    code = status if status in HIDDEN_STATUSES and status not in ("ok", "not_run") else "wrong_answer"
+    code = _CODES.get(status, "wrong_answer")
     label = _LABELS[code]
     msg = m.both(f"A hidden case: {label['en']} (details are not shown for hidden cases)",
                  f"非公開のケース: {label['ja']}（詳細は表示されません）")
@@ -71,7 +79,7 @@ def hidden_diagnosis(exercise: Any, status: str, case: str) -> Diagnosis:
 
 def run_status_message(exercise: Any, status: str) -> Diagnosis:
     """The run-level diagnosis when the *hidden* run stopped: its status only (no detail, no message)."""
-    code = status if status in HIDDEN_STATUSES else "crashed"
-    label = _LABELS.get(code, _LABELS["crashed"])
+    code = _CODES.get(status, "crashed")
+    label = _LABELS[code]
     msg = m.both(f"Your code, on the hidden cases: {label['en']}", f"コード（非公開のケース）: {label['ja']}")
     return m.diagnosis(exercise, code, msg, {"status": code, "hidden": True})

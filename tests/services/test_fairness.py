@@ -80,11 +80,11 @@ class SlowEngine:
 
 def test_a_hostile_learner_holds_at_most_one_worker(make_app: Callable[..., Flask], make_user: Callable) -> None:
     from service.services import submissions
-    from service.services.grader import get_grader
+    from service.services.runtime import runtime
 
     app = make_app(KIWAME_GRADING_WORKERS=2)
     engine = SlowEngine()
-    app.extensions["kiwame.engine"] = engine
+    runtime(app).engine = engine  # type: ignore[assignment]
     mallory, alice = make_user("mallory"), make_user("alice")
 
     def submit(user_id: int, answer: list[int]) -> Any:
@@ -103,7 +103,7 @@ def test_a_hostile_learner_holds_at_most_one_worker(make_app: Callable[..., Flas
     with app.app_context():
         for view in slow:
             submissions.wait_for(view.id, 10, viewer_id=mallory.id, staff=False)
-    get_grader(app).shutdown()
+    runtime(app).queue.close()
 
 
 class TimeoutThenWait:

@@ -47,6 +47,7 @@ class Groups:
             os.makedirs(parent, exist_ok=True)
             with open(parent + "/cgroup.subtree_control", "w") as f:
                 f.write("+memory +pids +cpu")
+            _try_write(parent + "/cpu.weight", str(min(10000, 100 * 4 * (os.cpu_count() or 1))))
             return Groups(2, {"unified": parent})
         parents = {}
         for ctl in ("memory", "pids", "cpu"):
@@ -56,6 +57,9 @@ class Groups:
             parent = base + _own_path(ctl).rstrip("/") + "/" + name
             os.makedirs(parent, exist_ok=True)
             parents[ctl] = parent
+        # One group for all sandboxes would weigh like a single process against everything else on the
+        # host; weigh it like one process per slot-ish (each leaf is capped at one CPU by its quota anyway).
+        _try_write(parents["cpu"] + "/cpu.shares", str(1024 * 4 * (os.cpu_count() or 1)))
         return Groups(1, parents)
 
     def sweep(self) -> None:
@@ -157,14 +161,24 @@ def join(dirs: list[str]) -> None:
         _write(d + "/cgroup.procs", "0")
 
 
-def set_lowest_weight(path: str) -> None:
-    """The pool's side: a sandbox that runs on past its first moments competes for CPU at the lowest weight."""
-    _write(path, "1" if path.endswith("cpu.weight") else "2")
+def set_weight(path: str, lowest: bool) -> None:
+    """The pool's side: a sandbox that runs on past its first moments competes for CPU at the lowest
+    weight; lowest=False restores the default."""
+    v2 = path.endswith("cpu.weight")
+    _write(path, ("1" if v2 else "2") if lowest else ("100" if v2 else "1024"))
 
 
 def set_memory(path: str, memory_mb: int) -> None:
     """The pool's side: the job's memory limit for everything in the leaf, plus the harness's slack."""
     _write(path, str((memory_mb << 20) + SLACK_BYTES))
+
+
+def _try_write(path: str, text: str) -> None:
+    """Best effort (a weight is a preference, not a bound)."""
+    try:
+        _write(path, text)
+    except OSError:
+        pass
 
 
 def _write(path: str, text: str) -> None:

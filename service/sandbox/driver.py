@@ -44,6 +44,7 @@ class Child:
     exit: str = ""  # "exit N" / "signal N" / "signal 9 oom" once the child is gone
     memory_file: str = ""  # the memory limit file of the child's cgroup leaf (when the zygote made one)
     cpu_weight_file: str = ""  # ...and its CPU weight file (cpu.shares / cpu.weight)
+    demoted: bool = False
     created: float = field(default_factory=time.monotonic)
     boosted: bool = False
 
@@ -57,18 +58,20 @@ class Child:
             except OSError:
                 pass  # not root (then spares were not reniced either) or already gone
 
-    def demote(self) -> None:
-        """Lowest CPU weight for the whole sandbox (its cgroup leaf) and nice 19 for its init."""
+    def demote(self, lowest: bool = True) -> None:
+        """Lowest CPU weight for the whole sandbox (its cgroup leaf) and nice 19 for its init; with
+        lowest=False, back to the default weight (so that a killed sandbox is torn down promptly)."""
         if self.cpu_weight_file:
             try:
-                cgroups.set_lowest_weight(self.cpu_weight_file)
+                cgroups.set_weight(self.cpu_weight_file, lowest)
             except OSError:
                 pass
         if self.pid:
             try:
-                os.setpriority(os.PRIO_PROCESS, self.pid, 19)
+                os.setpriority(os.PRIO_PROCESS, self.pid, 19 if lowest else 0)
             except OSError:
                 pass
+        self.demoted = lowest
 
     def read_status(self) -> bool:
         """Consume status messages; False on EOF (the zygote closed it)."""
@@ -107,6 +110,8 @@ class Child:
                 signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
             except OSError:
                 pass
+        if self.demoted:  # dying takes CPU too: at the lowest weight a busy host would stretch it out
+            self.demote(lowest=False)
 
     def close(self) -> None:
         for fd in (self.job_w, self.res_r, self.out_r, self.err_r, self.pidfd, self.inputs):

@@ -146,6 +146,10 @@ def test_japanese_reads_cleanly(ex: Exercise) -> None:
             problems.append(f"{where}: faux-italic *…* emphasis")
         if "本の文字" in text:
             problems.append(f"{where}: Japanese books run vertically; say 横書きの文章のように")
+        if re.search(r"[。、] ", plain):
+            problems.append(f"{where}: a space after 。 or 、")
+        if ";" in plain:
+            problems.append(f"{where}: clauses joined by an ASCII semicolon")
         if "ダメ" in text:
             problems.append(f"{where}: ダメ breaks the です/ます register")
         if re.search(r"次元\s*[0-9０-９]", plain):

@@ -141,7 +141,7 @@ def test_japanese_reads_cleanly(ex: Exercise) -> None:
         for a, b in _soft_breaks(text):
             # A line break inside a Japanese paragraph renders as a stray space: one paragraph, one line.
             problems.append(f"{where}: folded line {a[-12:]!r} / {b.strip()[:12]!r}")
-        plain = re.sub(r"`[^`]*`", "", re.sub(r"```.*?```", "", text, flags=re.S))
+        plain = re.sub(r"`[^`]*`", "`…`", re.sub(r"```.*?```", "", text, flags=re.S))
         if re.search(r"(?<![*\\])\*(?!\*)[^*\n]+(?<!\*)\*(?!\*)", plain):
             problems.append(f"{where}: faux-italic *…* emphasis")
         if "本の文字" in text:

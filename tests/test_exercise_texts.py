@@ -98,9 +98,9 @@ def test_distinctive_calls_finds_what_a_prompt_would_give_away() -> None:
 def test_prompts_after_the_worked_example_state_the_goal_not_the_call(ex: Exercise) -> None:
     leaks = []
     for lang in ("en", "ja"):
-        shown = _squash(ex.title.get(lang) + "\n" + ex.prompt.get(lang))
+        shown = _squash(ex.title.get(lang) + "\n" + ex.prompt.get(lang) + "\n" + ex.starter)
         leaks += [call for call in distinctive_calls(ex.solution) if _squash(call) in shown]
-    assert leaks == [], f"{ex.id}: the prompt or title hands over the reference's call"
+    assert leaks == [], f"{ex.id}: the title, prompt or starter hands over the reference's call"
 
 
 @pytest.mark.parametrize("track", CATALOG.tracks, ids=lambda t: t.id)
@@ -155,3 +155,12 @@ def test_japanese_reads_cleanly(ex: Exercise) -> None:
         if re.search(r"次元\s*[0-9０-９]", plain):
             problems.append(f"{where}: an axis position is 軸N, not 次元N")
     assert problems == []
+
+
+@pytest.mark.parametrize("ex", [e for e in EXERCISES if e.kind == "code"], ids=lambda e: e.id)
+def test_hints_point_at_the_mistake_without_the_answers_call(ex: Exercise) -> None:
+    """Staged feedback holds back a hint that contains the call until the last rung; ours never need to wait."""
+    calls = distinctive_calls(ex.solution)
+    leaks = [(code, call) for code, hint in ex.hints.items() for call in calls
+             if _squash(call) in _squash(hint.en) or _squash(call) in _squash(hint.ja)]
+    assert leaks == []

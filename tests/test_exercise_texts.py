@@ -110,6 +110,11 @@ def test_difficulty_never_drops_within_a_track(track: object) -> None:
     assert drops == [], f"a harder exercise comes before an easier one: {drops}"
 
 
+def test_every_track_has_its_own_position() -> None:
+    orders = [t.order for t in CATALOG.tracks]
+    assert len(set(orders)) == len(orders), "two tracks share an order: their sequence depends on folder names"
+
+
 def test_tokens_to_image_comes_before_patchify() -> None:
     ids = next(t.exercise_ids for t in CATALOG.tracks if "patchify" in t.exercise_ids)
     assert ids.index("tokens-to-image") < ids.index("patchify")

@@ -153,6 +153,10 @@ def test_japanese_reads_cleanly(ex: Exercise) -> None:
             problems.append(f"{where}: Japanese books run vertically; say 横書きの文章のように")
         if re.search(r"[。、] ", plain):
             problems.append(f"{where}: a space after 。 or 、")
+        if "（" in plain or "）" in plain:
+            problems.append(f"{where}: full-width parentheses (the glossary uses half-width ones)")
+        if re.search(r"(?<![\d.])\d+ つ", plain):
+            problems.append(f"{where}: a counter written with a space (「2つ」)")
         if ";" in plain:
             problems.append(f"{where}: clauses joined by an ASCII semicolon")
         if "ダメ" in text:

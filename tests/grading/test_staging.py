@@ -65,8 +65,16 @@ def test_show_me_reveals_at_once_and_folds_the_rest(engine: Any) -> None:
 
 
 def test_hints_that_give_the_answer_wait_for_the_last_rung(engine: Any) -> None:
-    # permute-3d's wrong_axis_order hint names `permute(2, 0, 1)`: the solution's own call.
-    hints = [primary(grade(engine, "permute-3d", solve("x.permute(1, 2, 0)"), n)).hint for n in (1, 2, 3)]
+    # A hint that names `permute(2, 0, 1)`, permute-3d's own solution call.
+    from dataclasses import replace
+
+    from service.domain import Text
+
+    base = CATALOG.get("permute-3d")
+    assert base is not None
+    ex = replace(base, hints={"wrong_axis_order": Text("Use `permute(2, 0, 1)`.", "`permute(2, 0, 1)` を使います。")})
+    hints = [primary(engine.grade(ex, Submission(ex.id, code=solve("x.permute(1, 2, 0)"), attempt=n))).hint
+             for n in (1, 2, 3)]
     assert hints[0] is None and hints[1] is None
     assert hints[2] is not None and "permute(2, 0, 1)" in hints[2]["en"]
     # A hint that gives nothing away is shown from the second rung (tokens-to-image's heads hint).

@@ -3,7 +3,9 @@
 from service.extensions import Base, db
 from service.persistence.models import (
     ApiToken,
+    Draft,
     ExerciseVersion,
+    Prediction,
     Progress,
     SubmissionRow,
     User,
@@ -11,5 +13,5 @@ from service.persistence.models import (
     WebSession,
 )
 
-__all__ = ["ApiToken", "Base", "ExerciseVersion", "Progress", "SubmissionRow", "User", "WebSession",
+__all__ = ["ApiToken", "Base", "Draft", "ExerciseVersion", "Prediction", "Progress", "SubmissionRow", "User", "WebSession",
            "WebhookDelivery", "db"]

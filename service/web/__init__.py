@@ -10,12 +10,12 @@ from flask import Blueprint, Flask, Response, g, jsonify, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
 from service.web import i18n
-from service.web.common import is_staff, load_request_state, page, t
+from service.web.common import inline_markdown, is_staff, load_request_state, page, t
 from service.web.sessions import DbSessionInterface
 
 STATIC = Path(__file__).parent / "static"
 csrf = CSRFProtect()
-WEB_BLUEPRINTS = ("web", "auth", "learn", "teach")
+WEB_BLUEPRINTS = ("web", "auth", "learn", "teach", "flow")
 
 # No inline scripts: page data travels in <script type="application/json"> blocks read by static JS.
 # Styles allow 'unsafe-inline' because CodeMirror injects its theme as <style> elements at runtime.
@@ -32,6 +32,7 @@ def _asset_versions() -> dict[str, str]:
 
 def init_app(app: Flask) -> None:
     from service.web.auth import bp as auth_bp
+    from service.web.flow import bp as flow_bp
     from service.web.learn import bp as learn_bp
     from service.web.teach import bp as teach_bp
 
@@ -46,7 +47,7 @@ def init_app(app: Flask) -> None:
     app.session_interface = DbSessionInterface()
     versions = _asset_versions()
 
-    for bp in (_static_blueprint(), auth_bp, learn_bp, teach_bp):
+    for bp in (_static_blueprint(), auth_bp, learn_bp, teach_bp, flow_bp):
         app.register_blueprint(bp)
     # App-level hooks filtered by blueprint: blueprints are module singletons shared by every app instance.
     app.before_request(_protect)
@@ -55,7 +56,7 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def _context() -> dict[str, Any]:
         return {"t": t, "lang": g.get("lang", "en"), "user": g.get("user"), "is_instructor": is_staff(),
-                "csrf_token": generate_csrf,
+                "csrf_token": generate_csrf, "inline_md": inline_markdown,
                 "asset": lambda name: url_for("web.static", filename=name, v=versions.get(name, "0"))}
 
     app.extensions["kiwame.html_error_handler"] = _error_page

@@ -24,6 +24,11 @@ def markdown(text: str) -> Markup:
     return Markup(_markdown.render(text))  # markdown-it escapes everything it does not produce itself
 
 
+def inline_markdown(text: str) -> Markup:
+    """One line of Markdown (`code`, *emphasis*) without a wrapping paragraph, e.g. a diagnosis message."""
+    return Markup(_markdown.renderInline(text or ""))
+
+
 def load_request_state() -> None:
     """before_request: who is signed in and which language to speak."""
     user_id = session.get("user_id")

@@ -8,10 +8,14 @@ from flask import Blueprint, Response, abort, current_app, flash, g, redirect, r
 
 from service.errors import KiwameError
 from service.services import catalog as catalog_service
+from service.services import display
 from service.services import instructor as instructor_service
+from service.services import predictions as predictions_service
 from service.services import tokens as tokens_service
 from service.services import users as users_service
+from service.web import i18n
 from service.web.common import catalog, exercise_or_404, page, staff_required, t
+from service.web.learn import JS_PREFIXES
 
 bp = Blueprint("teach", __name__, url_prefix="/instructor")
 
@@ -24,20 +28,46 @@ def _tracks() -> list[tuple[str, str]]:
     return [(tr.id, tr.title.get(g.lang)) for tr in catalog().tracks]
 
 
+def _courses() -> list[tuple[str, str]]:
+    """(id, title) of the courses an instructor may filter by. Hook: empty until a Course model exists."""
+    return []
+
+
+def _course_members(course: str | None) -> list[int] | None:
+    """The learner ids of a course, or None for no course filter (hook, see ``_courses``)."""
+    return None
+
+
+def _groups(exercises: list[Any]) -> list[dict[str, Any]]:
+    titles = dict(_tracks())
+    groups: list[dict[str, Any]] = []
+    for ex in exercises:
+        if not groups or groups[-1]["id"] != ex.track:
+            groups.append({"id": ex.track, "title": titles.get(ex.track, ex.track), "exercises": []})
+        groups[-1]["exercises"].append(ex)
+    return groups
+
+
 @bp.route("/")
 @staff_required
 def overview() -> Any:
     track = request.args.get("track") or None
+    learner = (request.args.get("learner") or "").strip()[:64] or None
+    course = request.args.get("course") or None
     exercises = _exercises(track)
-    data = instructor_service.class_overview([e.id for e in exercises])
-    return page("instructor/overview.html", overview=data, exercises=exercises, track=track, tracks=_tracks())
+    data = instructor_service.class_overview([e.id for e in exercises], name=learner,
+                                             user_ids=_course_members(course))
+    return page("instructor/overview.html", overview=data, exercises=exercises, groups=_groups(exercises),
+                track=track, tracks=_tracks(), learner=learner or "", course=course, courses=_courses())
 
 
 @bp.route("/grades.csv")
 @staff_required
 def grades_csv() -> Any:
     track = request.args.get("track") or None
-    body = instructor_service.grades_csv(instructor_service.class_overview([e.id for e in _exercises(track)]))
+    learner = (request.args.get("learner") or "").strip()[:64] or None
+    body = instructor_service.grades_csv(instructor_service.class_overview(
+        [e.id for e in _exercises(track)], name=learner, user_ids=_course_members(request.args.get("course"))))
     name = f"kiwame-grades-{track}.csv" if track else "kiwame-grades.csv"
     return Response(body, mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -48,7 +78,8 @@ def grades_csv() -> Any:
 def exercise(exercise_id: str) -> Any:
     ex = exercise_or_404(exercise_id)
     return page("instructor/exercise.html", exercise=ex, title=ex.title.get(g.lang),
-                stats=instructor_service.exercise_stats(ex.id, top=10))
+                stats=instructor_service.exercise_stats(ex.id, top=10),
+                prediction=predictions_service.accuracy([ex.id])[ex.id])
 
 
 @bp.route("/learners/<int:user_id>")
@@ -69,7 +100,11 @@ def submission(submission_id: int) -> Any:
     if sub is None:
         abort(404)
     ex = catalog().get(sub.exercise_id)
-    return page("instructor/submission.html", sub=sub, title=ex.title.get(g.lang) if ex else sub.exercise_id)
+    data = {"lang": g.lang, "kind": ex.kind if ex else "code", "result": sub.result,
+            "cases": display.visible_inputs(ex) if ex and ex.kind == "code" else [],
+            "labels": {k: v for k, v in i18n.STRINGS[g.lang].items() if k.startswith(JS_PREFIXES)}}
+    return page("instructor/submission.html", sub=sub, title=ex.title.get(g.lang) if ex else sub.exercise_id,
+                page_data=data)
 
 
 @bp.route("/catalog", methods=["GET", "POST"])

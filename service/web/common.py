@@ -21,7 +21,10 @@ _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("
 
 
 def markdown(text: str) -> Markup:
-    return Markup(_markdown.render(text))  # markdown-it escapes everything it does not produce itself
+    html = _markdown.render(text)  # markdown-it escapes everything it does not produce itself
+    # Accessibility: a table's empty corner header names nothing (axe empty-table-header), and a code block
+    # that scrolls sideways must be reachable by keyboard (axe scrollable-region-focusable).
+    return Markup(html.replace("<th></th>", "<td></td>").replace("<pre>", '<pre tabindex="0">'))
 
 
 def inline_markdown(text: str) -> Markup:

@@ -88,6 +88,7 @@
 
   function strip(values, cls, mark) {
     var t = el("table", "strip " + (cls || ""));
+    t.tabIndex = 0;  // it may scroll sideways: keyboard users must be able to reach and scroll it
     var head = el("tr"), body = el("tr");
     var th = el("th", "", "offset"); th.scope = "row"; head.appendChild(th);
     var tv = el("th", "", "value"); tv.scope = "row"; body.appendChild(tv);
@@ -104,7 +105,7 @@
 
   function memory(input, output, perm, colours, L) {
     var box = el("div", "memory");
-    box.appendChild(el("h4", "", L["anim.memory"] || "Memory strip"));
+    box.appendChild(el("p", "memory-title", L["anim.memory"] || "Memory strip"));
     var inCells = cells(input), outCells = cells(output);
     var where = {};
     var st = strides(input.shape);

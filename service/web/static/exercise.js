@@ -72,21 +72,20 @@
   // --- Predict, then run --------------------------------------------------------------------------------------
   var answerBox = document.getElementById("answer-box");
   var predictBox = document.getElementById("predict");
-  function unlock() {
+  function unlock(focus) {
     if (predictBox) predictBox.hidden = true;
     if (answerBox) { answerBox.inert = false; answerBox.classList.remove("locked"); }
-    if (editor) editor.focus();
+    if (focus !== false && editor) editor.focus();
   }
-  function openPredict() {
+  function openPredict(auto) {
     if (!predictBox) return;
     predictBox.hidden = false;
     if (answerBox) { answerBox.inert = true; answerBox.classList.add("locked"); }
-    KPredict.mount(document.getElementById("predict-body"), { url: page.predictUrl, labels: L, csrf: csrf, onUnlock: unlock });
-    predictBox.scrollIntoView({ block: "nearest" });
+    KPredict.mount(document.getElementById("predict-body"), { url: page.predictUrl, labels: L, csrf: csrf, onUnlock: unlock, auto: auto === true });
   }
   var predictOpen = document.getElementById("predict-open");
-  if (predictOpen) predictOpen.addEventListener("click", openPredict);
-  if (page.predictFirst) openPredict();
+  if (predictOpen) predictOpen.addEventListener("click", function () { openPredict(false); predictBox.scrollIntoView({ block: "nearest" }); });
+  if (page.predictFirst) openPredict(true);
 
   // The shape quiz answers with the same shape widget (without the position pick).
   var shapeHost = document.getElementById("shape-widget");
@@ -102,11 +101,13 @@
       var wrap = el("div", "side");
       var colours = pictureColours(c.inputs);
       var gl = KVerdict.gridLabels(L);
-      Object.keys(c.inputs).forEach(function (name) { wrap.appendChild(KGrid.render(c.inputs[name], { name: name, labels: gl, colours: colours })); });
+      Object.keys(c.inputs).forEach(function (name) {
+        wrap.appendChild(KGrid.render(c.inputs[name], { name: name, labels: gl, colours: colours, collapse: narrow.matches }));
+      });
       var exp = expected[c.name];
       if (exp) {
         wrap.appendChild(el("span", "arrow", "→"));
-        var fig = KGrid.render(exp, { name: L["ex.expected_out"], labels: gl, colours: colours, variable: "" });
+        var fig = KGrid.render(exp, { name: L["ex.expected_out"], labels: gl, colours: colours, variable: "", collapse: narrow.matches });
         fig.classList.add("expected-example");
         wrap.appendChild(fig);
       }

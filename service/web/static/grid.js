@@ -252,8 +252,8 @@
       if (opts.collapse && shape.length < 3) opts.collapse = false;
       fig.appendChild(slices(tensor, 0, [], opts));
       if (opts.collapse && !opts.stats.diff) {
-        var firstSlice = fig.querySelector("details.slice");
-        if (firstSlice) firstSlice.open = true;  // nothing differs: show one slice, fold the rest
+        // Nothing differs: show the first slice (down every level of nesting), fold the rest.
+        for (var first = fig.querySelector("details.slice"); first; first = first.querySelector("details.slice")) first.open = true;
       }
     }
     fig.dataset.diffCells = String(opts.stats.diff);
@@ -265,6 +265,7 @@
     (root || document).querySelectorAll(".tensor").forEach(function (fig) {
       var over = fig.scrollWidth > fig.clientWidth + 1;
       fig.classList.toggle("overflows", over);
+      if (over) fig.tabIndex = 0; else fig.removeAttribute("tabindex");  // scrollable: reachable by keyboard
       var tag = fig.querySelector(":scope > .scroll-cue");
       if (over && !tag) {
         tag = el("span", "scroll-cue", label || "scroll →");

@@ -76,7 +76,12 @@
     fetch(o.url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (r) { return r.ok ? r.json() : null; }, function () { return null; })
       .then(function (target) {
-        if (!target) { box.replaceChildren(el("p", "muted", L["pred.unavailable"])); return; }
+        if (!target) {  // e.g. the output is a tuple: nothing to place, so the editor opens as usual
+          box.replaceChildren(el("p", "muted", L["pred.unavailable"]));
+          o.onUnlock(false);
+          if (!o.auto) box.closest("#predict").hidden = false;
+          return;
+        }
         ask(box, target, o);
       });
   }

@@ -21,7 +21,7 @@ class Resume:
     submission_id: int | None
 
 
-def save_draft(user_id: int, exercise_id: str, code: str) -> None:
+def save_draft(user_id: int, exercise_id: str, code: object) -> None:
     """Insert or replace the learner's draft (one row per learner and exercise)."""
     if not isinstance(code, str) or len(code) > MAX_DRAFT:
         raise Invalid(f"a draft is text of at most {MAX_DRAFT} characters", code="bad_draft")

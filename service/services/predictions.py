@@ -80,7 +80,7 @@ def target(exercise: Exercise) -> Target | None:
     candidates = [(idx, v, where_out[_key(v)][0]) for idx, v in src
                   if seen_in[_key(v)] == 1 and len(where_out.get(_key(v), [])) == 1]
     moved = [c for c in candidates if c[0] != c[2]]
-    pick = (moved or candidates or [None])[0]
+    pick = (moved or candidates)[0] if candidates else None
     shape = tuple(int(n) for n in expected["shape"])
     if pick is None:
         return Target(first, arg, inputs[arg], shape, None, None, None, expected)

@@ -294,3 +294,12 @@ def test_axe_finds_no_violations_on_any_page(browser: Any, live_app: tuple[Any, 
         staff.wait_for_load_state("networkidle")
         found[path] = axe_violations(staff)
     assert {path: v for path, v in found.items() if v} == {}
+    # The instructor sees the learner's grids, and hidden cases carry the same numbers for both (1, 2, 3).
+    staff.goto(f"/instructor/submissions/{sub.id}")
+    titles = staff.locator("#result .case-title").all_text_contents()
+    assert staff.locator("#result .yours table.grid").count() >= 1
+    learner.goto("/exercises/permute-3d")
+    learner.wait_for_selector("#result .case-title")
+    assert learner.locator("#result .case-title").all_text_contents() == titles
+    hidden = [t for t in titles if t.startswith("Hidden case")]
+    assert hidden == [f"Hidden case {k}" for k in range(1, len(hidden) + 1)] and hidden

@@ -77,7 +77,7 @@
     order.forEach(function (dimIndex, seat) {
       var li = el("li", "seat");
       li.appendChild(el("span", "seat-no", (L["anim.seat"] || "seat") + " " + seat));
-      var chip = el("span", "dim-chip", (L["grid.dim"] || "dim") + " " + dimIndex + " · " + shape[dimIndex]);
+      var chip = el("span", "dim-chip", (L["anim.axis"] || "dim") + " " + dimIndex + " · " + shape[dimIndex]);
       chip.dataset.dim = String(dimIndex);
       chip.style.setProperty("--hue", String((dimIndex * 97) % 360));
       li.appendChild(chip);
@@ -86,12 +86,12 @@
     return row;
   }
 
-  function strip(values, cls, mark) {
+  function strip(values, cls, mark, L) {
     var t = el("table", "strip " + (cls || ""));
     t.tabIndex = 0;  // it may scroll sideways: keyboard users must be able to reach and scroll it
     var head = el("tr"), body = el("tr");
-    var th = el("th", "", "offset"); th.scope = "row"; head.appendChild(th);
-    var tv = el("th", "", "value"); tv.scope = "row"; body.appendChild(tv);
+    var th = el("th", "", L["anim.offset"] || "offset"); th.scope = "row"; head.appendChild(th);
+    var tv = el("th", "", L["anim.value"] || "value"); tv.scope = "row"; body.appendChild(tv);
     values.forEach(function (v, i) {
       var h = el("th", "", i); h.scope = "col"; head.appendChild(h);
       var td = el("td", "cell", KGrid.format(v[0]));
@@ -110,12 +110,13 @@
     var where = {};
     var st = strides(input.shape);
     inCells.forEach(function (c) { where[key(c[1])] = offset(c[0], st); });
-    box.appendChild(el("p", "muted", (L["anim.memory_in"] || "") + " · strides (" + st.join(", ") + ")"));
+    var STR = L["anim.strides"] || "strides";
+    box.appendChild(el("p", "muted", (L["anim.memory_in"] || "") + " · " + STR + " (" + st.join(", ") + ")"));
     var reads = outCells.map(function (c) { return where[key(c[1])]; });
     var known = reads.every(function (r) { return r !== undefined; });
     var visit = [];
     if (known) reads.forEach(function (off, step) { visit[off] = (visit[off] ? visit[off] + "," : "") + (step + 1); });
-    box.appendChild(strip(inCells.map(function (c) { return [c[1], colours[key(c[1])]]; }), "strip-in", known ? visit : null));
+    box.appendChild(strip(inCells.map(function (c) { return [c[1], colours[key(c[1])]]; }), "strip-in", known ? visit : null, L));
     var words = [];
     if (!known) return { node: box, words: words };
     var inOrder = reads.every(function (r, i) { return r === i; });
@@ -124,14 +125,14 @@
       var d = reads[i] - reads[i - 1], s = (d > 0 ? "+" : "−") + Math.abs(d);
       if (jumps.indexOf(s) < 0 && jumps.length < 4) jumps.push(s);
     }
-    var outStrides = perm ? " · strides (" + perm.map(function (p) { return st[p]; }).join(", ") + ")" : "";
+    var outStrides = perm ? " · " + STR + " (" + perm.map(function (p) { return st[p]; }).join(", ") + ")" : "";
     box.appendChild(el("p", "muted", (L["anim.memory_read"] || "") + ": " + reads.join(", ") + outStrides));
     var say = inOrder ? L["anim.memory_view"] : fill(L["anim.memory_jumps"], { jumps: jumps.join(", ") });
     box.appendChild(el("p", "memory-say", say));
-    words.push(say);
+    words.push(say.replace(/[:：]\s*$/, L["anim.stop"] || "."));  // the strip it announces is not in the list
     if (!inOrder) {
       box.appendChild(el("p", "muted", L["anim.memory_copy"] || ""));
-      box.appendChild(strip(outCells.map(function (c) { return [c[1], colours[key(c[1])]]; }), "strip-copy"));
+      box.appendChild(strip(outCells.map(function (c) { return [c[1], colours[key(c[1])]]; }), "strip-copy", null, L));
     }
     return { node: box, words: words };
   }
@@ -153,10 +154,16 @@
     // Seats: the input's dims in order, and the output's seats filled by the input dims that sit there.
     var seats = el("div", "seat-rows");
     var inOrder = input.shape.map(function (_, i) { return i; });
-    seats.appendChild(seatsRow(input.shape, inOrder, L, "seats-in"));
     var outRow = perm ? seatsRow(input.shape, perm, L, "seats-out")
       : seatsRow(output.shape, output.shape.map(function (_, i) { return i; }), L, "seats-out plain");
-    seats.appendChild(outRow);
+    [[o.inName || "x", seatsRow(input.shape, inOrder, L, "seats-in")], [o.outName || "y", outRow]].forEach(function (pair) {
+      var line = el("div", "seat-line");
+      var owner = el("span", "seat-owner", pair[0]);
+      owner.setAttribute("aria-hidden", "true");
+      line.appendChild(owner);
+      line.appendChild(pair[1]);
+      seats.appendChild(line);
+    });
     root.appendChild(seats);
     if (perm) perm.forEach(function (src, dst) {
       words.push(fill(L[src === dst ? "anim.stays" : "anim.moves"], { src: src, size: input.shape[src], dst: dst }));

@@ -20,7 +20,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 
 
+@functools.lru_cache(maxsize=1024)
 def markdown(text: str) -> Markup:
+    # Cached: prompts are rendered on every exercise page view and were the page's largest server cost.
     html = _markdown.render(text)  # markdown-it escapes everything it does not produce itself
     # Accessibility: a table's empty corner header names nothing (axe empty-table-header), and a code block
     # that scrolls sideways must be reachable by keyboard (axe scrollable-region-focusable).

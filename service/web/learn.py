@@ -15,7 +15,7 @@ from service.services import submissions as submissions_service
 from service.web import i18n
 from service.web.common import catalog, exercise_or_404, is_staff, markdown, page, signin_required
 from service.web.flow import landing
-from service.web.views import exercise_state, for_viewer, is_new_learner, next_exercise, track_items
+from service.web.views import exercise_state, for_viewer, next_exercise, page_progress, track_items
 
 bp = Blueprint("learn", __name__)
 # Strings the exercise page's script needs, sent once in the page's JSON block.
@@ -65,9 +65,9 @@ def exercise(exercise_id: str) -> Any:
         saved = drafts_service.resume(g.user.id, ex.id)
         code, result, resumed = saved.code, saved.result, saved.result is not None
     lang = g.lang
-    state = exercise_state(g.user.id, ex.id)
+    state, new_learner = page_progress(g.user.id, ex.id)
     predict_first = (ex.kind == "code" and bool(ex.visible_cases) and state == "not_tried" and code is None
-                     and is_new_learner(g.user.id) and not predictions_service.has_predicted(g.user.id, ex.id))
+                     and new_learner and not predictions_service.has_predicted(g.user.id, ex.id))
     if request.args.get("mode") == "predict" and ex.kind == "code" and ex.visible_cases:
         predict_first = True
     data = {

@@ -69,5 +69,8 @@ def next_exercise(catalog: Any, user_id: int, current_id: str) -> str | None:
     return None
 
 
-def is_new_learner(user_id: int) -> bool:
-    return sum(1 for p in progress_service.list_progress(user_id) if p.solved) < NEW_LEARNER_SOLVED
+def page_progress(user_id: int, exercise_id: str) -> tuple[str, bool]:
+    """(this exercise's state, whether the learner is new) from one progress query."""
+    rows = progress_service.list_progress(user_id)
+    here = next((p for p in rows if p.exercise_id == exercise_id), None)
+    return _state(here), sum(1 for p in rows if p.solved) < NEW_LEARNER_SOLVED

@@ -135,12 +135,13 @@ def exercises_validate(directory: Path | None) -> None:
 def exercises_reload() -> None:
     """Re-read the exercise files, report errors and record new versions in the database."""
     from service.services import catalog
+    from service.services.runtime import runtime
 
     app = _app()
     with app.app_context():
         outcome = catalog.reload_catalog(app)
-        loaded = catalog.exercises(catalog.get_catalog(app))
-        errors = catalog.catalog_errors(catalog.get_catalog(app))
+        loaded = catalog.exercises(runtime(app).catalog)
+        errors = catalog.catalog_errors(runtime(app).catalog)
     for label in ("added", "changed", "removed"):
         if getattr(outcome, label, ()):
             click.echo(f"{label}: {', '.join(getattr(outcome, label))}")
@@ -167,11 +168,6 @@ def doctor() -> None:
     from service.cli_support import doctor as run_doctor
 
     sys.exit(run_doctor())
-
-
-def register_app_commands(app: Flask) -> None:
-    """Expose the same commands under ``flask --app service.app:create_app kiwame ...``."""
-    app.cli.add_command(main, "kiwame")
 
 
 if __name__ == "__main__":  # pragma: no cover

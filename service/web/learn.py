@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
 
+from service.config import settings
 from service.errors import Forbidden, KiwameError, NotFound
 from service.extensions import limiter
 from service.services import display
@@ -23,7 +24,7 @@ JS_PREFIXES = ("ex.", "grid.", "state.", "anim.", "pred.", "diag.")
 
 
 def _submit_limit() -> str:
-    return str(current_app.config.get("KIWAME_SUBMIT_RATE_LIMIT", "30 per minute"))
+    return settings(current_app).submit_rate_limit
 
 
 def _user_key() -> str:
@@ -107,7 +108,7 @@ def submit(exercise_id: str) -> Any:
         answer=body.get("answer") if ex.kind != "code" else None)
     try:
         created = submissions_service.submit(req)
-        done = submissions_service.wait_for(created.id, float(current_app.config.get("KIWAME_MAX_WAIT_S", 30)),
+        done = submissions_service.wait_for(created.id, float(settings(current_app).max_wait_s),
                                             viewer_id=g.user.id, staff=is_staff())
     except KiwameError as err:
         return jsonify({"code": err.code, "error": err.message}), err.status

@@ -40,9 +40,9 @@ def serve(config: dict[str, Any]) -> Iterator[tuple[Any, str]]:
         yield app, f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
-        grader = app.extensions.get("kiwame.grader")
-        if grader is not None:
-            grader.shutdown()
+        from service.services.runtime import runtime
+
+        runtime(app).close()
 
 
 @pytest.fixture(scope="session")

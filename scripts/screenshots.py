@@ -145,8 +145,9 @@ def _class_of_learners() -> None:
 
     from service.persistence import db
     from service.services import catalog, progress, users
+    from service.services.runtime import runtime
 
-    ids = [e.id for e in catalog.exercises(catalog.get_catalog())]
+    ids = [e.id for e in catalog.exercises(runtime().catalog)]
     for k, name in enumerate(("aiko", "ben", "chen", "dana", "emi", "farid")):
         uid = users.create_user(name, "learner", PASSWORD).user.id
         for j, ex in enumerate(ids[: 6 + 5 * k]):
@@ -179,9 +180,9 @@ def main() -> None:
         finally:
             browser.close()
             server.shutdown()
-            grader = app.extensions.get("kiwame.grader")
-            if grader is not None:
-                grader.shutdown()
+            from service.services.runtime import runtime
+
+            runtime(app).close()
     print("\n".join(sorted(str(f) for f in out.glob("*.png"))))
 
 

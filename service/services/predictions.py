@@ -158,6 +158,15 @@ def accuracy(exercise_ids: Sequence[str]) -> dict[str, Accuracy]:
     return out
 
 
+def first_predictions(user_id: int) -> dict[str, bool]:
+    """Per exercise, whether this learner's first prediction was right (their progress page shows it)."""
+    out: dict[str, bool] = {}
+    for ex_id, ok in db.session.execute(sa.select(Prediction.exercise_id, Prediction.correct)
+                                        .where(Prediction.user_id == user_id).order_by(Prediction.id)):
+        out.setdefault(ex_id, bool(ok))
+    return out
+
+
 def has_predicted(user_id: int, exercise_id: str) -> bool:
     return db.session.scalar(sa.select(sa.func.count(Prediction.id)).where(
         Prediction.user_id == user_id, Prediction.exercise_id == exercise_id)) != 0

@@ -43,7 +43,8 @@ EN: dict[str, str] = {
     "pred.pos_ok": "{value} lands at {where}: right.", "pred.pos_bad": "{value} lands at {where}, not {yours}.",
     "pred.unlock": "Write the code", "pred.pick_first": "State a shape, then click a cell.",
     "pred.unavailable": "This exercise has no prediction question.", "pred.marked": "marked value",
-    "pred.accuracy": "Predictions right first time", "pred.none": "no predictions yet",
+    "pred.accuracy": "Predictions right first time", "pred.first_right": "✓ right first time",
+    "pred.first_wrong": "✗ not at first", "pred.none": "no predictions yet",
     "land.title": "Picture tensor operations, then write them",
     "land.lead": "Kiwame is a place to practise PyTorch and NumPy tensor operations: permute, reshape, view, "
                  "einsum. Each exercise is graded in milliseconds in a sandbox, and the grader names the "
@@ -99,7 +100,8 @@ JA: dict[str, str] = {
     "pred.pos_ok": "{value} は {where} に移ります: 正解です。", "pred.pos_bad": "{value} は {yours} ではなく {where} に移ります。",
     "pred.unlock": "コードを書く", "pred.pick_first": "形状を入力してから、セルをクリックしてください。",
     "pred.unavailable": "この演習には予想の問題がありません。", "pred.marked": "印を付けた値",
-    "pred.accuracy": "1回目で予想が当たった割合", "pred.none": "まだ予想はありません",
+    "pred.accuracy": "1回目で予想が当たった割合", "pred.first_right": "✓ 1回目で正解",
+    "pred.first_wrong": "✗ 1回目は不正解", "pred.none": "まだ予想はありません",
     "land.title": "テンソル操作を、頭でイメージしてから書く",
     "land.lead": "Kiwame は PyTorch と NumPy のテンソル操作(permute、reshape、view、einsum)を練習する場所です。"
                  "提出したコードはサンドボックスでミリ秒単位で採点され、「不正解」だけでなく"

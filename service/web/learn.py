@@ -41,7 +41,8 @@ def index() -> Any:
 @bp.route("/progress")
 @signin_required
 def progress() -> Any:
-    return page("progress.html", tracks=track_items(catalog(), g.user.id, g.lang))
+    return page("progress.html", tracks=track_items(catalog(), g.user.id, g.lang),
+                predicted=predictions_service.first_predictions(g.user.id))
 
 
 def _own_submission(submission_id: int) -> submissions_service.SubmissionView:

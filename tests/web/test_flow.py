@@ -128,7 +128,8 @@ def test_prediction_is_checked_recorded_and_counted(app: Flask) -> None:
         response = client.post(url, json=bad, headers={"X-CSRFToken": token})
         assert response.status_code == 422, bad
     assert client.get("/exercises/permute-shape-quiz/predict").status_code == 404
-    # No more predict-first once this learner has predicted here.
+    # Recorded in the learner's progress, and no more predict-first once this learner has predicted here.
+    assert "✗ not at first" in client.get("/progress").get_data(as_text=True).split('data-prediction="permute-2d"')[1][:80]
     assert page_data(client.get(f"/exercises/{FIRST}").get_data(as_text=True))["predictFirst"] is False
     with app.app_context():
         from service.services import predictions

@@ -176,6 +176,8 @@ def test_phone_layout_at_390px(browser: Any, live_app: tuple[Any, str], artifact
     tops = page.locator(".topbar .brand, .topbar .nav > a, .topbar .nav > form").evaluate_all(
         "ns => ns.map(n => Math.round(n.getBoundingClientRect().top))")
     assert max(tops) - min(tops) < 12, tops
+    fits = "n => n.scrollWidth <= n.clientWidth + 1"
+    assert page.locator(".topbar .nav").evaluate(fits)  # nothing hidden off the edge either
     page.goto("/exercises/qkv-split")
     # Its output is a tuple: no position to predict, so predict mode steps aside and the editor opens.
     page.locator("#predict").wait_for(state="hidden", timeout=VERDICT_TIMEOUT)
@@ -258,6 +260,12 @@ def test_instructor_matrix_at_76_plus_exercises(browser: Any, tmp_path: Path, ar
         assert rows == [f"student1{k}" for k in range(10)]
         assert page.locator("#class-grid th.ex-head").count() == 31
         assert axe_violations(page) == []
+        # On a phone, the staff's top bar fits on one line too (catalog and tokens move into the page).
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto("/instructor/")
+        assert page.locator(".topbar").bounding_box()["height"] < 56
+        assert page.locator(".topbar .nav").evaluate("n => n.scrollWidth <= n.clientWidth + 1")
+        assert page.locator("main .phone-only a").count() == 2
 
 
 def test_axe_finds_no_violations_on_any_page(browser: Any, live_app: tuple[Any, str]) -> None:

@@ -120,6 +120,15 @@ def test_animation_reaches_its_final_state_with_memory_strip(browser: Any, live_
     words = anim.locator(".anim-text").text_content()
     assert "dim 2 (size 4) moves to seat 0" in words
     shot(page, artifacts, "animation-3d")
+    # 4-D: swapaxes(1, 3) on (2, 3, 4, 5), 120 values in flight.
+    page.goto("/exercises/swap-axes")
+    page.click("#predict-skip", timeout=VERDICT_TIMEOUT)
+    page.wait_for_selector("#examples button.play", timeout=VERDICT_TIMEOUT)
+    page.click("#examples button.play")
+    four = page.locator('#examples .anim[data-state="done"]')
+    four.wait_for(timeout=30_000)
+    assert [s.split("·")[1].strip() for s in four.locator(".seats-out .dim-chip").all_text_contents()] == ["2", "5", "4", "3"]
+    assert four.locator(".anim-out td.cell").count() == 120 and four.locator(".fly").count() == 0
     # prefers-reduced-motion: no movement, straight to the final state.
     still = new_page(page.context.browser, live_app[1], reduced_motion="reduce")
     sign_in(still, "animator", PASSWORD)
@@ -280,7 +289,7 @@ def test_axe_finds_no_violations_on_any_page(browser: Any, live_app: tuple[Any, 
         submissions.wait_for(sub.id, 60, viewer_id=uid, staff=False)
     visitor = new_page(browser, base)
     found: dict[str, list[str]] = {}
-    for path in ("/", "/signin", "/signup"):
+    for path in ("/", "/signin", "/signup", "/no-such-page"):
         visitor.goto(path)
         found[path] = axe_violations(visitor)
     learner = new_page(browser, base)

@@ -53,6 +53,11 @@ def is_staff() -> bool:
     return user is not None and bool(user.is_staff)
 
 
+def user_rate_key() -> str:
+    """Rate-limit key: the signed-in user, else the client address."""
+    return f"user:{g.user.id}" if g.get("user") is not None else "ip:" + (request.remote_addr or "")
+
+
 def signin_required(view: F) -> F:
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g, jsonify, redirect, request, url_for
+from flask import Blueprint, current_app, g, jsonify, redirect, request, url_for
 
+from service.config import settings
 from service.errors import KiwameError
+from service.extensions import limiter
 from service.services import drafts as drafts_service
 from service.services import exercises as exercises_service
 from service.services import predictions as predictions_service
 from service.web import i18n
-from service.web.common import exercise_or_404, page, signin_required
+from service.web.common import exercise_or_404, page, signin_required, user_rate_key
 
 bp = Blueprint("flow", __name__)
 
@@ -45,8 +47,13 @@ def examples(exercise_id: str) -> Any:
     return jsonify({"cases": cases})
 
 
+def _predict_limit() -> str:
+    return settings(current_app).submit_rate_limit  # each check stores a row: the same budget as submissions
+
+
 @bp.route("/exercises/<path:exercise_id>/predict", methods=["GET", "POST"])
 @signin_required
+@limiter.limit(_predict_limit, key_func=user_rate_key, methods=["POST"])
 def predict(exercise_id: str) -> Any:
     ex = exercise_or_404(exercise_id)
     if request.method == "GET":

@@ -14,7 +14,15 @@ from service.services import drafts as drafts_service
 from service.services import predictions as predictions_service
 from service.services import submissions as submissions_service
 from service.web import i18n
-from service.web.common import catalog, exercise_or_404, is_staff, markdown, page, signin_required
+from service.web.common import (
+    catalog,
+    exercise_or_404,
+    is_staff,
+    markdown,
+    page,
+    signin_required,
+    user_rate_key,
+)
 from service.web.flow import landing
 from service.web.views import exercise_state, for_viewer, next_exercise, page_progress, track_items
 
@@ -25,10 +33,6 @@ JS_PREFIXES = ("ex.", "grid.", "state.", "anim.", "pred.", "diag.")
 
 def _submit_limit() -> str:
     return settings(current_app).submit_rate_limit
-
-
-def _user_key() -> str:
-    return f"user:{g.user.id}" if g.get("user") is not None else "ip:" + (request.remote_addr or "")
 
 
 @bp.route("/")
@@ -97,7 +101,7 @@ def exercise(exercise_id: str) -> Any:
 
 @bp.route("/exercises/<path:exercise_id>/submit", methods=["POST"])
 @signin_required
-@limiter.limit(_submit_limit, key_func=_user_key)
+@limiter.limit(_submit_limit, key_func=user_rate_key)
 def submit(exercise_id: str) -> Any:
     ex = exercise_or_404(exercise_id)
     body = request.get_json(silent=True)

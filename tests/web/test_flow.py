@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask
 from flask.testing import FlaskClient
 
+from service.app import create_app
 from tests.web.conftest import add_submission, csrf_of, make_user, signin, signup
 from tests.web.test_learner import page_data
 
@@ -167,3 +170,14 @@ def test_class_matrix_is_grouped_by_track_and_filters_learners(app: Flask) -> No
     csv = staff.get("/instructor/grades.csv?learner=bob").get_data(as_text=True)
     assert "bob" in csv and "alice" not in csv
     assert 'data-learner=' not in staff.get("/instructor/?learner=%25").get_data(as_text=True)  # % is literal
+
+
+def test_prediction_checks_share_the_submission_rate_limit(tmp_path: Path) -> None:
+    app = create_app({"KIWAME_INSTANCE_DIR": str(tmp_path), "TESTING": True, "KIWAME_SECRET_KEY": "t" * 32,
+                      "KIWAME_SUBMIT_RATE_LIMIT": "2 per minute"})
+    client, _ = learner(app, "spammy")
+    token = csrf_of(client, f"/exercises/{FIRST}")
+    codes = [client.post(f"/exercises/{FIRST}/predict", json={"shape": [3, 2], "position": [1, 0]},
+                         headers={"X-CSRFToken": token}).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    assert client.get(f"/exercises/{FIRST}/predict").status_code == 200  # asking is not limited

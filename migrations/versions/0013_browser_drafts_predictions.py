@@ -1,7 +1,7 @@
 """drafts and predictions (issue 13: the browser, round 2)
 
 Revision ID: i13_drafts_predictions
-Revises: 0001
+Revises: i10_lti
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "i13_drafts_predictions"
-down_revision = "0001"
+down_revision = "i10_lti"
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,18 @@
 """Persistence: typed SQLAlchemy 2 models and the database extension."""
 
 from service.extensions import Base, db
+from service.persistence.lti_models import (
+    Course,
+    Enrolment,
+    LtiDeployment,
+    LtiLaunch,
+    LtiLoginState,
+    LtiPlatform,
+    LtiScoreDelivery,
+    LtiToolKey,
+    LtiUser,
+    ResourceLink,
+)
 from service.persistence.models import (
     ApiToken,
     Draft,
@@ -13,5 +25,6 @@ from service.persistence.models import (
     WebSession,
 )
 
-__all__ = ["ApiToken", "Base", "Draft", "ExerciseVersion", "Prediction", "Progress", "SubmissionRow", "User", "WebSession",
-           "WebhookDelivery", "db"]
+__all__ = ["ApiToken", "Base", "Course", "Draft", "Enrolment", "ExerciseVersion", "LtiDeployment", "LtiLaunch",
+           "LtiLoginState", "LtiPlatform", "LtiScoreDelivery", "LtiToolKey", "LtiUser", "Prediction", "Progress",
+           "ResourceLink", "SubmissionRow", "User", "WebSession", "WebhookDelivery", "db"]

@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from service.persistence import Progress, SubmissionRow, User, db
+from service.persistence import Course, Progress, SubmissionRow, User, db
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,12 @@ def class_overview(exercise_ids: Sequence[str], *, name: str | None = None,
         by_user.setdefault(p.user_id, {})[p.exercise_id] = Cell(p.best_score or 0.0, p.attempts or 0, p.solved)
     rows = tuple(LearnerRow(u.id, u.name, u.display_name or u.name, by_user.get(u.id, {})) for u in users)
     return Overview(tuple(exercise_ids), rows)
+
+
+def courses() -> list[tuple[int, str]]:
+    """Every course (from LTI launches) as (id, title), for the class matrix's course filter."""
+    rows = db.session.execute(sa.select(Course.id, Course.title, Course.label).order_by(Course.title, Course.id))
+    return [(cid, title or label or f"#{cid}") for cid, title, label in rows]
 
 
 def exercise_stats(exercise_id: str, top: int = 5, scan: int = 5000) -> ExerciseStats:

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, abort, current_app, flash, g, redirect, r
 
 from service.errors import KiwameError
 from service.services import catalog as catalog_service
-from service.services import display
+from service.services import display, lti_courses
 from service.services import instructor as instructor_service
 from service.services import predictions as predictions_service
 from service.services import tokens as tokens_service
@@ -28,14 +28,9 @@ def _tracks() -> list[tuple[str, str]]:
     return [(tr.id, tr.title.get(g.lang)) for tr in catalog().tracks]
 
 
-def _courses() -> list[tuple[str, str]]:
-    """(id, title) of the courses an instructor may filter by. Hook: empty until a Course model exists."""
-    return []
-
-
-def _course_members(course: str | None) -> list[int] | None:
-    """The learner ids of a course, or None for no course filter (hook, see ``_courses``)."""
-    return None
+def _courses() -> list[tuple[int, str]]:
+    """(id, title) of the LMS courses an instructor may filter the class by."""
+    return instructor_service.courses()
 
 
 def _groups(exercises: list[Any]) -> list[dict[str, Any]]:
@@ -48,27 +43,41 @@ def _groups(exercises: list[Any]) -> list[dict[str, Any]]:
     return groups
 
 
+def _filtered(track: str | None) -> tuple[list[Any], instructor_service.Overview]:
+    """The exercises and learner grid, narrowed to one course (``?course=ID``) and a learner name when asked."""
+    exercises = _exercises(track)
+    learner = (request.args.get("learner") or "").strip()[:64] or None
+    course_id = request.args.get("course", type=int)
+    if not course_id:
+        return exercises, instructor_service.class_overview([e.id for e in exercises], name=learner)
+    try:
+        course = lti_courses.course_view(course_id)
+    except KiwameError:
+        abort(404)
+    exercises = [e for e in exercises if e.id in course.exercise_ids]
+    return exercises, instructor_service.class_overview([e.id for e in exercises], name=learner,
+                                                        user_ids=course.learner_ids)
+
+
 @bp.route("/")
 @staff_required
 def overview() -> Any:
     track = request.args.get("track") or None
-    learner = (request.args.get("learner") or "").strip()[:64] or None
-    course = request.args.get("course") or None
-    exercises = _exercises(track)
-    data = instructor_service.class_overview([e.id for e in exercises], name=learner,
-                                             user_ids=_course_members(course))
+    learner = (request.args.get("learner") or "").strip()[:64]
+    course = request.args.get("course", type=int)
+    exercises, data = _filtered(track)
     return page("instructor/overview.html", overview=data, exercises=exercises, groups=_groups(exercises),
-                track=track, tracks=_tracks(), learner=learner or "", course=course, courses=_courses())
+                track=track, tracks=_tracks(), learner=learner, course=course, courses=_courses())
 
 
 @bp.route("/grades.csv")
 @staff_required
 def grades_csv() -> Any:
     track = request.args.get("track") or None
-    learner = (request.args.get("learner") or "").strip()[:64] or None
-    body = instructor_service.grades_csv(instructor_service.class_overview(
-        [e.id for e in _exercises(track)], name=learner, user_ids=_course_members(request.args.get("course"))))
-    name = f"kiwame-grades-{track}.csv" if track else "kiwame-grades.csv"
+    body = instructor_service.grades_csv(_filtered(track)[1])
+    course = request.args.get("course", type=int)
+    name = f"kiwame-grades-{track}.csv" if track else (f"kiwame-grades-course-{course}.csv" if course
+                                                          else "kiwame-grades.csv")
     return Response(body, mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 

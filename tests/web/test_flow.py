@@ -181,3 +181,31 @@ def test_prediction_checks_share_the_submission_rate_limit(tmp_path: Path) -> No
                          headers={"X-CSRFToken": token}).status_code for _ in range(3)]
     assert codes == [200, 200, 429]
     assert client.get(f"/exercises/{FIRST}/predict").status_code == 200  # asking is not limited
+
+
+def test_class_matrix_filters_by_course(app: Flask) -> None:
+    for name in ("kai", "kumi", "lars"):
+        make_user(app, name, "learner")
+    with app.app_context():
+        from service.persistence import Course, Enrolment, LtiPlatform, ResourceLink, db
+        from service.services.users import get_user
+
+        lms = LtiPlatform(issuer="https://lms.example", client_id="k", auth_url="https://lms.example/auth",
+                          token_url="https://lms.example/token", jwks_url="https://lms.example/jwks")
+        course = Course(issuer="https://lms.example", context_id="c1", title="Tensors 101")
+        db.session.add_all([lms, course])
+        db.session.flush()
+        for name in ("kai", "lars"):
+            db.session.add(Enrolment(course_id=course.id, user_id=get_user(name).id, role="learner"))
+        db.session.add(ResourceLink(course_id=course.id, platform_id=lms.id, link_id="l1", exercise_id=FIRST))
+        db.session.commit()
+        course_id = course.id
+    staff = staff_client(app, "courseteacher")
+    html = staff.get("/instructor/").get_data(as_text=True)
+    assert f'<option value="{course_id}" >Tensors 101</option>' in html.replace("  ", " ")
+    html = staff.get(f"/instructor/?course={course_id}").get_data(as_text=True)
+    rows = [n for n in ("kai", "kumi", "lars") if f'data-learner="{n}"' in html]
+    assert rows == ["kai", "lars"] and html.count('class="num ex-head') == 1  # the course's one exercise
+    html = staff.get(f"/instructor/?course={course_id}&learner=la").get_data(as_text=True)
+    assert 'data-learner="lars"' in html and 'data-learner="kai"' not in html
+    assert staff.get("/instructor/?course=99999").status_code == 404

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from service.domain import LANGS, Lang
+from service.web import i18n_flow
 
 LANG_COOKIE = "kiwame_lang"
 
@@ -112,6 +113,8 @@ JA: dict[str, str] = {
     "err.csrf": "セッションの有効期限が切れました。ページを再読み込みしてもう一度お試しください。",
 }
 
+EN.update(i18n_flow.EN)
+JA.update(i18n_flow.JA)
 STRINGS: dict[str, dict[str, str]] = {"en": EN, "ja": JA}
 
 

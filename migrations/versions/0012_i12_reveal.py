@@ -1,7 +1,7 @@
 """submissions.reveal: a "show me" / "give up" request gets the full feedback at once
 
 Revision ID: i12_reveal
-Revises: i10_lti
+Revises: i13_drafts_predictions
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "i12_reveal"
-down_revision = "i10_lti"
+down_revision = "i13_drafts_predictions"
 branch_labels = None
 depends_on = None
 

@@ -1,4 +1,4 @@
-"""The ``kiwame`` command line: serve, db, user, token, exercises, grade, doctor."""
+"""The ``kiwame`` command line: serve, worker, db, user, token, exercises, grade, doctor."""
 
 from __future__ import annotations
 
@@ -45,6 +45,21 @@ def serve(host: str, port: int, threads: int) -> None:
     from service.serve import run
 
     run(host, port, threads)
+
+
+@main.command()
+@click.option("--queues", default="cpu", show_default=True, help="comma-separated: cpu, gpu (gpu needs CUDA)")
+@click.option("--concurrency", default=None, type=click.IntRange(min=1),
+              help="gradings at once (sandbox slots); default: one per CPU")
+def worker(queues: str, concurrency: int | None) -> None:
+    """Grade in queue mode (KIWAME_BROKER_URL): a Celery worker holding its own sandbox pool."""
+    import os
+    import sys
+
+    # The worker is an entry point nothing imports (its tasks are reached by name): run it as a module.
+    args = [sys.executable, "-m", "service.worker", "--queues", queues,
+            "--concurrency", str(concurrency or os.cpu_count() or 1)]
+    os.execv(sys.executable, args)
 
 
 @main.group()

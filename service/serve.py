@@ -12,22 +12,30 @@ log = logging.getLogger(__name__)
 
 
 def build_app() -> Flask:
-    """The served app (``run`` migrated the database already): stale work re-queued, deliveries resumed."""
+    """The served app (``run`` migrated the database already): stale work re-queued, deliveries resumed.
+
+    Embedded default: this process is the only grader, so its start-up re-queues every running row and a
+    sweeper re-queues expired leases (a grading whose result could not be stored during a database
+    outage). Queue mode: the web tier grades nothing and starts no sandbox; the workers sweep.
+    """
     from service.app import create_app
-    from service.services import catalog, outbox, queue
+    from service.services import catalog, leases, outbox, queue
     from service.services.runtime import runtime
 
     app = create_app({"KIWAME_AUTO_MIGRATE": "0"})
     rt = runtime(app)
+    queue_mode = bool(rt.settings.broker_url)
     with app.app_context():
         try:
-            requeued = queue.recover(rt.queue)
+            requeued = 0 if queue_mode else queue.recover(rt.queue)
             resumed = outbox.resume(rt.outbox)
             if requeued or resumed:
                 log.warning("re-queued %d submissions and %d outbox deliveries", requeued, resumed)
         except Exception:  # e.g. schema not migrated yet: serve anyway, healthz will say what is wrong
             log.exception("startup recovery failed")
-    catalog.start_reference_check(app)
+    if not queue_mode:
+        leases.Sweeper(app, lambda: rt.queue, rt.settings.sweep_interval_s, rt.settings.requeue_after_s).start()
+        catalog.start_reference_check(app)
     return app
 
 

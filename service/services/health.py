@@ -44,6 +44,17 @@ def database_check() -> dict[str, Any]:
         return {"ok": False, "backend": db.engine.dialect.name, "error": f"{type(exc).__name__}: {exc}"}
 
 
+def broker_check(url: str) -> dict[str, Any]:
+    """Queue mode's stand-in for the sandbox report: the broker answers (the sandbox is on the workers)."""
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2).ping()
+        return {"ok": True, "mode": "queue", "detail": "graded by `kiwame worker`; run `kiwame doctor` there"}
+    except redis.RedisError as exc:
+        return {"ok": False, "mode": "queue", "error": f"broker: {type(exc).__name__}: {exc}"}
+
+
 def sandbox_check(*, fresh: bool = False, pool: SandboxPool | None = None) -> dict[str, Any]:
     """The sandbox's ``selfcheck()`` per layer; ok unless a required layer failed."""
     with _cache_lock:
@@ -67,6 +78,9 @@ def health(*, fresh: bool = False) -> Health:
     errors = catalog_service.catalog_errors(catalog)
     exercises = {"loaded": len(catalog_service.exercises(catalog)), "errors": errors}
     database = database_check()
+    if rt.settings.broker_url:  # queue mode: this process starts no sandbox; the workers grade
+        broker = broker_check(rt.settings.broker_url)
+        return Health(database["ok"] and broker["ok"], database, exercises, broker)
     # Probe the running engine's own pool when there is one, rather than starting a second sandbox.
     pool = rt.engine.pool if rt.engine_started else None
     sandbox = sandbox_check(fresh=fresh, pool=pool if isinstance(pool, SandboxPool) else None)

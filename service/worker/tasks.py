@@ -1,0 +1,83 @@
+"""Tasks: ``kiwame.grade_submission`` (the fair claim, then ``grade_claimed``) and ``kiwame.sweep``."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from service.extensions import db
+from service.services import leases, queue
+from service.services.celery_queue import GRADE_TASK, SWEEP_TASK, CeleryQueue, Notifier
+from service.services.runtime import runtime
+from service.worker.celery_app import _state, celery, flask_app
+
+log = logging.getLogger(__name__)
+
+
+@celery.task(name=GRADE_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def grade_submission(submission_id: int) -> int:
+    """Grade submissions in fair order until none is free; the message is a wake-up, the row the truth.
+
+    The message names one submission, but the claim takes the next learner in turn, so a learner who
+    floods the queue does not delay anyone else, and a row skipped because its learner had a grading in
+    flight is taken by the grader that finishes that grading (it claims again before returning).
+    """
+    app = flask_app()
+    graded = 0
+    with app.app_context():
+        rt = runtime(app)
+        settings = rt.settings
+        notifier = _notifier(rt.queue)
+        try:
+            while True:
+                claim = leases.with_retry(
+                    f"claiming (woken by submission {submission_id})",
+                    lambda: leases.claim_next(_state["queues"], settings.grading_lease_s), settings.db_retry_s)
+                if claim is None:
+                    return graded
+                if queue.grade_claimed(claim):
+                    graded += 1
+                    if notifier is not None:
+                        notifier.publish(claim.submission_id)
+        finally:
+            db.session.remove()
+
+
+@celery.task(name=SWEEP_TASK, ignore_result=True)
+def sweep() -> int:
+    """Re-queue expired leases and re-send lost messages (also run by every worker's own timer)."""
+    app = flask_app()
+    with app.app_context():
+        try:
+            return leases.sweep(runtime(app).queue, runtime(app).settings.requeue_after_s)
+        finally:
+            db.session.remove()
+
+
+def _notifier(grading: object) -> Notifier | None:
+    return grading.notifier if isinstance(grading, CeleryQueue) else None
+
+
+def start_sweeper(app: Flask) -> leases.Sweeper:
+    rt = runtime(app)
+    # The sweep re-sends on this thread (send_now): a broker outage then shows up as a failed sweep round.
+    return leases.Sweeper(app, lambda: _Direct(rt.queue), rt.settings.sweep_interval_s,
+                          rt.settings.requeue_after_s).start()
+
+
+class _Direct:
+    """The worker's queue for the sweep: sends synchronously, so a failed send is retried next round."""
+
+    def __init__(self, target: object) -> None:
+        self._target = target
+
+    def enqueue(self, submission_id: int, name: str = "cpu") -> None:
+        assert isinstance(self._target, CeleryQueue)
+        self._target.send_now(submission_id, name)
+
+    def wait(self, submission_id: int, timeout: float) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass

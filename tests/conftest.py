@@ -134,7 +134,8 @@ def _until_worker_grades(config: dict[str, Any]) -> None:
     app = create_app(config)
     with app.app_context():
         user = users.create_user("queue-canary", "learner", "pw-for-tests").user
-        sent = submissions.submit(submissions.SubmitRequest(user.id, "permute-shape-quiz", answer=[3, 2]))
+        code = runtime(app).catalog.get("permute-2d").solution  # a code exercise: the sandbox is warm
+        sent = submissions.submit(submissions.SubmitRequest(user.id, "permute-2d", code=code))
         done = submissions.wait_for(sent.id, 240, viewer_id=user.id, staff=False)
     runtime(app).close()
     assert done.final, "the queue-mode worker did not grade within 240 s"

@@ -9,6 +9,7 @@ and re-reads the database every ``KIWAME_WAIT_POLL_S`` only as a safety net (a l
 
 from __future__ import annotations
 
+import json
 import logging
 import queue as stdlib_queue
 import threading
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 GRADE_TASK = "kiwame.grade_submission"
 SWEEP_TASK = "kiwame.sweep"
 CHANNEL = "kiwame:graded"
+WORKERS = "kiwame:worker:"  # + worker name: its sandbox self-check and queues, expiring unless refreshed
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -132,6 +134,19 @@ class Notifier:
 
     def close(self) -> None:
         self._closed.set()
+
+
+def report_worker(url: str, name: str, report: dict[str, Any], ttl_s: float) -> None:
+    """A worker's heartbeat: its sandbox layers and queues, read by the web tier's /healthz."""
+    redis.Redis.from_url(url, socket_timeout=5).setex(WORKERS + name, max(1, int(ttl_s)), json.dumps(report))
+
+
+def worker_reports(url: str) -> dict[str, dict[str, Any]]:
+    """The live workers' last heartbeats (raises ``redis.RedisError`` when the broker is down)."""
+    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    keys = sorted(client.scan_iter(match=WORKERS + "*", count=100))
+    values = client.mget(keys) if keys else []
+    return {k.decode()[len(WORKERS):]: json.loads(v) for k, v in zip(keys, values, strict=True) if v}
 
 
 def _final(submission_id: int) -> bool:

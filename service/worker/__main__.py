@@ -8,6 +8,7 @@ import os
 import socket
 import sys
 
+from service.services import catalog
 from service.services.runtime import runtime
 from service.worker import tasks
 from service.worker.celery_app import WorkerRefused, celery, configure, parse_queues
@@ -18,6 +19,8 @@ def start(queues: list[str], concurrency: int) -> None:
     app = configure(queues, concurrency)
     sweeper = tasks.start_sweeper(app)
     name = f"kiwame-{os.getpid()}@{socket.gethostname()}"
+    tasks.start_heartbeat(app, name)
+    catalog.start_reference_check(app)  # warms the reference cache, and reports broken exercises early
     try:
         celery.worker_main(["worker", "-P", "threads", "-c", str(concurrency), "-Q", ",".join(queues),
                             "-n", name, "--loglevel", "INFO", "--without-gossip", "--without-mingle"])

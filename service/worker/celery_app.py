@@ -53,8 +53,8 @@ def configure(queues: list[str], concurrency: int) -> Flask:
     values = settings_of(app)
     if not values.broker_url:
         raise WorkerRefused("KIWAME_BROKER_URL is not set: a worker needs the broker the web tier sends to")
-    rt = runtime(app)
-    if "gpu" in queues and not rt.engine.has_cuda():
+    engine = runtime(app).engine  # the sandbox pool of this process, built before any task arrives
+    if "gpu" in queues and not engine.has_cuda():
         raise WorkerRefused("this machine has no CUDA GPU: a worker here cannot consume the gpu queue "
                             "(start it with --queues cpu, or on a machine with a GPU and the NVIDIA runtime)")
     celery.conf.update(celery_config(values))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 from flask import Flask
 
 from service.extensions import db
-from service.services import leases, queue
-from service.services.celery_queue import GRADE_TASK, SWEEP_TASK, CeleryQueue, Notifier
+from service.services import health, leases, queue
+from service.services.celery_queue import GRADE_TASK, SWEEP_TASK, CeleryQueue, Notifier, report_worker
 from service.services.runtime import runtime
 from service.worker.celery_app import _state, celery, flask_app
 
@@ -57,6 +59,32 @@ def sweep() -> int:
 
 def _notifier(grading: object) -> Notifier | None:
     return grading.notifier if isinstance(grading, CeleryQueue) else None
+
+
+def heartbeat(app: Flask, name: str) -> None:
+    """Publish this worker's sandbox self-check (cached a minute) for the web tier's /healthz."""
+    rt = runtime(app)
+    assert rt.settings.broker_url
+    try:
+        with app.app_context():
+            report = health.process_sandbox_check()
+        report_worker(rt.settings.broker_url, name, {**report, "queues": _state["queues"]},
+                      3 * rt.settings.sweep_interval_s + 30)
+    except Exception as exc:  # the broker is down: the next round tries again
+        log.warning("worker heartbeat failed: %s", exc)
+
+
+def start_heartbeat(app: Flask, name: str) -> threading.Thread:
+    interval = runtime(app).settings.sweep_interval_s
+
+    def loop() -> None:
+        while True:
+            heartbeat(app, name)
+            time.sleep(interval)
+
+    thread = threading.Thread(target=loop, name="kiwame-heartbeat", daemon=True)
+    thread.start()
+    return thread
 
 
 def start_sweeper(app: Flask) -> leases.Sweeper:

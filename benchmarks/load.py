@@ -158,8 +158,31 @@ def concurrent(port: int, tokens: list[str], code: str, seconds: float) -> tuple
     return sum(counts), time.monotonic() - start
 
 
+def cpu_seconds(root: int) -> float:
+    """CPU time (user + system, reaped children included) of a process and all its descendants."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry)] = int(fields[1])
+            times[int(entry)] = sum(int(f) for f in fields[11:15]) / tick
+    tree, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        for child, parent in parents.items():
+            if parent == pid and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sum(times.get(pid, 0.0) for pid in tree)
+
+
 @contextmanager
-def deployment(args: argparse.Namespace, workers: int) -> Iterator[tuple[int, dict[str, str]]]:
+def deployment(args: argparse.Namespace, workers: int) -> Iterator[tuple[int, dict[str, str], list[int]]]:
     """A web tier (and ``workers`` worker processes in queue mode) in a fresh instance folder."""
     with tempfile.TemporaryDirectory(prefix="kiwame-load-") as tmp:
         env = base_env(Path(tmp), args.database_url, args.broker_url if workers else None)
@@ -173,7 +196,7 @@ def deployment(args: argparse.Namespace, workers: int) -> Iterator[tuple[int, di
             for _ in range(workers):
                 procs.append(subprocess.Popen([KIWAME, "worker", "--queues", "cpu"], env=env,
                                               stdout=log, stderr=log))
-            yield port, env
+            yield port, env, [p.pid for p in procs]
         except BaseException:
             log.flush()
             sys.stderr.write((Path(tmp) / "server.log").read_text(errors="replace")[-4000:])
@@ -185,14 +208,18 @@ def deployment(args: argparse.Namespace, workers: int) -> Iterator[tuple[int, di
 
 
 def measure(args: argparse.Namespace, label: str, workers: int) -> float:
-    with deployment(args, workers) as (port, env):
+    with deployment(args, workers) as (port, env, pids):
         tokens, code = make_tokens(env, args.clients)
         lat = sorted(sequential(port, tokens[0], code, args.n))
         p50, p99 = statistics.median(lat), lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+        before = [cpu_seconds(pid) for pid in pids]
         graded, elapsed = concurrent(port, tokens, code, args.seconds)
+        spent = [cpu_seconds(pid) - b for pid, b in zip(pids, before, strict=True)]
+    web_ms, worker_ms = spent[0] * 1000 / graded, sum(spent[1:]) * 1000 / graded
     print(f"{label}: sequential submit->graded p50 {p50:.1f} ms  p99 {p99:.1f} ms  (n={len(lat)}); "
-          f"{args.clients} clients: {graded / elapsed:.1f} graded/s ({graded} in {elapsed:.1f} s)  "
-          f"load avg {os.getloadavg()[0]:.2f}", flush=True)
+          f"{args.clients} clients: {graded / elapsed:.1f} graded/s ({graded} in {elapsed:.1f} s); "
+          f"CPU per grading: web {web_ms:.1f} ms" + (f", workers {worker_ms:.1f} ms" if workers else "")
+          + f"  load avg {os.getloadavg()[0]:.2f}", flush=True)
     return p50
 
 

@@ -39,12 +39,17 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--threads", default=8, show_default=True, type=int, help="gthread threads in the one worker")
-def serve(host: str, port: int, threads: int) -> None:
-    """Run the service with gunicorn (one worker process: the grading pool and sandbox live in it)."""
+@click.option("--threads", default=8, show_default=True, type=int, help="gthread threads per process")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="web processes; above 1 only in queue mode (KIWAME_BROKER_URL)")
+def serve(host: str, port: int, threads: int, workers: int) -> None:
+    """Run the service with gunicorn (embedded: one process, the grading pool and sandbox live in it)."""
     from service.serve import run
 
-    run(host, port, threads)
+    try:
+        run(host, port, threads, workers)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()

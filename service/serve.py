@@ -54,7 +54,7 @@ class KiwameServer(BaseApplication):  # type: ignore[misc]
         return build_app()
 
 
-def run(host: str, port: int, threads: int = 8) -> None:
+def run(host: str, port: int, threads: int = 8, workers: int = 1) -> None:
     from service import config
     from service.app import create_app
     from service.persistence.migrate import upgrade
@@ -62,11 +62,17 @@ def run(host: str, port: int, threads: int = 8) -> None:
     # Migrate once, in the arbiter, before any worker (the worker's create_app does not): on the embedded
     # SQLite, when KIWAME_AUTO_MIGRATE asks (by default only the embedded SQLite), or when asked to here.
     settings = config.load_settings()
+    if workers > 1 and not settings.broker_url:
+        # Two processes would each grade in-process and each re-queue the other's running rows at start-up.
+        raise ValueError("--workers above 1 needs queue mode (KIWAME_BROKER_URL): the embedded default "
+                         "grades inside its one process")
     if settings.embedded_db or settings.auto_migrate or settings.auto_migrate_on_serve:
         upgrade(create_app({"KIWAME_AUTO_MIGRATE": "0"}))
     KiwameServer({
         "bind": f"{host}:{port}",
-        "workers": 1,  # the grading pool and sandbox zygote are in-process: one worker, many threads
+        # Embedded: the grading pool and sandbox zygote are in-process, so one worker with many threads;
+        # queue mode: the web tier holds no sandbox, so one process per core is fine.
+        "workers": workers,
         "worker_class": "gthread",
         "threads": threads,
         "timeout": 60,  # ?wait= may block a thread up to 30 s

@@ -1,7 +1,7 @@
 """grading leases: queue, lease token and expiry, enqueue time and claim count on submissions
 
 Revision ID: i9_grading_leases
-Revises: 0001
+Revises: i10_lti
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "i9_grading_leases"
-down_revision = "0001"
+down_revision = "i10_lti"
 branch_labels = None
 depends_on = None
 

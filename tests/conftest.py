@@ -153,7 +153,8 @@ def make_app(migrated: str, instance_dir: Path, engine: Any, queue_worker: dict[
 
     def build(**overrides: Any) -> Flask:
         app = create_app({**base_config(migrated, instance_dir), **queue_worker, **overrides})
-        runtime(app).engine = engine  # the session's, instead of a sandbox per app
+        if not queue_worker:  # queue mode: the web tier must never start a sandbox (the worker grades)
+            runtime(app).engine = engine  # the session's, instead of a sandbox per app
         apps.append(app)
         return app
 

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 GRADE_TASK = "kiwame.grade_submission"
 SWEEP_TASK = "kiwame.sweep"
 CHANNEL = "kiwame:graded"
+EXPECTED_TASK = "kiwame.expected"
+EXPECTED = "kiwame:expected:"  # + content hash: visible cases' expected outputs, computed by a worker
 WORKERS = "kiwame:worker:"  # + worker name: its sandbox self-check and queues, expiring unless refreshed
 
 
@@ -149,6 +151,36 @@ def worker_reports(url: str) -> dict[str, dict[str, Any]]:
     return {k.decode()[len(WORKERS):]: json.loads(v) for k, v in zip(keys, values, strict=True) if v}
 
 
+def store_expected(url: str, content_hash: str, data: dict[str, Any]) -> None:
+    """A worker publishes an exercise version's expected outputs (the web tier runs no sandbox)."""
+    redis.Redis.from_url(url, socket_timeout=5).set(EXPECTED + content_hash, json.dumps(data), ex=7 * 86400)
+
+
+def remote_expected(rt: Runtime, exercise_id: str, content_hash: str, timeout: float = 5.0
+                    ) -> dict[str, Any] | None:
+    """The expected outputs a worker computed; asks one (task by name) and waits up to ``timeout``.
+    None when no worker answered in time or the broker is down (the page then shows no expected values)."""
+    assert rt.settings.broker_url
+    try:
+        client = redis.Redis.from_url(rt.settings.broker_url, socket_timeout=2, socket_connect_timeout=2)
+        raw = client.get(EXPECTED + content_hash)
+        if raw is None:
+            grading = rt.queue
+            if isinstance(grading, CeleryQueue):
+                grading.send_expected(exercise_id)
+            deadline = time.monotonic() + timeout
+            while raw is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+                raw = client.get(EXPECTED + content_hash)
+    except Exception as exc:  # redis or kombu: degrade to no expected values, never fail the page
+        log.warning("expected outputs of %s unavailable: %s", exercise_id, exc)
+        return None
+    if raw is None:
+        return None
+    data: dict[str, Any] = json.loads(raw)
+    return data
+
+
 def _final(submission_id: int) -> bool:
     try:
         return grading_queue.is_final(submission_id)
@@ -179,6 +211,9 @@ class CeleryQueue:
     def send_now(self, submission_id: int, queue: str = "cpu") -> None:
         """Publish the task on this thread (the sweep and tests); raises when the broker is down."""
         self._celery.send_task(GRADE_TASK, args=(submission_id,), queue=queue, retry=True)
+
+    def send_expected(self, exercise_id: str) -> None:
+        self._celery.send_task(EXPECTED_TASK, args=(exercise_id,), queue="cpu", retry=False)
 
     def _send_loop(self) -> None:
         while (item := self._outgoing.get()) is not None:

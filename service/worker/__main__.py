@@ -21,6 +21,7 @@ def start(queues: list[str], concurrency: int) -> None:
     name = f"kiwame-{os.getpid()}@{socket.gethostname()}"
     tasks.start_heartbeat(app, name)
     catalog.start_reference_check(app)  # warms the reference cache, and reports broken exercises early
+    tasks.publish_all_expected(app)  # the web tier's exercise pages read them (it runs no sandbox)
     try:
         celery.worker_main(["worker", "-P", "threads", "-c", str(concurrency), "-Q", ",".join(queues),
                             "-n", name, "--loglevel", "INFO", "--without-gossip", "--without-mingle"])

@@ -5,12 +5,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 from flask import Flask
 
 from service.extensions import db
+from service.services import exercises as exercise_service
 from service.services import health, leases, queue
-from service.services.celery_queue import GRADE_TASK, SWEEP_TASK, CeleryQueue, Notifier, report_worker
+from service.services.celery_queue import (
+    EXPECTED_TASK,
+    GRADE_TASK,
+    SWEEP_TASK,
+    CeleryQueue,
+    Notifier,
+    report_worker,
+    store_expected,
+)
 from service.services.runtime import runtime
 from service.worker.celery_app import _state, celery, flask_app
 
@@ -44,6 +54,42 @@ def grade_submission(submission_id: int) -> int:
                         notifier.publish(claim.submission_id)
         finally:
             db.session.remove()
+
+
+@celery.task(name=EXPECTED_TASK, ignore_result=True)
+def expected(exercise_id: str) -> None:
+    """Compute an exercise's expected outputs for the web tier (which runs no sandbox) and publish them."""
+    app = flask_app()
+    with app.app_context():
+        exercise = runtime(app).catalog.get(exercise_id)
+        if exercise is not None and exercise.kind == "code":
+            _publish_expected(app, exercise)
+
+
+def _publish_expected(app: Flask, exercise: Any) -> None:  # a catalog Exercise
+    url = runtime(app).settings.broker_url
+    assert url
+    data = exercise_service.expected_outputs(exercise)
+    if data:
+        store_expected(url, exercise.content_hash, data)
+
+
+def publish_all_expected(app: Flask) -> threading.Thread:
+    """At start-up: every code exercise's expected outputs, so exercise pages never wait for a worker."""
+
+    def run() -> None:
+        with app.app_context():
+            for exercise in list(runtime(app).catalog.exercises.values()):
+                if exercise.kind == "code":
+                    try:
+                        _publish_expected(app, exercise)
+                    except Exception as exc:  # the broker is down: pages ask again on demand
+                        log.warning("could not publish expected outputs of %s: %s", exercise.id, exc)
+                        return
+
+    thread = threading.Thread(target=run, name="kiwame-expected", daemon=True)
+    thread.start()
+    return thread
 
 
 @celery.task(name=SWEEP_TASK, ignore_result=True)

@@ -1,4 +1,5 @@
-"""Queue mode's wait: woken by the Redis pub/sub notification, not by the database poll (real Redis)."""
+"""Queue mode's web tier (real Redis and worker): ``?wait=`` woken by the pub/sub notification, not by the
+database poll; exercise pages get their expected outputs from a worker; no sandbox starts in the web tier."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -50,3 +52,12 @@ def test_wait_wakes_on_the_notification_long_before_the_poll(app: Flask, make_us
     waiter.close()
     assert status == "graded"
     assert elapsed < 30, f"woken after {elapsed:.1f} s: by the 60 s poll's deadline, not the notification"
+
+
+def test_web_tier_shows_expected_outputs_without_a_sandbox(app: Flask, client: Any, auth: Callable) -> None:
+    from service.services.runtime import runtime
+
+    detail = client.get("/api/v1/exercises/permute-2d", headers=auth("ana")).get_json()
+    assert detail["visible_cases"] and all(case.get("expected") is not None for case in detail["visible_cases"])
+    assert client.get("/healthz").get_json()["sandbox"]["mode"] == "queue"
+    assert not runtime(app).engine_started  # computed by the worker, published over Redis

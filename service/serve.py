@@ -34,7 +34,8 @@ def build_app() -> Flask:
         except Exception:  # e.g. schema not migrated yet: serve anyway, healthz will say what is wrong
             log.exception("startup recovery failed")
     if not queue_mode:
-        leases.Sweeper(app, lambda: rt.queue, rt.settings.sweep_interval_s, rt.settings.requeue_after_s).start()
+        leases.Sweeper(app, lambda: rt.queue, rt.settings.sweep_interval_s, rt.settings.requeue_after_s,
+                       resend_lost=False).start()
         catalog.start_reference_check(app)
     return app
 

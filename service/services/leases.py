@@ -99,9 +99,11 @@ def release(claim: Claim) -> bool:
     return getattr(done, "rowcount", 0) == 1
 
 
-def sweep(queue: GradingQueue, requeue_after_s: float, *, all_running: bool = False) -> int:
+def sweep(queue: GradingQueue, requeue_after_s: float, *, all_running: bool = False,
+          resend_lost: bool = True) -> int:
     """Re-queue expired leases (every running row with ``all_running``: the only grader restarted) and
-    re-send queued rows whose message is older than ``requeue_after_s``; returns how many were sent."""
+    re-send queued rows whose message is older than ``requeue_after_s`` (only with ``resend_lost``: an
+    in-process queue loses no message); returns how many were sent."""
     now = utcnow()
     expired = SubmissionRow.status == "running"
     if not all_running:
@@ -111,10 +113,11 @@ def sweep(queue: GradingQueue, requeue_after_s: float, *, all_running: bool = Fa
         log.warning("re-queueing %d submissions whose grading lease expired: %s", len(stale), stale[:20])
         db.session.execute(sa.update(SubmissionRow).where(SubmissionRow.id.in_(stale), expired).values(
             status="queued", started_at=None, lease_token=None, lease_expires_at=None, enqueued_at=None))
+    unsent: sa.ColumnElement[bool] = SubmissionRow.enqueued_at.is_(None)  # just re-queued above, or a previous process's rows
+    if resend_lost:
+        unsent = unsent | (SubmissionRow.enqueued_at < now - timedelta(seconds=requeue_after_s))
     lost = db.session.execute(sa.select(SubmissionRow.id, SubmissionRow.queue).where(
-        SubmissionRow.status == "queued", sa.or_(SubmissionRow.enqueued_at.is_(None),
-                                                 SubmissionRow.enqueued_at < now - timedelta(seconds=requeue_after_s)))
-        .order_by(SubmissionRow.id)).all()
+        SubmissionRow.status == "queued", unsent).order_by(SubmissionRow.id)).all()
     if lost:
         db.session.execute(sa.update(SubmissionRow).where(SubmissionRow.id.in_([i for i, _ in lost]))
                            .values(enqueued_at=now))
@@ -153,8 +156,10 @@ def with_retry(what: str, fn: Callable[[], T], budget_s: float) -> T:
 class Sweeper:
     """A daemon thread running ``sweep`` every ``interval`` seconds in one grading process."""
 
-    def __init__(self, app: Flask, queue: Callable[[], GradingQueue], interval: float, requeue_after: float) -> None:
+    def __init__(self, app: Flask, queue: Callable[[], GradingQueue], interval: float, requeue_after: float,
+                 *, resend_lost: bool = True) -> None:
         self._app, self._queue, self._interval, self._requeue_after = app, queue, interval, requeue_after
+        self._resend_lost = resend_lost
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="kiwame-sweep", daemon=True)
 
@@ -166,7 +171,7 @@ class Sweeper:
         while not self._stop.wait(self._interval):
             with self._app.app_context():
                 try:
-                    sweep(self._queue(), self._requeue_after)
+                    sweep(self._queue(), self._requeue_after, resend_lost=self._resend_lost)
                 except Exception:  # the database or the broker is down: the next round tries again
                     log.warning("sweep failed; retrying in %.0f s", self._interval, exc_info=True)
                     db.session.rollback()

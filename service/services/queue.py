@@ -112,7 +112,8 @@ def is_final(submission_id: int) -> bool:
 
 def recover(queue: GradingQueue) -> int:
     """The embedded server's start-up: it is the only grader, so every running row is a dead claim."""
-    return leases.sweep(queue, runtime().settings.requeue_after_s, all_running=True)
+    # Nothing of a previous process is in memory: every queued row is sent again, every running one re-queued.
+    return leases.sweep(queue, 0.0, all_running=True)
 
 
 def grade_one(submission_id: int) -> bool:

@@ -153,3 +153,16 @@ def test_gpu_exercises_go_to_the_gpu_queue(app: Flask) -> None:
     cuda = [e for e in catalog.exercises.values() if "cuda" in e.devices]
     assert all(leases.queue_of(e) == "gpu" for e in cuda)
     assert leases.queue_of(catalog.get("permute-2d")) == "cpu"
+
+
+def test_an_in_process_sweep_resends_only_what_it_re_queued(app: Flask, make_user: Callable) -> None:
+    ana = make_user("ana").id
+    waiting, dead = _rows(app, (ana, "queued"), (ana, "running"))
+    with app.app_context():
+        db.session.execute(sa.update(SubmissionRow).values(enqueued_at=utcnow() - timedelta(seconds=600),
+                                                           lease_expires_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+        sent = Recorder()
+        assert leases.sweep(sent, 30, resend_lost=False) == 1
+        assert sent.sent == [(dead, "cpu")]  # the waiting row is still in the in-process queue
+    assert waiting

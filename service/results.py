@@ -45,6 +45,15 @@ DiagnosisCode = Literal[
     "gpu_skipped",
     "grader_error",
     "crashed",  # the process died by a signal or exited early (RawRun status "crashed")
+    # authoring rules and diagnoses beyond rearranging (issue 15)
+    "not_allowed_name",
+    "too_many_lines",
+    "not_single_expression",
+    "wrong_reduction_axes",
+    "missing_keepdim",
+    "wrong_broadcast_axes",
+    "wrong_contraction",
+    "wrong_window",
 ]
 DIAGNOSIS_CODES: tuple[DiagnosisCode, ...] = get_args(DiagnosisCode)
 

@@ -9,6 +9,7 @@ import pytest
 
 from service.authoring.lint_code import candidate_code
 from service.authoring.validate import check_reference
+from service.authoring.validate_report import check_declared
 from service.domain import Exercise, Submission
 from service.exercises import load_catalog, load_exercise
 from service.grading.engine import Engine
@@ -39,6 +40,8 @@ def test_exercise_file(path: Path, engine: Engine, catalog_errors: list[str]) ->
     assert [str(e) for e in errors] == []
     if lint is None:
         return  # quizzes: check_reference graded the answer key itself
+    declared_errors, _ = check_declared(engine, ex)  # wrong_answers fail (with their diagnosis), alternatives pass
+    assert [str(e) for e in declared_errors] == []
     assert [str(f) for f in lint.findings] == []
     waived = {f.candidate for f in lint.waived}
     graded = 0

@@ -9,16 +9,17 @@ from dataclasses import dataclass, field
 from service.domain import Exercise, Submission
 from service.grading import messages as m
 from service.grading.compare import compare_case
-from service.grading.learner import run_learner
+from service.grading.learner import pick_framework, run_learner
 from service.grading.outcomes import case_error, run_failure
 from service.grading.quiz import grade_quiz
 from service.grading.reference import Prepared, ReferenceCache, ReferenceFailed, Runner
 from service.grading.render import render_inputs, render_value
-from service.grading.rules import check_rules
+from service.grading.rules import RULE_CODES, check_rules
 from service.results import CaseResult, Diagnosis, DiagnosisCode, GradeResult, fallback
 from service.sandbox.protocol import RawRun
 
 log = logging.getLogger(__name__)
+OPERATION_SEARCHES = 1  # per visibility: cases on which diagnose_ops may search for the mistake
 
 
 @dataclass
@@ -46,6 +47,7 @@ class Engine:
             if exercise.kind in ("shape", "choice"):
                 result = grade_quiz(exercise, submission.answer)
             else:
+                exercise = exercise.for_framework(pick_framework(exercise, submission))
                 result = self._grade_code(exercise, submission.code or "")
         except ReferenceFailed as exc:
             log.error("reference failed for %s: %s", exercise.id, exc)
@@ -109,11 +111,12 @@ class Engine:
                     "ja": f"GPU のケース: {reason['ja']}ため省略し、CPU のケースだけを採点しました",
                 }, {"reason": reason["code"]}))
 
-        diagnoses = by_specificity(merge_repeats(diagnoses, {c.name for c in all_cases if c.visible}))
+        shown = {c.name for c in all_cases if c.visible}
+        diagnoses = by_specificity(merge_repeats(diagnoses, shown), shown)
         n = len(graded.cases)
         passed_cases = sum(1 for c in graded.cases if c.passed)
         score = passed_cases / n if n else 0.0
-        rules_ok = not any(d.code in ("forbidden_name", "missing_required_name") for d in diagnoses)
+        rules_ok = not any(d.code in RULE_CODES for d in diagnoses)
         return GradeResult(
             status="graded", score=round(score, 6), passed=bool(n) and passed_cases == n and rules_ok and gpu_ok,
             cases=all_cases, diagnoses=diagnoses, stdout=stdout, stderr=stderr, limits_hit=limits_hit,
@@ -153,6 +156,9 @@ class Engine:
             stopped.case = None
             out.diagnoses.append(stopped)
         hidden_seen = 0
+        # The operation search (diagnose_ops) costs milliseconds per case: one visible and one hidden case
+        # are enough, since diagnoses are merged per code anyway.
+        searched = {True: 0, False: 0}
         for case_in in prepared.cases:
             shown = visible.get(case_in.name, False)
             if not shown:
@@ -178,7 +184,9 @@ class Engine:
                     result.error = facts.error
             else:
                 assert expected is not None
-                verdict = compare_case(exercise, case_in.args, expected, facts.value, facts, visible=shown)
+                verdict = compare_case(exercise, case_in.args, expected, facts.value, facts, visible=shown,
+                                       operations=searched[shown] < OPERATION_SEARCHES)
+                searched[shown] += verdict.searched
                 result.passed = verdict.passed
                 result.checks = verdict.checks
                 for d in verdict.diagnoses:
@@ -197,19 +205,27 @@ _SPECIFICITY: dict[DiagnosisCode, int] = {
     **dict.fromkeys(("syntax_error", "missing_function", "timeout", "memory_limit", "output_limit",
                      "sandbox_violation", "crashed", "grader_error"), 0),
     **dict.fromkeys(("reshape_instead_of_permute", "wrong_axis_order", "transpose_all_axes",
-                     "heads_split_wrong", "not_channels_last"), 1),
+                     "heads_split_wrong", "not_channels_last", "wrong_reduction_axes", "missing_keepdim",
+                     "wrong_broadcast_axes", "wrong_contraction", "wrong_window"), 1),
     **dict.fromkeys(("wrong_type", "shape_mismatch", "dtype_mismatch", "device_mismatch"), 2),
     **dict.fromkeys(("input_mutated", "not_a_view", "not_contiguous"), 3),
     "runtime_error": 4,
     **dict.fromkeys(("value_mismatch", "wrong_answer"), 5),
-    **dict.fromkeys(("forbidden_name", "missing_required_name"), 6),
+    **dict.fromkeys(RULE_CODES, 6),
     "gpu_skipped": 7,  # a note about the optional GPU pass, never the mistake
 }
 
 
-def by_specificity(diagnoses: list[Diagnosis]) -> list[Diagnosis]:
-    """Stable sort: the specific mistake first, generic findings and rule reminders after it."""
-    return sorted(diagnoses, key=lambda d: _SPECIFICITY[d.code])
+def by_specificity(diagnoses: list[Diagnosis], visible: set[str] | None = None) -> list[Diagnosis]:
+    """Stable sort: the specific mistake first, generic findings and rule reminders after it.
+
+    With ``visible`` (the visible case names), every diagnosis found on a visible case or on the whole
+    submission comes before those found only on hidden cases: a hidden case can only say "details hidden",
+    so the first thing a learner reads is the most readable mistake they can actually look at."""
+    def hidden_only(d: Diagnosis) -> bool:
+        return visible is not None and d.case is not None and d.case not in visible
+
+    return sorted(diagnoses, key=lambda d: (hidden_only(d), _SPECIFICITY[d.code]))
 
 
 def merge_repeats(diagnoses: list[Diagnosis], visible: set[str]) -> list[Diagnosis]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 from concurrent.futures import ThreadPoolExecutor
 
-from service.domain import Exercise
+from service.domain import Exercise, Submission
 from service.grading.reference import Runner, job_for
 from service.sandbox.protocol import CaseIn, RawRun
 
@@ -12,6 +13,25 @@ from service.sandbox.protocol import CaseIn, RawRun
 # global and return it as a visible case's output. A separate single-use sandbox for the hidden cases,
 # whose stdout/stderr are dropped, closes both channels. The runs go in parallel, so latency barely moves.
 _EXECUTOR = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kiwame-hidden")
+
+
+def pick_framework(exercise: Exercise, submission: Submission) -> str:
+    """The framework a submission is graded in: the one it names, else the one its code imports
+    (torch before numpy, since torch code often imports numpy too), else the exercise's first."""
+    offered = exercise.offered
+    if submission.framework in offered:
+        return submission.framework  # type: ignore[return-value]
+    if len(offered) > 1 and submission.code:
+        try:
+            tree = ast.parse(submission.code)
+        except (SyntaxError, ValueError):
+            return exercise.framework
+        imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        for fw in ("torch", "numpy"):
+            if fw in imported and fw in offered:
+                return fw
+    return exercise.framework
 
 
 def run_learner(runner: Runner, exercise: Exercise, code: str, cases: tuple[CaseIn, ...], device: str) -> RawRun:

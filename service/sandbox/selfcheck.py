@@ -114,7 +114,7 @@ def probe(run: Callable[[Job], RawRun]) -> list[LayerStatus]:
         why = raw.detail or (case.error or {}).get("message", "") if case else raw.detail or raw.status
         return zygote_failed(f"probe run failed ({raw.status}): {why} {raw.stderr[-300:]}")
     facts = json.loads(str(case.value.scalar))
-    out = [LayerStatus("zygote", True, "zygote" in REQUIRED, "torch/numpy preloaded, forks isolated children", "")]
+    out = [LayerStatus("zygote", True, "zygote" in REQUIRED, "torch/numpy/einops preloaded, forks isolated children", "")]
     for name in REQUIRED:
         if name in facts:
             ok, detail = facts[name]

@@ -1,4 +1,4 @@
-"""The zygote: numpy and torch imported once, forking one isolated, single-use child per request.
+"""The zygote: numpy, torch and einops imported once, forking one isolated, single-use child per request.
 
 Run as `python -I -m service.sandbox.zygote CTL_FD` by the pool, with ZYGOTE_ENV as its whole environment
 (no secrets, no database handles, no solutions) and CUDA never initialised (it cannot survive fork).
@@ -25,6 +25,7 @@ import traceback
 from dataclasses import replace
 from typing import NoReturn
 
+import einops
 import numpy as np
 import torch
 
@@ -42,6 +43,10 @@ def warm_up() -> None:
     a = np.arange(24.0).reshape(2, 3, 4)
     np.ascontiguousarray(a.transpose(2, 0, 1)).sum()
     torch.from_numpy(a).to(torch.bfloat16).view(torch.int16).numpy().tobytes()
+    # einops picks a backend per array type on first use: pay for both here, so `import einops` and the
+    # first rearrange in a child are a sys.modules hit and a cache hit.
+    einops.rearrange(x, "b h w -> h (b w)")
+    einops.reduce(a, "b h w -> b h", "sum")
     # Everything imported so far goes to the permanent generation: a child's garbage collections then
     # never walk (and so never copy-on-write) the ~85 MB of torch's Python objects.
     gc.collect()

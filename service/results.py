@@ -92,7 +92,11 @@ class CaseResult:
     expected: dict[str, Any] | None = None
     inputs: dict[str, Any] | None = None
     device: str = "cpu"
-    error: dict[str, Any] | None = None  # {"type", "message", "traceback"} (visible cases only)
+    # Visible: {"type", "message", "traceback"}. Hidden: {"type"} only, a builtin exception name or "Exception".
+    error: dict[str, Any] | None = None
+    # Hidden cases: one of grading.sealed.HIDDEN_STATUSES ("ok", "wrong_answer", "runtime_error", "timeout"...);
+    # None for visible cases, whose checks say everything.
+    status: str | None = None
 
 
 @dataclass

@@ -87,7 +87,7 @@ def submit(req: SubmitRequest) -> SubmissionView:
     db.session.add(row)
     try:
         db.session.flush()
-        created = view(row)  # before the commit: answering must not need the database again
+        created, queue_name = view(row), row.queue  # before the commit: answering needs no database again
         db.session.commit()
     except sa.exc.IntegrityError:
         # A concurrent retry with the same key won the insert: answer with its submission.
@@ -98,7 +98,7 @@ def submit(req: SubmitRequest) -> SubmissionView:
                 return earlier
         raise
     try:
-        runtime().queue.enqueue(created.id, row.queue)
+        runtime().queue.enqueue(created.id, queue_name)
     except Exception:  # the row is stored: the sweep sends it later; the client gets its 202 and id
         log.exception("could not enqueue submission %s; the sweep will", created.id)
     return created

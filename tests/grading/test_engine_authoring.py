@@ -24,6 +24,10 @@ NORMALIZE = exercise(id="a-normalize", framework="numpy", check={"values": "clos
                      solution="def solve(x):\n    return x / x.sum(axis=1, keepdims=True)\n",
                      cases=(Case("wide", True, {"x": {"arange": [3, 4], "start": 1}}),
                             Case("square", False, {"x": {"randint": [4, 4], "low": 1, "high": 9}})))
+# The same, with the square case visible: missing keepdims only gives wrong values (not a broadcast error)
+# on a square input, and a hidden case is a sealed oracle that never names the mistake it found.
+NORMALIZE_SQUARE = replace(NORMALIZE, id="a-normalize-square",
+                           cases=tuple(replace(c, visible=not c.visible) for c in NORMALIZE.cases))
 OUTER = exercise(id="a-outer", solution="def solve(a, b):\n    return a[:, None] * b[None, :]\n",
                  cases=(Case("small", True, {"a": [1, 2, 3], "b": [10, 20, 30, 40]}),))
 CONTRACT = exercise(id="a-matmul", solution="def solve(a, b):\n    return a @ b\n",
@@ -35,7 +39,7 @@ WINDOWS = exercise(id="a-windows", solution="def solve(x, n):\n    return x.unfo
 
 @pytest.mark.parametrize(("ex", "code", "code_name"), [
     (NORMALIZE, "def solve(x):\n    return x / x.sum(axis=0, keepdims=True)\n", "wrong_reduction_axes"),
-    (NORMALIZE, "def solve(x):\n    return x / x.sum(axis=1)\n", "missing_keepdim"),
+    (NORMALIZE_SQUARE, "def solve(x):\n    return x / x.sum(axis=1)\n", "missing_keepdim"),
     (exercise(id="a-keep", solution="def solve(x):\n    return x.sum(1, keepdim=True)\n",
               cases=(Case("c", True, {"x": {"arange": [3, 4]}}),)),
      "def solve(x):\n    return x.sum(1)\n", "missing_keepdim"),

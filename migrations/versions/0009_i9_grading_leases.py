@@ -1,7 +1,7 @@
 """grading leases: queue, lease token and expiry, enqueue time and claim count on submissions
 
 Revision ID: i9_grading_leases
-Revises: i10_lti
+Revises: i13_drafts_predictions
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "i9_grading_leases"
-down_revision = "i10_lti"
+down_revision = "i13_drafts_predictions"
 branch_labels = None
 depends_on = None
 

@@ -1,5 +1,5 @@
 # The two set-up commands of the README: `make serve` and `make test`.
-.PHONY: serve test lint
+.PHONY: serve test test-faults lint
 VENV ?= .venv
 
 serve:
@@ -8,7 +8,12 @@ serve:
 
 test:
 	./scripts/bootstrap.sh test
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -m "not faults"
+
+# Queue mode under faults: starts its own Redis and PostgreSQL (needs redis-server, PostgreSQL, root).
+test-faults:
+	./scripts/bootstrap.sh test
+	$(VENV)/bin/python -m pytest -m faults -s tests/faults
 
 lint:
 	$(VENV)/bin/ruff check service tests benchmarks

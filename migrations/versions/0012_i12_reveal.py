@@ -1,7 +1,7 @@
 """submissions.reveal: a "show me" / "give up" request gets the full feedback at once
 
 Revision ID: i12_reveal
-Revises: i13_drafts_predictions
+Revises: i9_grading_leases
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "i12_reveal"
-down_revision = "i13_drafts_predictions"
+down_revision = "i9_grading_leases"
 branch_labels = None
 depends_on = None
 

@@ -10,8 +10,9 @@ from typing import Any
 from flask import Flask
 
 from service import config as kiwame_config
-from service import errors
+from service import errors, request_limits
 from service.extensions import db, limiter
+from service.telemetry import http as telemetry_http
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +28,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     limiter.init_app(app)
+    telemetry_http.init_app(app)  # request ids first, so every later log line carries one
+    request_limits.init_app(app)
 
     from service import api
 
     api.init_app(app)
     errors.init_app(app)  # after the API so its JSON error shape wins over flask-smorest's
 
-    from service.services import catalog
+    from service.services import catalog, readings
 
+    readings.init_app(app)
     catalog.init_catalog(app)
     if app.config["KIWAME_AUTO_MIGRATE"]:
         from service.persistence.migrate import upgrade

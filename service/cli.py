@@ -11,6 +11,7 @@ from typing import Any
 import click
 from flask import Flask
 
+from service.config import ConfigError
 from service.errors import KiwameError
 
 
@@ -30,7 +31,17 @@ def _service_call() -> Iterator[None]:
             raise click.ClickException(f"{err.message} ({err.code})") from err
 
 
-@click.group()
+class _Group(click.Group):
+    """A setting that cannot work ends any command with its one-line message, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as err:
+            raise click.ClickException(str(err)) from err
+
+
+@click.group(cls=_Group)
 @click.version_option(package_name="kiwame")
 def main() -> None:
     """Kiwame: tensor exercises graded in milliseconds."""

@@ -8,14 +8,25 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-# The repository root (…/service/config.py -> …): bundled exercises and migrations live there, so a
-# checkout installed with ``pip install -e .`` finds them wherever the process starts.
-REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The checkout's root (…/service/config.py -> …): an editable install reads migrations/ and exercises/ there.
+REPO_ROOT = PACKAGE_DIR.parent
+
+
+class ConfigError(Exception):
+    """A setting that cannot work (missing folder, unwritable instance); the message names what to set."""
+
+
+def bundled_dir(name: str) -> Path:
+    """A top-level folder shipped with Kiwame: the wheel's copy (``service/_bundled``), else the checkout's."""
+    packaged = PACKAGE_DIR / "_bundled" / name
+    return packaged if packaged.is_dir() else REPO_ROOT / name
+
 
 DEFAULTS: dict[str, Any] = {
-    "KIWAME_INSTANCE_DIR": str(REPO_ROOT / "instance"),
+    "KIWAME_INSTANCE_DIR": None,  # None: ./instance in the working directory (never inside the package)
     "KIWAME_DATABASE_URL": None,  # None: sqlite:///<instance>/kiwame.sqlite3
-    "KIWAME_EXERCISES_DIR": str(REPO_ROOT / "exercises"),
+    "KIWAME_EXERCISES_DIR": None,  # None: the bundled exercises
     "KIWAME_SECRET_KEY": None,  # None: generated once into <instance>/secret_key (mode 0600)
     "KIWAME_REDIS_URL": None,
     "KIWAME_GRADING_WORKERS": 2,
@@ -32,12 +43,20 @@ DEFAULTS: dict[str, Any] = {
     "KIWAME_SANDBOX_SIZE": None,  # None: the sandbox pool's default
     "KIWAME_AUTO_MIGRATE": None,  # None: only on the embedded SQLite default
     "KIWAME_AUTO_RELOAD": True,  # re-read changed exercise files (checked at most once a second)
+    "KIWAME_PROXY_COUNT": 0,  # reverse proxies in front whose X-Forwarded-For/-Proto are trusted
+    "KIWAME_SIGNUP_RATE_LIMIT": "50 per hour",  # per address
+    "KIWAME_ADDRESS_SUBMIT_RATE_LIMIT": "300 per minute",  # gradings per address, all users together
+    "KIWAME_GLOBAL_SUBMIT_RATE_LIMIT": "1200 per minute",  # gradings for the whole service
+    "KIWAME_METRICS": True,  # serve /metrics (Prometheus text format)
+    "KIWAME_LOG_FORMAT": "json",  # json: one JSON object per line; text: for a terminal
+    "KIWAME_LOG_LEVEL": "INFO",
 }
 
 _INT_KEYS = {"KIWAME_GRADING_WORKERS", "KIWAME_MAX_CODE_BYTES", "KIWAME_MAX_CONTENT_LENGTH",
-             "KIWAME_WEBHOOK_MAX_ATTEMPTS", "KIWAME_MAX_WAIT_S", "KIWAME_SANDBOX_SIZE"}
+             "KIWAME_WEBHOOK_MAX_ATTEMPTS", "KIWAME_MAX_WAIT_S", "KIWAME_SANDBOX_SIZE",
+             "KIWAME_PROXY_COUNT"}
 _FLOAT_KEYS = {"KIWAME_WEBHOOK_BACKOFF_S", "KIWAME_WEBHOOK_TIMEOUT_S"}
-_BOOL_KEYS = {"KIWAME_AUTO_MIGRATE", "KIWAME_AUTO_RELOAD", "KIWAME_WEBHOOK_ALLOW_PRIVATE"}
+_BOOL_KEYS = {"KIWAME_AUTO_MIGRATE", "KIWAME_AUTO_RELOAD", "KIWAME_WEBHOOK_ALLOW_PRIVATE", "KIWAME_METRICS"}
 
 
 def _coerce(key: str, value: Any) -> Any:
@@ -61,8 +80,18 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
             cfg[key] = _coerce(key, value)
     for key, value in (overrides or {}).items():
         cfg[key] = _coerce(key, value)
-    instance = Path(cfg["KIWAME_INSTANCE_DIR"]).resolve()
+    instance = Path(cfg["KIWAME_INSTANCE_DIR"] or Path.cwd() / "instance").resolve()
     cfg["KIWAME_INSTANCE_DIR"] = str(instance)
+    exercises = Path(cfg["KIWAME_EXERCISES_DIR"] or bundled_dir("exercises")).resolve()
+    if not exercises.is_dir():
+        raise ConfigError(f"the exercises folder {exercises} does not exist: "
+                          "set KIWAME_EXERCISES_DIR to a folder of exercise YAML files")
+    cfg["KIWAME_EXERCISES_DIR"] = str(exercises)
+    try:
+        instance.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the instance folder {instance} ({exc.strerror or exc}): "
+                          "set KIWAME_INSTANCE_DIR to a writable folder") from exc
     if not cfg.get("KIWAME_DATABASE_URL"):
         cfg["KIWAME_DATABASE_URL"] = f"sqlite:///{instance / 'kiwame.sqlite3'}"
         cfg["KIWAME_EMBEDDED_DB"] = True
@@ -77,13 +106,15 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
 
 def instance_secret(instance: Path) -> str:
     """The secret key kept in the instance folder, created once with mode 0600."""
-    instance.mkdir(parents=True, exist_ok=True)
     path = instance / "secret_key"
     try:
         # O_EXCL: two processes starting at once must not both write (and disagree on) the key.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot write the instance folder {instance} ({exc.strerror or exc}): "
+                          "set KIWAME_INSTANCE_DIR to a writable folder, or KIWAME_SECRET_KEY") from exc
     with os.fdopen(fd, "w") as fh:
         fh.write(secrets.token_hex(32))
     return path.read_text().strip()

@@ -28,6 +28,10 @@ STATUS_CODES: dict[int, str] = {
 }
 
 
+# Machine-read paths: always JSON (or Prometheus text), never an HTML error page.
+PROBE_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics"})
+
+
 class KiwameError(Exception):
     """A failure the services report to callers; the status is a hint for the HTTP layer."""
 
@@ -76,7 +80,7 @@ def _wants_html() -> bool:
     """Browser pages (service/web) may render their own error pages; the API and /healthz never do."""
     handler = current_app.extensions.get("kiwame.html_error_handler")
     path = request.path
-    return handler is not None and not path.startswith("/api") and path != "/healthz"
+    return handler is not None and not path.startswith("/api") and path not in PROBE_PATHS
 
 
 def handle_kiwame_error(err: KiwameError) -> Any:

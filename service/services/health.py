@@ -62,12 +62,59 @@ def sandbox_check(*, fresh: bool = False, pool: Any = None) -> dict[str, Any]:
         return report
 
 
+def schema_check() -> dict[str, Any]:
+    """Whether the database is at the newest migration this code ships (an unmigrated one is not ready)."""
+    from alembic.runtime.migration import MigrationContext
+
+    from service.persistence.migrate import head
+
+    try:
+        current = MigrationContext.configure(db.session.connection()).get_current_revision()
+        db.session.rollback()
+    except Exception as exc:
+        db.session.rollback()
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    expected = head()
+    report: dict[str, Any] = {"ok": current == expected, "current": current, "head": expected}
+    if current != expected:
+        report["error"] = "run `kiwame db upgrade`" if current is None else \
+            f"database at {current}, code expects {expected}: run `kiwame db upgrade`"
+    return report
+
+
 def health(*, fresh: bool = False) -> Health:
     catalog = catalog_service.get_catalog()
     errors = catalog_service.catalog_errors(catalog)
     exercises = {"loaded": len(catalog_service.exercises(catalog)), "errors": errors}
     database = database_check()
+    if database["ok"]:
+        database["schema"] = schema_check()
     # Probe the running engine's own pool when there is one, rather than starting a second sandbox.
     engine = current_app.extensions.get("kiwame.engine")
     sandbox = sandbox_check(fresh=fresh, pool=getattr(engine, "pool", None))
-    return Health(database["ok"] and sandbox["ok"], database, exercises, sandbox)
+    schema_ok = database.get("schema", {}).get("ok", False)
+    return Health(database["ok"] and schema_ok and sandbox["ok"], database, exercises, sandbox)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: bool
+    checks: dict[str, dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": "ready" if self.ready else "not_ready", "checks": self.checks}
+
+
+def readiness() -> Readiness:
+    """What /readyz answers: database reachable, schema at the newest migration, sandbox self-check
+    passing, and this process's zygote alive (the grading pool is started here if it was not yet)."""
+    checks: dict[str, dict[str, Any]] = {"database": database_check()}
+    checks["schema"] = schema_check() if checks["database"]["ok"] else {"ok": False, "error": "no database"}
+    pool = catalog_service.get_engine().pool
+    alive = pool.revive()  # an idle pool whose zygote died would otherwise wait for a submission
+    sandbox = sandbox_check(pool=pool)
+    checks["sandbox"] = {"ok": sandbox["ok"], **({"error": sandbox["error"]} if "error" in sandbox else {}),
+                         "failed": [layer["name"] for layer in sandbox.get("layers", [])
+                                    if layer.get("required") and not layer.get("ok")]}
+    checks["zygote"] = {"ok": alive, **pool.stats()}
+    return Readiness(all(check["ok"] for check in checks.values()), checks)

@@ -5,15 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
-import socket
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -21,6 +16,7 @@ from flask import Flask, current_app
 
 from service.persistence import SubmissionRow, WebhookDelivery, db
 from service.persistence.models import utcnow
+from service.services.destinations import BlockedDestination, Destination, post, resolve
 from service.services.tokens import token_webhook_secret
 
 log = logging.getLogger(__name__)
@@ -62,41 +58,19 @@ def create_delivery(row: SubmissionRow) -> int:
     return delivery.id
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect could point the signed POST at an internal address: treat 3xx as a failed attempt."""
-
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
-class BlockedDestination(Exception):
-    pass
-
-
-def check_destination(url: str, allow_private: bool) -> None:
-    """Refuse callbacks to loopback, private, link-local and other non-public addresses (SSRF).
+def check_destination(url: str, allow_private: bool) -> Destination:
+    """Refuse callbacks to loopback, private, special-purpose and IPv4-in-IPv6 forms of those (SSRF).
 
     Why: the service sits inside a network an LMS user should not be able to probe through us. The
-    name is resolved here; the small window before urllib resolves it again is accepted and documented.
+    name is resolved once, here, and the request connects to exactly the addresses checked.
     """
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise BlockedDestination(f"not an http(s) URL: {url!r}")
-    if allow_private:
-        return
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
-                                   proto=socket.IPPROTO_TCP)
-    except OSError as exc:
-        raise BlockedDestination(f"cannot resolve {parts.hostname}: {exc}") from exc
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global:
-            raise BlockedDestination(f"{parts.hostname} resolves to the non-public address {address} "
-                                     "(set KIWAME_WEBHOOK_ALLOW_PRIVATE=1 to allow it)")
+    return resolve(url, allow_private)
+
+
+class _HTTPStatus(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
 
 
 def deliver(delivery_id: int) -> float | None:
@@ -112,16 +86,19 @@ def deliver(delivery_id: int) -> float | None:
     payload = {"type": delivery.event, "timestamp": now.isoformat(), "data": view(row).to_dict()}
     body = json.dumps(payload, default=str).encode()
     msg_id, timestamp = f"msg_{delivery.id}", int(time.time())
-    request = urllib.request.Request(delivery.url, data=body, method="POST", headers={
+    headers = {
         "content-type": "application/json", "user-agent": "kiwame-webhooks",
         "webhook-id": msg_id, "webhook-timestamp": str(timestamp),
         "webhook-signature": sign(_secret(row), msg_id, timestamp, body),
-    })
+    }
     delivery.attempts += 1
     try:
-        check_destination(delivery.url, bool(current_app.config.get("KIWAME_WEBHOOK_ALLOW_PRIVATE")))
-        with _OPENER.open(request, timeout=float(current_app.config["KIWAME_WEBHOOK_TIMEOUT_S"])) as resp:
-            delivery.last_status_code = resp.status
+        dest = check_destination(delivery.url, bool(current_app.config.get("KIWAME_WEBHOOK_ALLOW_PRIVATE")))
+        # 3xx is a failed attempt: a redirect could point the signed POST at an internal address.
+        status = post(dest, body, headers, float(current_app.config["KIWAME_WEBHOOK_TIMEOUT_S"]))
+        delivery.last_status_code = status
+        if not 200 <= status < 300:
+            raise _HTTPStatus(status)
         delivery.status, delivery.delivered_at, delivery.next_attempt_at = "delivered", utcnow(), None
         delivery.last_error = None
         db.session.commit()
@@ -130,8 +107,8 @@ def deliver(delivery_id: int) -> float | None:
         delivery.status, delivery.next_attempt_at, delivery.last_error = "failed", None, f"blocked: {exc}"
         db.session.commit()
         return None
-    except urllib.error.HTTPError as exc:
-        delivery.last_status_code, delivery.last_error = exc.code, f"HTTP {exc.code}"
+    except _HTTPStatus as exc:
+        delivery.last_error = f"HTTP {exc.status}"
     except Exception as exc:  # network errors of every kind count as a failed attempt
         delivery.last_error = f"{type(exc).__name__}: {exc}"
     if delivery.attempts >= int(current_app.config["KIWAME_WEBHOOK_MAX_ATTEMPTS"]):

@@ -10,7 +10,8 @@ from flask import Blueprint, Flask, Response, g, jsonify, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
 from service.web import i18n
-from service.web.common import is_staff, load_request_state, page, t
+from service.extensions import RATE_IDENTITIES
+from service.web.common import is_staff, load_request_state, page, rate_identity, t
 from service.web.sessions import DbSessionInterface
 
 STATIC = Path(__file__).parent / "static"
@@ -58,6 +59,7 @@ def init_app(app: Flask) -> None:
                 "csrf_token": generate_csrf,
                 "asset": lambda name: url_for("web.static", filename=name, v=versions.get(name, "0"))}
 
+    app.extensions.setdefault(RATE_IDENTITIES, []).append(rate_identity)
     app.extensions["kiwame.html_error_handler"] = _error_page
     app.register_error_handler(CSRFError, _csrf_error)
 

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
 
 from service.errors import Forbidden, KiwameError, NotFound
-from service.extensions import limiter
+from service.extensions import limit_grading
 from service.services import display
 from service.services import submissions as submissions_service
 from service.web import i18n
@@ -17,14 +17,6 @@ from service.web.views import exercise_state, track_items
 bp = Blueprint("learn", __name__)
 # Strings the exercise page's script needs, sent once in the page's JSON block.
 JS_PREFIXES = ("ex.", "grid.", "state.")
-
-
-def _submit_limit() -> str:
-    return str(current_app.config.get("KIWAME_SUBMIT_RATE_LIMIT", "30 per minute"))
-
-
-def _user_key() -> str:
-    return f"user:{g.user.id}" if g.get("user") is not None else "ip:" + (request.remote_addr or "")
 
 
 @bp.route("/")
@@ -75,7 +67,7 @@ def exercise(exercise_id: str) -> Any:
 
 @bp.route("/exercises/<path:exercise_id>/submit", methods=["POST"])
 @signin_required
-@limiter.limit(_submit_limit, key_func=_user_key)
+@limit_grading
 def submit(exercise_id: str) -> Any:
     ex = exercise_or_404(exercise_id)
     body = request.get_json(silent=True)

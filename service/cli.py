@@ -11,6 +11,7 @@ from typing import Any
 import click
 from flask import Flask
 
+from service import cli_ops
 from service.config import ConfigError
 from service.errors import KiwameError
 
@@ -178,6 +179,11 @@ def doctor() -> None:
     from service.cli_support import doctor as run_doctor
 
     sys.exit(run_doctor())
+
+
+for _command in cli_ops.USER_COMMANDS:
+    user.add_command(_command)
+main.add_command(cli_ops.backup)
 
 
 def register_app_commands(app: Flask) -> None:

@@ -77,6 +77,7 @@ def limit_grading(view: F) -> F:
         limiter.shared_limit(_setting("KIWAME_GLOBAL_SUBMIT_RATE_LIMIT"), scope="grading-global",
                              key_func=lambda: "all"),
     )
+    wrapped: Any = view
     for budget in budgets:
-        view = budget(view)
-    return view
+        wrapped = budget(wrapped)
+    return wrapped  # type: ignore[no-any-return]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,9 @@ def upgrade(app: Flask, revision: str = "head") -> None:
         command.upgrade(alembic_config(url, connection), revision)
 
 
+@functools.lru_cache(maxsize=1)
 def head() -> str | None:
-    """The newest revision the shipped migrations define."""
+    """The newest revision the shipped migrations define (read once: they do not change while running)."""
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()

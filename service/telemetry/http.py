@@ -15,7 +15,7 @@ import uuid
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
-from prometheus_client import REGISTRY, CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
 from service.telemetry.metrics import HTTP_REQUESTS, HTTP_SECONDS, Reading, ReadingsCollector
 

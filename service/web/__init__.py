@@ -9,8 +9,8 @@ from typing import Any
 from flask import Blueprint, Flask, Response, g, jsonify, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
-from service.web import i18n
 from service.extensions import RATE_IDENTITIES
+from service.web import i18n
 from service.web.common import is_staff, load_request_state, page, rate_identity, t
 from service.web.sessions import DbSessionInterface
 

@@ -28,7 +28,7 @@ def markdown(text: str) -> Markup:
 def load_request_state() -> None:
     """before_request: who is signed in and which language to speak."""
     user_id = session.get("user_id")
-    user = users_service.get_user_by_id(int(user_id)) if user_id else None
+    user = users_service.get_active_user_by_id(int(user_id)) if user_id else None
     g.user = user
     stored = user.locale if user is not None else None
     g.lang = i18n.choose([stored, request.cookies.get(i18n.LANG_COOKIE)],

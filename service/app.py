@@ -29,6 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     limiter.init_app(app)
     telemetry_http.init_app(app)  # request ids first, so every later log line carries one
+    limiter.exempt(telemetry_http.bp)  # the scraper's address must not eat a page budget
     request_limits.init_app(app)
 
     from service import api

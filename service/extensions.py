@@ -60,7 +60,13 @@ def rate_limit_key() -> str:
     return address_key()
 
 
-limiter = Limiter(key_func=rate_limit_key)
+def _page_limit() -> str:
+    return str(current_app.config["KIWAME_RATE_LIMIT"])
+
+
+# The default limit is read per request: Flask-Limiter keeps the first app's RATELIMIT_DEFAULT for every
+# later app of the process, so a setting read from the config would silently not apply to those.
+limiter = Limiter(key_func=rate_limit_key, default_limits=[_page_limit])
 
 
 def _setting(key: str) -> Callable[[], str]:

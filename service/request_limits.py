@@ -16,11 +16,14 @@ _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
-def json_depth(body: bytes) -> int:
+def _brackets(body: bytes) -> bytes:
+    return _STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+
+
+def json_depth(body: bytes, brackets: bytes | None = None) -> int:
     """The deepest nesting of arrays and objects in a JSON text (brackets inside strings do not count)."""
-    brackets = _STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
-    if len(brackets) <= MAX_JSON_DEPTH:  # the usual body: too few brackets to be too deep
-        return len(brackets)
+    if brackets is None:
+        brackets = _brackets(body)
     depth = deepest = 0
     for byte in brackets:
         depth += 1 if byte in b"[{" else -1
@@ -32,7 +35,10 @@ def check_json_depth() -> None:
     """before_request: a JSON body nested deeper than MAX_JSON_DEPTH is a 400 ``validation_error``."""
     if request.method in ("GET", "HEAD", "OPTIONS") or not request.is_json:
         return
-    if json_depth(request.get_data(cache=True)) > MAX_JSON_DEPTH:
+    body = request.get_data(cache=True)
+    brackets = _brackets(body)
+    # The usual body has too few brackets to be too deep: skip the byte-by-byte count.
+    if len(brackets) > MAX_JSON_DEPTH and json_depth(body, brackets) > MAX_JSON_DEPTH:
         raise KiwameError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", code="validation_error",
                           status=400, details={"max_depth": MAX_JSON_DEPTH})
 

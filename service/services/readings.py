@@ -44,7 +44,7 @@ def _in_context(app: Flask, read: Callable[[], Iterator[Metric]]) -> Callable[[]
 def queue_depth() -> Iterator[Metric]:
     counts = dict(db.session.execute(
         sa.select(SubmissionRow.status, sa.func.count()).where(SubmissionRow.status.in_(("queued", "running")))
-        .group_by(SubmissionRow.status)).tuples().all())
+        .group_by(SubmissionRow.status)).all())
     yield gauge("kiwame_queue_depth", "Submissions waiting for (queued) or in (running) grading",
                 {("queued",): counts.get("queued", 0), ("running",): counts.get("running", 0)}, ("status",))
 

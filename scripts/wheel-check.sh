@@ -23,6 +23,7 @@ isolation=()
 if "$BUILD_PY" -c "import setuptools, sys; sys.exit(int(setuptools.__version__.split('.')[0]) < 68)" 2>/dev/null; then
     isolation=(--no-build-isolation)  # the checkout's venv has a recent setuptools: no download needed
 fi
+rm -rf "$REPO/build"  # a stale build/lib could smuggle deleted modules into the wheel
 "$BUILD_PY" -m pip wheel -q --no-deps "${isolation[@]}" -w "$WORK/dist" "$REPO"
 WHEEL=$(ls "$WORK"/dist/kiwame-*.whl)
 echo "built $(basename "$WHEEL") ($(du -k "$WHEEL" | cut -f1) KiB)"
@@ -74,6 +75,9 @@ test ! -e "$SITE/instance" && test ! -e "$SITE/../instance" || { echo "FAIL: ins
 
 echo "-- kiwame doctor"
 "$KIWAME" doctor
+
+echo "-- kiwame exercises validate (no argument: the bundled exercises inside the package)"
+"$KIWAME" exercises validate | tail -n 1
 
 echo "-- kiwame user create / token create"
 "$KIWAME" user create ana --role learner --password 'correct horse'

@@ -4,6 +4,7 @@ DNS that answers differently the second time, and TLS to a pinned address keepin
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import ssl
 import subprocess
@@ -132,6 +133,10 @@ def test_pinned_https_keeps_sni_host_and_certificate_name(tmp_path: Path) -> Non
             request = b""
             while b"\r\n\r\n" not in request:
                 request += tls.recv(4096)
+            head, _, body = request.partition(b"\r\n\r\n")
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+            while len(body) < length:  # read it all: closing with unread bytes would reset the connection
+                body += tls.recv(4096)
             seen["request"] = request.decode(errors="replace")
             tls.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -22,21 +23,19 @@ def _app(tmp_path: Path, **overrides: str) -> Flask:
     "javascript:alert(1)", "/\u3000/evil.example/", "evil.example", "",
 ])
 def test_next_after_signin_only_leads_to_a_local_path(app: Flask, target: str) -> None:
-    make_user(app, "ivy", "learner")
-    client = app.test_client()
-    token = csrf_of(client)
-    response = client.post("/signin", data={"csrf_token": token, "username": "ivy", "password": "correct horse",
-                                            "next": target})
+    response = _signin_with_next(app, target)
     assert response.status_code == 302 and response.headers["Location"] == "/"
 
 
 def test_a_local_next_is_kept(app: Flask) -> None:
+    assert _signin_with_next(app, "/exercises/permute-2d?from=3").headers["Location"] == "/exercises/permute-2d?from=3"
+
+
+def _signin_with_next(app: Flask, target: str) -> Any:
     make_user(app, "ivy", "learner")
     client = app.test_client()
-    token = csrf_of(client)
-    response = client.post("/signin", data={"csrf_token": token, "username": "ivy", "password": "correct horse",
-                                            "next": "/exercises/permute-2d?from=3"})
-    assert response.headers["Location"] == "/exercises/permute-2d?from=3"
+    return client.post("/signin", data={"csrf_token": csrf_of(client), "username": "ivy",
+                                        "password": "correct horse", "next": target})
 
 
 def test_signup_is_limited_per_address(tmp_path: Path) -> None:

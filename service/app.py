@@ -1,4 +1,4 @@
-"""``create_app(config=None)``: wiring only (extensions, blueprints, error handlers, CLI commands)."""
+"""``create_app(config=None)``: wiring only (settings, extensions, runtime, blueprints, error handlers)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,18 @@ log = logging.getLogger(__name__)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app; ``config`` (tests) overrides ``KIWAME_*`` environment variables and the defaults."""
-    settings = kiwame_config.load(config)
-    app = Flask("service", instance_path=settings["KIWAME_INSTANCE_DIR"], instance_relative_config=True)
-    app.config.update(settings)
-    app.config.update(kiwame_config.flask_settings(settings))
+    """Build the app; ``config`` (tests) overrides ``KIWAME_*`` environment variables and the defaults.
+
+    The ``kiwame`` command group reaches Flask's CLI through the ``flask.commands`` entry point, so the
+    factory never imports the CLI (which imports the factory).
+    """
+    values = kiwame_config.load(config)
+    settings = kiwame_config.from_config(values)
+    app = Flask("service", instance_path=settings.instance_dir, instance_relative_config=True)
+    app.config.update(values)
+    app.config.update(kiwame_config.flask_settings(values))
     app.config.update({k: v for k, v in (config or {}).items() if not k.startswith("KIWAME_")})
+    kiwame_config.install(app, settings)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     db.init_app(app)
@@ -37,16 +43,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.init_app(app)
     errors.init_app(app)  # after the API so its JSON error shape wins over flask-smorest's
 
-    from service.services import catalog, readings
+    _register_runtime(app)
+    _register_outbox_kinds()
+    from service.services import readings
 
-    readings.init_app(app)
-    catalog.init_catalog(app)
-    if app.config["KIWAME_AUTO_MIGRATE"]:
+    readings.init_app(app)  # /metrics gauges read at scrape time
+    if settings.auto_migrate:
         from service.persistence.migrate import upgrade
 
         upgrade(app)
     _sync_versions(app)
-    if app.config["KIWAME_AUTO_RELOAD"]:
+    if settings.auto_reload:
+        from service.services import catalog
+
         # Edited exercise files show up without a restart: a cheap stat check at most once a second.
         @app.before_request
         def _reload_changed_exercises() -> None:
@@ -55,11 +64,25 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from service import web
 
     web.init_app(app)
-
-    from service.cli import register_app_commands
-
-    register_app_commands(app)
     return app
+
+
+def _register_runtime(app: Flask) -> None:
+    """The catalog now; the engine, grading queue and outbox scheduler on first use (after the fork)."""
+    from service.exercises import load_catalog
+    from service.services import outbox, queue
+    from service.services.runtime import Runtime, install
+
+    settings = kiwame_config.settings(app)
+    install(app, Runtime(app=app, settings=settings, catalog=load_catalog(settings.exercises_dir),
+                         make_queue=queue.make_queue, make_outbox=outbox.make_scheduler))
+
+
+def _register_outbox_kinds() -> None:
+    """Every kind of delivery that leaves after a grading (see service/services/outbox.py)."""
+    from service.services import outbox, webhooks
+
+    outbox.register(webhooks.KIND)
 
 
 def _sync_versions(app: Flask) -> None:
@@ -67,12 +90,13 @@ def _sync_versions(app: Flask) -> None:
     from sqlalchemy import inspect
 
     from service.services import catalog
+    from service.services.runtime import runtime
 
     with app.app_context():
         try:
             if not inspect(db.engine).has_table("exercise_versions"):
                 return
-            catalog.sync_versions(catalog.get_catalog(app))
+            catalog.sync_versions(runtime(app).catalog)
         except Exception:  # a database that is down must not stop the app (healthz reports it)
             log.exception("could not sync exercise versions")
             db.session.rollback()

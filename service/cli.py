@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,24 +10,14 @@ import click
 from flask import Flask
 
 from service import cli_ops
+from service.cli_ops import service_call as _service_call
 from service.config import ConfigError
-from service.errors import KiwameError
 
 
 def _app(**overrides: Any) -> Flask:
     from service.app import create_app
 
     return create_app(overrides or None)
-
-
-@contextmanager
-def _service_call() -> Iterator[None]:
-    """An app context in which a service's ``KiwameError`` ends the command with a one-line message."""
-    with _app().app_context():
-        try:
-            yield
-        except KiwameError as err:
-            raise click.ClickException(f"{err.message} ({err.code})") from err
 
 
 class _Group(click.Group):
@@ -147,12 +135,13 @@ def exercises_validate(directory: Path | None) -> None:
 def exercises_reload() -> None:
     """Re-read the exercise files, report errors and record new versions in the database."""
     from service.services import catalog
+    from service.services.runtime import runtime
 
     app = _app()
     with app.app_context():
         outcome = catalog.reload_catalog(app)
-        loaded = catalog.exercises(catalog.get_catalog(app))
-        errors = catalog.catalog_errors(catalog.get_catalog(app))
+        loaded = catalog.exercises(runtime(app).catalog)
+        errors = catalog.catalog_errors(runtime(app).catalog)
     for label in ("added", "changed", "removed"):
         if getattr(outcome, label, ()):
             click.echo(f"{label}: {', '.join(getattr(outcome, label))}")
@@ -184,11 +173,6 @@ def doctor() -> None:
 for _command in cli_ops.USER_COMMANDS:
     user.add_command(_command)
 main.add_command(cli_ops.backup)
-
-
-def register_app_commands(app: Flask) -> None:
-    """Expose the same commands under ``flask --app service.app:create_app kiwame ...``."""
-    app.cli.add_command(main, "kiwame")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,17 +5,27 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
+from service.errors import KiwameError
+
 ROLES = ["learner", "instructor", "admin"]
 
 
-def _service_call():  # type: ignore[no-untyped-def]
-    from service.cli import _service_call as call
+@contextmanager
+def service_call() -> Iterator[None]:
+    """An app context in which a service's ``KiwameError`` ends the command with a one-line message."""
+    from service.app import create_app
 
-    return call()
+    with create_app().app_context():
+        try:
+            yield
+        except KiwameError as err:
+            raise click.ClickException(f"{err.message} ({err.code})") from err
 
 
 @click.command("list")
@@ -26,7 +36,7 @@ def user_list(role: str | None, active_only: bool, as_json: bool) -> None:
     """List users: name, role, active, live tokens, created."""
     from service.services import accounts
 
-    with _service_call():
+    with service_call():
         rows = accounts.list_accounts(role, include_inactive=not active_only)
     if as_json:
         for row in rows:
@@ -52,7 +62,7 @@ def user_set_password(name: str, password: str | None, generate: bool) -> None:
     elif password is None:
         password = click.prompt("new password", hide_input=True, confirmation_prompt=True)
     assert password is not None
-    with _service_call():
+    with service_call():
         accounts.set_password(name, password)
     click.echo(f"password of {name} changed; their browser sessions ended")
     if generate:
@@ -66,7 +76,7 @@ def user_set_role(name: str, role: str) -> None:
     """Change a user's role (their tokens never act above it)."""
     from service.services import accounts
 
-    with _service_call():
+    with service_call():
         previous = accounts.set_role(name, role)
     click.echo(f"{name}: {previous} -> {role}")
 
@@ -77,7 +87,7 @@ def user_deactivate(name: str) -> None:
     """Stop a user: no sign-in, API tokens refused, browser sessions ended (their data stays)."""
     from service.services import accounts
 
-    with _service_call():
+    with service_call():
         ended = accounts.set_active(name, False)
     click.echo(f"deactivated {name} ({ended} browser sessions ended)")
 
@@ -88,7 +98,7 @@ def user_activate(name: str) -> None:
     """Undo ``deactivate``."""
     from service.services import accounts
 
-    with _service_call():
+    with service_call():
         accounts.set_active(name, True)
     click.echo(f"activated {name}")
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from service.config import load as load_config
+from service.config import load_settings
 
 
 @contextmanager
@@ -28,9 +28,9 @@ def _engine() -> Iterator[Any]:
 
 def validate(directory: Path | None) -> int:
     """Exit status of ``kiwame exercises validate``: 0 clean, 1 on errors or lint findings."""
-    from service.exercises.validate import validate_dir
+    from service.authoring.validate import validate_dir
 
-    root = directory or Path(load_config()["KIWAME_EXERCISES_DIR"])
+    root = directory or Path(load_settings().exercises_dir)
     with _engine() as engine:
         report = validate_dir(root, engine)
     click.echo(report.format())  # errors, lint findings, waivers, then a summary line
@@ -41,7 +41,7 @@ def grade_file(code: str, exercise_id: str, as_json: bool) -> int:
     from service.domain import Submission
     from service.exercises import load_catalog
 
-    catalog = load_catalog(load_config()["KIWAME_EXERCISES_DIR"])
+    catalog = load_catalog(load_settings().exercises_dir)
     exercise = catalog.get(exercise_id)
     if exercise is None:
         raise click.ClickException(f"no exercise {exercise_id!r}")
@@ -74,14 +74,14 @@ def format_result(result: Any) -> str:
 
 def doctor() -> int:
     from service.app import create_app
-    from service.persistence.migrate import MIGRATIONS_DIR
+    from service.config import bundled_dir
     from service.services.health import database_check, sandbox_check, schema_check
 
     app = create_app({"KIWAME_AUTO_MIGRATE": "0"})
     failed = False
     click.echo(f"instance folder: {app.config['KIWAME_INSTANCE_DIR']}")
     click.echo(f"exercises: {app.config['KIWAME_EXERCISES_DIR']}")
-    click.echo(f"migrations: {MIGRATIONS_DIR}")
+    click.echo(f"migrations: {bundled_dir('migrations')}")
     with app.app_context():
         dbc = database_check()
         click.echo(f"database ({dbc['backend']}): {'ok' if dbc['ok'] else 'FAILED ' + dbc.get('error', '')}")

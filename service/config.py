@@ -1,16 +1,30 @@
-"""Configuration: defaults in code, ``KIWAME_*`` environment variables override, tests pass a mapping."""
+"""Configuration: every ``KIWAME_*`` key declared once in ``Settings``; environment and a mapping override.
+
+To add a setting, add one field to ``Settings`` (type, default, one-line doc), a row to README.md's
+configuration table (a test checks it), and read it as ``settings(app).<name>``. The environment variable
+is ``KIWAME_`` + the upper-cased field name; strings are coerced to the field's type.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
+import types
+import typing
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # The checkout's root (…/service/config.py -> …): an editable install reads migrations/ and exercises/ there.
 REPO_ROOT = PACKAGE_DIR.parent
+PREFIX = "KIWAME_"
+_TRUE = {"1", "true", "yes", "on"}
 
 
 class ConfigError(Exception):
@@ -23,63 +37,97 @@ def bundled_dir(name: str) -> Path:
     return packaged if packaged.is_dir() else REPO_ROOT / name
 
 
-DEFAULTS: dict[str, Any] = {
-    "KIWAME_INSTANCE_DIR": None,  # None: ./instance in the working directory (never inside the package)
-    "KIWAME_DATABASE_URL": None,  # None: sqlite:///<instance>/kiwame.sqlite3
-    "KIWAME_EXERCISES_DIR": None,  # None: the bundled exercises
-    "KIWAME_SECRET_KEY": None,  # None: generated once into <instance>/secret_key (mode 0600)
-    "KIWAME_REDIS_URL": None,
-    "KIWAME_GRADING_WORKERS": 2,
-    "KIWAME_RATE_LIMIT": "120 per minute",
-    "KIWAME_SUBMIT_RATE_LIMIT": "30 per minute",
-    "KIWAME_MAX_CODE_BYTES": 64 * 1024,
-    "KIWAME_MAX_CONTENT_LENGTH": 256 * 1024,
-    "KIWAME_WEBHOOK_SECRET": None,  # None: derived from the secret key
-    "KIWAME_WEBHOOK_MAX_ATTEMPTS": 5,
-    "KIWAME_WEBHOOK_BACKOFF_S": 2.0,
-    "KIWAME_WEBHOOK_TIMEOUT_S": 5.0,
-    "KIWAME_WEBHOOK_ALLOW_PRIVATE": False,  # True: callbacks may target loopback/private addresses
-    "KIWAME_MAX_WAIT_S": 30,
-    "KIWAME_SANDBOX_SIZE": None,  # None: the sandbox pool's default
-    "KIWAME_AUTO_MIGRATE": None,  # None: only on the embedded SQLite default
-    "KIWAME_AUTO_RELOAD": True,  # re-read changed exercise files (checked at most once a second)
-    "KIWAME_PROXY_COUNT": 0,  # reverse proxies in front whose X-Forwarded-For/-Proto are trusted
-    "KIWAME_SIGNUP_RATE_LIMIT": "50 per hour",  # per address
-    "KIWAME_ADDRESS_SUBMIT_RATE_LIMIT": "300 per minute",  # gradings per address, all users together
-    "KIWAME_GLOBAL_SUBMIT_RATE_LIMIT": "1200 per minute",  # gradings for the whole service
-    "KIWAME_METRICS": True,  # serve /metrics (Prometheus text format)
-    "KIWAME_LOG_FORMAT": "json",  # json: one JSON object per line; text: for a terminal
-    "KIWAME_LOG_LEVEL": "INFO",
-}
-
-_INT_KEYS = {"KIWAME_GRADING_WORKERS", "KIWAME_MAX_CODE_BYTES", "KIWAME_MAX_CONTENT_LENGTH",
-             "KIWAME_WEBHOOK_MAX_ATTEMPTS", "KIWAME_MAX_WAIT_S", "KIWAME_SANDBOX_SIZE",
-             "KIWAME_PROXY_COUNT"}
-_FLOAT_KEYS = {"KIWAME_WEBHOOK_BACKOFF_S", "KIWAME_WEBHOOK_TIMEOUT_S"}
-_BOOL_KEYS = {"KIWAME_AUTO_MIGRATE", "KIWAME_AUTO_RELOAD", "KIWAME_WEBHOOK_ALLOW_PRIVATE", "KIWAME_METRICS"}
+def setting(default: Any, doc: str, *, derived: bool = False, secret: bool = False) -> Any:
+    """One ``Settings`` field; ``derived`` ones are computed by ``load``, never read from the environment;
+    ``secret`` ones stay out of ``repr`` (logs, tracebacks)."""
+    return field(default=default, repr=not secret, metadata={"doc": doc, "derived": derived})
 
 
-def _coerce(key: str, value: Any) -> Any:
-    if value is None or not isinstance(value, str):
+@dataclass(frozen=True)
+class Settings:
+    """Every ``KIWAME_*`` key, typed (read them as ``settings(app).max_wait_s``)."""
+
+    instance_dir: str = setting("", "folder for the SQLite file and the secret key; unset: ./instance in the "
+                                "working directory (never inside the installed package)")
+    database_url: str | None = setting(None, "SQLAlchemy URL; unset: sqlite:///<instance>/kiwame.sqlite3",
+                                        secret=True)  # may hold a password
+    exercises_dir: str = setting("", "the exercise YAML tree; unset: the bundled exercises")
+    secret_key: str | None = setting(None, "session/CSRF key; unset: generated once into <instance>/secret_key",
+                                      secret=True)
+    redis_url: str | None = setting(None, "shared rate-limit storage; unset: counters in memory")
+    grading_workers: int = setting(2, "in-process grading threads")
+    rate_limit: str = setting("120 per minute", "requests per signed-in user (per address when anonymous)")
+    submit_rate_limit: str = setting("30 per minute", "gradings per user (API and web together)")
+    address_submit_rate_limit: str = setting("300 per minute", "gradings per client address, all its users")
+    global_submit_rate_limit: str = setting("1200 per minute", "gradings for the whole service")
+    signup_rate_limit: str = setting("50 per hour", "sign-ups per client address")
+    proxy_count: int = setting(0, "reverse proxies in front whose X-Forwarded-For/-Proto are trusted")
+    metrics: bool = setting(True, "serve /metrics (Prometheus text format)")
+    log_format: str = setting("json", "json: one JSON object per line; text: for a terminal")
+    log_level: str = setting("INFO", "the root logger's level (kiwame serve)")
+    max_code_bytes: int = setting(64 * 1024, "largest submitted source, in bytes")
+    max_content_length: int = setting(256 * 1024, "largest request body, in bytes")
+    webhook_secret: str | None = setting(None, "webhook signing secret; unset: derived from the secret key",
+                                          secret=True)
+    webhook_max_attempts: int = setting(5, "outbox deliveries: attempts before a delivery is marked failed")
+    webhook_backoff_s: float = setting(2.0, "outbox deliveries: first retry delay, doubled per attempt")
+    webhook_timeout_s: float = setting(5.0, "timeout of one webhook POST, in seconds")
+    webhook_allow_private: bool = setting(False, "allow webhook callbacks to loopback/private addresses")
+    max_wait_s: int = setting(30, "the cap on ?wait= (seconds a request may block for its grade)")
+    sandbox_size: int | None = setting(None, "concurrent sandbox jobs; unset: the pool's default")
+    auto_migrate: bool | None = setting(None, "migrate at start-up; unset: only the embedded SQLite")
+    auto_migrate_on_serve: bool = setting(False, "kiwame serve migrates before starting its worker")
+    auto_reload: bool = setting(True, "re-read changed exercise files (checked at most once a second)")
+    secure_cookies: bool = setting(False, "mark session cookies Secure (turn on behind HTTPS)")
+    session_cookie: str = setting("kiwame_session", "name of the browser session cookie")
+    embedded_db: bool = setting(False, "derived: True when database_url was unset", derived=True)
+
+    def to_config(self) -> dict[str, Any]:
+        """The flat ``KIWAME_*`` keys Flask's ``app.config`` keeps."""
+        return {key_of(f.name): getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+def key_of(name: str) -> str:
+    return PREFIX + name.upper()
+
+
+FIELDS: dict[str, dataclasses.Field[Any]] = {key_of(f.name): f for f in dataclasses.fields(Settings)}
+_TYPES: dict[str, Any] = typing.get_type_hints(Settings)
+
+
+def _base_type(hint: Any) -> Any:
+    """``int | None`` -> ``int``: the type a string value is coerced to."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    return hint
+
+
+def coerce(key: str, value: Any) -> Any:
+    """A raw value (an environment string) as the declared type of ``key``; unknown keys pass unchanged."""
+    if key not in FIELDS or not isinstance(value, str):
         return value
-    if key in _INT_KEYS:
-        return int(value)
-    if key in _FLOAT_KEYS:
-        return float(value)
-    if key in _BOOL_KEYS:
-        return value.strip().lower() in {"1", "true", "yes", "on"}
+    hint = _TYPES[FIELDS[key].name]
+    kind = _base_type(hint)
+    if kind is bool:
+        return value.strip().lower() in _TRUE
+    if kind in (int, float):
+        if not value.strip() and kind is not hint:  # an optional number left empty means "unset"
+            return None
+        try:
+            return kind(value)
+        except ValueError:
+            raise ValueError(f"{key} must be {'an integer' if kind is int else 'a number'}, not {value!r}") from None
     return value
 
 
 def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Merge defaults, ``KIWAME_*`` environment variables and an explicit mapping (highest wins)."""
     env = os.environ if environ is None else environ
-    cfg: dict[str, Any] = dict(DEFAULTS)
-    for key, value in env.items():
-        if key.startswith("KIWAME_"):
-            cfg[key] = _coerce(key, value)
-    for key, value in (overrides or {}).items():
-        cfg[key] = _coerce(key, value)
+    cfg: dict[str, Any] = Settings().to_config()
+    for source in (env, overrides or {}):
+        for key, value in source.items():
+            if key.startswith(PREFIX) and not (key in FIELDS and FIELDS[key].metadata["derived"]):
+                cfg[key] = coerce(key, value)
     instance = Path(cfg["KIWAME_INSTANCE_DIR"] or Path.cwd() / "instance").resolve()
     cfg["KIWAME_INSTANCE_DIR"] = str(instance)
     exercises = Path(cfg["KIWAME_EXERCISES_DIR"] or bundled_dir("exercises")).resolve()
@@ -92,16 +140,39 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
     except OSError as exc:
         raise ConfigError(f"cannot create the instance folder {instance} ({exc.strerror or exc}): "
                           "set KIWAME_INSTANCE_DIR to a writable folder") from exc
-    if not cfg.get("KIWAME_DATABASE_URL"):
+    cfg["KIWAME_EMBEDDED_DB"] = not cfg.get("KIWAME_DATABASE_URL")
+    if cfg["KIWAME_EMBEDDED_DB"]:
         cfg["KIWAME_DATABASE_URL"] = f"sqlite:///{instance / 'kiwame.sqlite3'}"
-        cfg["KIWAME_EMBEDDED_DB"] = True
-    else:
-        cfg.setdefault("KIWAME_EMBEDDED_DB", False)
     if cfg.get("KIWAME_AUTO_MIGRATE") is None:
         cfg["KIWAME_AUTO_MIGRATE"] = bool(cfg["KIWAME_EMBEDDED_DB"])
     if not cfg.get("KIWAME_SECRET_KEY"):
         cfg["KIWAME_SECRET_KEY"] = instance_secret(instance)
     return cfg
+
+
+def from_config(cfg: Mapping[str, Any]) -> Settings:
+    """The typed view of a flat mapping (``app.config`` or ``load()``'s result)."""
+    return Settings(**{f.name: coerce(key, cfg[key]) for key, f in FIELDS.items() if key in cfg})
+
+
+_KEY = "kiwame.settings"
+
+
+def install(app: Flask, values: Settings) -> None:
+    app.extensions[_KEY] = values
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """The typed settings of a process without an app (e.g. a CLI command that only needs a path)."""
+    return from_config(load(environ=environ))
+
+
+def settings(app: Flask) -> Settings:
+    """The app's typed settings (built by ``create_app``; from ``app.config`` for an app built otherwise)."""
+    found = app.extensions.get(_KEY)
+    if not isinstance(found, Settings):
+        found = app.extensions[_KEY] = from_config(app.config)
+    return found
 
 
 def instance_secret(instance: Path) -> str:
@@ -133,7 +204,6 @@ def flask_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
         "MAX_CONTENT_LENGTH": cfg["KIWAME_MAX_CONTENT_LENGTH"],
         "RATELIMIT_STORAGE_URI": cfg["KIWAME_REDIS_URL"] or "memory://",
-        "RATELIMIT_DEFAULT": cfg["KIWAME_RATE_LIMIT"],
         "RATELIMIT_HEADERS_ENABLED": True,
         "API_TITLE": "Kiwame API",
         "API_VERSION": "v1",

@@ -11,6 +11,7 @@ Framework = Literal["torch", "numpy"]
 Lang = Literal["en", "ja"]
 LANGS: tuple[Lang, ...] = ("en", "ja")
 SUBMISSION_STATUSES: tuple[str, ...] = ("queued", "running", "graded", "error")
+FINAL_STATUSES: tuple[str, ...] = ("graded", "error")  # a submission in one of these is never graded again
 
 
 @dataclass(frozen=True)

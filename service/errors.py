@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, request
@@ -76,24 +77,34 @@ def error_response(status: int, code: str, message: str, details: Any = None,
     return response
 
 
-def _wants_html() -> bool:
-    """Browser pages (service/web) may render their own error pages; the API and /healthz never do."""
-    handler = current_app.extensions.get("kiwame.html_error_handler")
+HtmlErrorPage = Callable[[int, str, str], Any]  # (status, code, message) -> a response
+_HTML_PAGES = "kiwame.html_error_page"
+
+
+def use_html_pages(app: Flask, render: HtmlErrorPage) -> None:
+    """Let browser pages (service/web) render their own error pages; the API and /healthz never do."""
+    app.extensions[_HTML_PAGES] = render
+
+
+def _html_page() -> HtmlErrorPage | None:
     path = request.path
-    return handler is not None and not path.startswith("/api") and path not in PROBE_PATHS
+    if path.startswith("/api") or path in PROBE_PATHS:
+        return None
+    render: HtmlErrorPage | None = current_app.extensions.get(_HTML_PAGES)
+    return render
 
 
 def handle_kiwame_error(err: KiwameError) -> Any:
-    if _wants_html():
-        return current_app.extensions["kiwame.html_error_handler"](err.status, err.code, err.message)
+    if (render := _html_page()) is not None:
+        return render(err.status, err.code, err.message)
     return error_response(err.status, err.code, err.message, err.details)
 
 
 def handle_http_exception(err: HTTPException) -> Any:
     status = err.code or 500
     code = STATUS_CODES.get(status, f"http_{status}")
-    if _wants_html():
-        return current_app.extensions["kiwame.html_error_handler"](status, code, err.description or "")
+    if (render := _html_page()) is not None:
+        return render(status, code, err.description or "")
     details: Any = None
     data = getattr(err, "data", None)
     if isinstance(data, dict) and "messages" in data:  # webargs/flask-smorest validation failures
@@ -121,8 +132,8 @@ def handle_unexpected(err: Exception) -> Any:
     if isinstance(err, HTTPException):
         return handle_http_exception(err)
     log.exception("unhandled error on %s %s", request.method, request.path)
-    if _wants_html():
-        return current_app.extensions["kiwame.html_error_handler"](500, "internal_error", "Internal error")
+    if (render := _html_page()) is not None:
+        return render(500, "internal_error", "Internal error")
     return error_response(500, "internal_error", "Internal server error", None)
 
 

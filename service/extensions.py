@@ -70,6 +70,7 @@ limiter = Limiter(key_func=rate_limit_key, default_limits=[_page_limit])
 
 
 def _setting(key: str) -> Callable[[], str]:
+    # The flat KIWAME_* key: this module sits below config (it imports nothing of Kiwame).
     return lambda: str(current_app.config[key])
 
 

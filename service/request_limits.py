@@ -7,6 +7,7 @@ import re
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from service.config import settings
 from service.errors import KiwameError
 
 # Deeper than any exercise answer or API body needs; far below where the JSON parser, marshmallow and
@@ -46,7 +47,7 @@ def check_json_depth() -> None:
 def trust_proxies(app: Flask) -> None:
     """Behind KIWAME_PROXY_COUNT reverse proxies, take the client address and scheme from the headers
     they add (only the last N hops: values a client sends itself further left are ignored)."""
-    count = int(app.config.get("KIWAME_PROXY_COUNT") or 0)
+    count = settings(app).proxy_count
     if count > 0:
         # X-Forwarded-Host is not trusted: common proxy set-ups pass Host through and leave it to clients.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]

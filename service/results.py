@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, get_args
 
 Status = Literal["graded", "error"]
 
-# Stable diagnosis codes (issue 3). Extend, never rename: LMSs and scripts key on them.
-DIAGNOSIS_CODES: tuple[str, ...] = (
+
+class Bilingual(TypedDict):
+    """A learner-facing message in both languages."""
+
+    en: str
+    ja: str
+
+
+# The closed vocabulary of diagnosis codes (issue 3). Extend, never rename: LMSs and scripts key on them.
+# A new code goes here and into the engine's ranking (grading/engine.py _SPECIFICITY); tests check both.
+DiagnosisCode = Literal[
     "syntax_error",
     "missing_function",
     "runtime_error",
@@ -36,7 +45,8 @@ DIAGNOSIS_CODES: tuple[str, ...] = (
     "gpu_skipped",
     "grader_error",
     "crashed",  # the process died by a signal or exited early (RawRun status "crashed")
-)
+]
+DIAGNOSIS_CODES: tuple[DiagnosisCode, ...] = get_args(DiagnosisCode)
 
 
 @dataclass
@@ -49,12 +59,16 @@ class Check:
 
 @dataclass
 class Diagnosis:
-    code: str
+    code: DiagnosisCode
     message: str  # English
     details: dict[str, Any] = field(default_factory=dict)
     messages: dict[str, str] = field(default_factory=dict)  # {"en": ..., "ja": ...}
     hint: dict[str, str] | None = None  # the exercise's hint for this code, {"en", "ja"}
     case: str | None = None  # the case it was found on (None: whole submission)
+
+    def __post_init__(self) -> None:
+        if self.code not in DIAGNOSIS_CODES:  # the vocabulary is closed: LMSs and statistics key on it
+            raise ValueError(f"unknown diagnosis code {self.code!r}: add it to results.DiagnosisCode")
 
 
 @dataclass
@@ -92,13 +106,16 @@ class GradeResult:
         return asdict(self)
 
 
-def fallback(exercise_id: str, version: str, code: str, message: str, **details: Any) -> GradeResult:
-    """A failed, explained result for anything that went wrong: never a missing result."""
+def fallback(exercise_id: str, version: str, message: Bilingual, **details: Any) -> GradeResult:
+    """The result of a grading that could not happen (``grader_error``): always an error, in both languages."""
+    if not (message.get("en") and message.get("ja")):
+        raise ValueError("a fallback result needs its message in English and Japanese")
     return GradeResult(
-        status="error" if code == "grader_error" else "graded",
+        status="error",
         score=0.0,
         passed=False,
-        diagnoses=[Diagnosis(code=code, message=message, details=dict(details), messages={"en": message, "ja": message})],
+        diagnoses=[Diagnosis(code="grader_error", message=message["en"], details=dict(details),
+                             messages={"en": message["en"], "ja": message["ja"]})],
         exercise_id=exercise_id,
         exercise_version=version,
     )

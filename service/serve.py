@@ -15,19 +15,19 @@ log = logging.getLogger(__name__)
 
 
 def build_app() -> Flask:
-    """The served app (``run`` migrated the database already): stale work re-queued, webhooks resumed."""
+    """The served app (``run`` migrated the database already): stale work re-queued, deliveries resumed."""
     from service.app import create_app
-    from service.services import catalog
-    from service.services.grader import get_grader
-    from service.services.webhooks import get_dispatcher
+    from service.services import catalog, outbox, queue
+    from service.services.runtime import runtime
 
     app = create_app({"KIWAME_AUTO_MIGRATE": "0"})
+    rt = runtime(app)
     with app.app_context():
         try:
-            requeued = get_grader(app).recover()
-            resumed = get_dispatcher(app).resume()
+            requeued = queue.recover(rt.queue)
+            resumed = outbox.resume(rt.outbox)
             if requeued or resumed:
-                log.warning("re-queued %d submissions and %d webhook deliveries", requeued, resumed)
+                log.warning("re-queued %d submissions and %d outbox deliveries", requeued, resumed)
         except Exception:  # e.g. schema not migrated yet: serve anyway, healthz will say what is wrong
             log.exception("startup recovery failed")
     catalog.start_reference_check(app)
@@ -77,14 +77,13 @@ def run(host: str, port: int, threads: int = 8) -> None:
     from service.persistence.migrate import upgrade
     from service.telemetry import logs
 
-    settings = config.load()
-    log_format = str(settings["KIWAME_LOG_FORMAT"]).lower()
-    logs.configure(log_format, str(settings["KIWAME_LOG_LEVEL"]))
+    settings = config.load_settings()
+    log_format = settings.log_format.lower()
+    logs.configure(log_format, settings.log_level)
     logs.GunicornJsonLogger.log_kind = log_format
     # Migrate once, in the arbiter, before any worker (the worker's create_app does not): on the embedded
     # SQLite, when KIWAME_AUTO_MIGRATE asks (by default only the embedded SQLite), or when asked to here.
-    if settings["KIWAME_EMBEDDED_DB"] or settings["KIWAME_AUTO_MIGRATE"] \
-            or str(settings.get("KIWAME_AUTO_MIGRATE_ON_SERVE", "")) == "1":
+    if settings.embedded_db or settings.auto_migrate or settings.auto_migrate_on_serve:
         upgrade(create_app({"KIWAME_AUTO_MIGRATE": "0"}))
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",
@@ -96,7 +95,7 @@ def run(host: str, port: int, threads: int = 8) -> None:
         "accesslog": "-",
         "preload_app": False,
         "logger_class": logs.GunicornJsonLogger,  # gunicorn's own lines in the same format as the app's
-        "loglevel": str(settings["KIWAME_LOG_LEVEL"]).lower(),
+        "loglevel": settings.log_level.lower(),
     }
     if _multiprocess_dir():
         options["child_exit"] = _child_exit

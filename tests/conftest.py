@@ -92,13 +92,9 @@ def clean_tables(app: Flask) -> None:
 
 def close_app(app: Flask) -> None:
     from service.extensions import db
+    from service.services.runtime import runtime
 
-    grader = app.extensions.get("kiwame.grader")
-    if grader is not None:
-        grader.shutdown()
-    hooks = app.extensions.get("kiwame.webhooks")
-    if hooks is not None:
-        hooks.cancel_all()
+    runtime(app).close()  # grading threads and delivery timers, when they were started
     clean_tables(app)
     with app.app_context():
         db.engine.dispose()
@@ -108,12 +104,13 @@ def close_app(app: Flask) -> None:
 def make_app(migrated: str, instance_dir: Path, engine: Any) -> Iterator[Callable[..., Flask]]:
     """Build apps on the session database; tables are emptied after the test."""
     from service.app import create_app
+    from service.services.runtime import runtime
 
     apps: list[Flask] = []
 
     def build(**overrides: Any) -> Flask:
         app = create_app({**base_config(migrated, instance_dir), **overrides})
-        app.extensions["kiwame.engine"] = engine  # the session's, instead of a sandbox per app
+        runtime(app).engine = engine  # the session's, instead of a sandbox per app
         apps.append(app)
         return app
 

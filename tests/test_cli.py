@@ -188,3 +188,13 @@ def test_deployment_files() -> None:
         assert svc["environment"]["KIWAME_DATABASE_URL"].startswith("postgresql+psycopg://")
     dockerfile = (REPO / "Dockerfile").read_text()
     assert "pip install" in dockerfile and "kiwame" in dockerfile
+
+
+def test_flask_cli_finds_the_kiwame_group_through_its_entry_point(env: dict[str, str | None]) -> None:
+    # The factory does not import the CLI (no app <-> cli cycle): Flask loads the group from the
+    # ``flask.commands`` entry point that pyproject.toml declares.
+    child_env = {**os.environ, **{k: v for k, v in env.items() if v}}
+    out = subprocess.run([sys.executable, "-m", "flask", "--app", "service.app:create_app", "kiwame", "user", "--help"],
+                         capture_output=True, text=True, env=child_env, timeout=120, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert "create" in out.stdout and "Usage: python -m flask kiwame user" in out.stdout

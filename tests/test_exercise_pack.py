@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from service.authoring.lint_code import candidate_code
+from service.authoring.validate import check_reference
 from service.domain import Exercise, Submission
 from service.exercises import load_catalog, load_exercise
-from service.exercises.lint_code import candidate_code
-from service.exercises.validate import check_reference
 from service.grading.engine import Engine
 
 # Checks that show a *case* caught the wrong answer (not only a view/contiguity structure check).

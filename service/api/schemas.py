@@ -7,6 +7,7 @@ from typing import Any, get_args
 from marshmallow import Schema, ValidationError, fields, validate
 
 from service.domain import SUBMISSION_STATUSES, Framework, Kind
+from service.services.submission_views import SubmissionSchema  # the one API shape of a submission
 
 
 class Str(fields.String):
@@ -99,30 +100,6 @@ class SubmitBodySchema(Schema):
     callback_url = fields.Url(allow_none=True, schemes={"http", "https"}, require_tld=False, metadata={
         "description": "http(s) URL POSTed a signed webhook (Standard Webhooks) when grading finishes",
         "format": "uri", "pattern": "^https?://"})
-
-
-class SubmissionSchema(Schema):
-    id = fields.Integer(required=True)
-    exercise_id = fields.String(required=True)
-    exercise_version = fields.String(allow_none=True)
-    user = fields.String(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(SUBMISSION_STATUSES))
-    score = fields.Float(allow_none=True)
-    passed = fields.Boolean(allow_none=True)
-    source = fields.String()
-    code = fields.String(allow_none=True)
-    answer = fields.Raw(allow_none=True)
-    cases = fields.List(fields.Dict(), metadata={
-        "description": "[{name, visible, passed, checks: [{name, passed, message}], output, expected}]"})
-    diagnoses = fields.List(fields.Dict(), metadata={"description": "[{code, message, details, messages, hint}]"})
-    stdout = fields.String()
-    stderr = fields.String()
-    limits_hit = fields.List(fields.String())
-    timings = fields.Dict(keys=fields.String(), values=fields.Float())
-    explanation = fields.Dict(allow_none=True)
-    created_at = fields.DateTime(required=True)
-    started_at = fields.DateTime(allow_none=True)
-    graded_at = fields.DateTime(allow_none=True)
 
 
 class SubmissionListArgs(PageArgs):

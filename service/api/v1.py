@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 from service.api import schemas
 from service.api.auth import load_principal, principal, resolve_user
 from service.api.pagination import paginate
+from service.config import settings
 from service.extensions import limit_grading, limiter
 from service.services import exercises as exercise_service
 from service.services import progress as progress_service
@@ -19,7 +20,7 @@ from service.services import submissions as submission_service
 blp = Blueprint("api_v1", __name__, url_prefix="/api/v1", description="Kiwame REST API v1")
 blp.before_request(load_principal)
 # Per user (see extensions.rate_limit_key); the limit string is read per request so tests can lower it.
-limiter.limit(lambda: current_app.config["KIWAME_RATE_LIMIT"])(blp)
+limiter.limit(lambda: settings(current_app).rate_limit)(blp)
 
 ERRORS = (401, 403, 404, 413, 422, 429)
 
@@ -75,11 +76,11 @@ class Submissions(MethodView):
             user_id=me.user_id, exercise_id=body["exercise_id"], code=body.get("code"),
             answer=body.get("answer"), source="api", idempotency_key=key,
             callback_url=body.get("callback_url"), token_id=me.token_id))
-        wait = min(query["wait"], int(current_app.config["KIWAME_MAX_WAIT_S"]))
+        wait = min(query["wait"], settings(current_app).max_wait_s)
         if wait and not view.final:
             view = submission_service.wait_for(view.id, wait, viewer_id=me.user_id, staff=me.is_staff)
         headers = {"Location": url_for("api_v1.SubmissionDetail", submission_id=view.id)}
-        return view.to_dict(), 200 if view.final else 202, headers
+        return view, 200 if view.final else 202, headers
 
     @blp.arguments(schemas.SubmissionListArgs, location="query")
     @blp.response(200, schemas.SubmissionPageSchema)
@@ -95,7 +96,7 @@ class Submissions(MethodView):
         views, total = submission_service.list_submissions(
             user_id=user_id, exercise_id=args.get("exercise_id"), status=args.get("status"),
             page=args["page"], per_page=args["per_page"])
-        body, headers = paginate([v.to_dict() for v in views], total, args["page"], args["per_page"])
+        body, headers = paginate(list(views), total, args["page"], args["per_page"])
         return body, 200, headers
 
 
@@ -106,8 +107,7 @@ class SubmissionDetail(MethodView):
     def get(self, submission_id: int) -> Any:
         """One submission with its full grading result."""
         me = principal()
-        return submission_service.get_submission(submission_id, viewer_id=me.user_id,
-                                                 staff=me.is_staff).to_dict()
+        return submission_service.get_submission(submission_id, viewer_id=me.user_id, staff=me.is_staff)
 
 
 @blp.route("/progress")

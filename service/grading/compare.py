@@ -11,7 +11,7 @@ import numpy as np
 from service.domain import CheckSpec, Exercise
 from service.grading import messages as m
 from service.grading.diagnose import Finding, close_mask, mismatch_details, rearrangement_finding
-from service.results import Check, Diagnosis
+from service.results import Check, Diagnosis, DiagnosisCode
 from service.sandbox.protocol import ArgIn, CaseOut, Value
 
 # torch.testing.assert_close defaults (rtol, atol); complex uses its float parts; everything else is exact.
@@ -54,14 +54,15 @@ class _Ctx:
     diagnoses: list[Diagnosis] = field(default_factory=list)
     failed: bool = False
 
-    def add(self, name: str, passed: bool, msg: m.Msg, code: str | None = None, details: dict | None = None) -> None:
+    def add(self, name: str, passed: bool, msg: m.Msg, code: DiagnosisCode | None = None,
+            details: dict | None = None) -> None:
         self.checks.append(m.check(name, passed, msg))
         if not passed:
             self.failed = True
             if code is not None:
                 self.diagnose(code, msg, details)
 
-    def diagnose(self, code: str, msg: m.Msg, details: dict | None = None) -> None:
+    def diagnose(self, code: DiagnosisCode, msg: m.Msg, details: dict | None = None) -> None:
         self.diagnoses.append(m.diagnosis(self.exercise, code, msg, details))
 
 
@@ -247,7 +248,7 @@ def _structure(ctx: _Ctx, path: str, act: Value) -> None:
                 "channels_last" if spec.channels_last else "contiguous (not channels_last)", "not_channels_last", act)
 
 
-def _layout(ctx: _Ctx, path: str, name: str, got: bool | None, want: bool, label: str, code: str,
+def _layout(ctx: _Ctx, path: str, name: str, got: bool | None, want: bool, label: str, code: DiagnosisCode,
             act: Value) -> None:
     """A memory-layout flag the exercise asks for (contiguous / channels_last), reported with the strides."""
     good = got is want

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from service.grading.render import json_scalar
+from service.results import DiagnosisCode
 
 MAX_NDIM = 6  # 6! = 720 candidate permutations: cheap on the small, coordinate-coded inputs exercises use
 MAX_ELEMENTS = 1 << 16  # with up to 720 permutations per input, this bounds the search to ~50M compares
@@ -19,7 +20,7 @@ T_WARNING = "The use of `x.T` on tensors of dimension other than 2"
 
 @dataclass(frozen=True)
 class Finding:
-    code: str
+    code: DiagnosisCode
     details: dict[str, Any] = field(default_factory=dict)
 
 

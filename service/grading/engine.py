@@ -15,7 +15,7 @@ from service.grading.quiz import grade_quiz
 from service.grading.reference import Prepared, ReferenceCache, ReferenceFailed, Runner
 from service.grading.render import render_inputs, render_value
 from service.grading.rules import check_rules
-from service.results import CaseResult, Diagnosis, GradeResult, fallback
+from service.results import CaseResult, Diagnosis, DiagnosisCode, GradeResult, fallback
 from service.sandbox.protocol import RawRun
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,7 @@ class Engine:
 
     @staticmethod
     def _error(exercise: Exercise, message: m.Msg, **details: str) -> GradeResult:
-        result = fallback(exercise.id, exercise.content_hash, "grader_error", message["en"], **details)
-        result.diagnoses[0].messages = dict(message)
+        result = fallback(exercise.id, exercise.content_hash, {"en": message["en"], "ja": message["ja"]}, **details)
         result.kind = exercise.kind
         return result
 
@@ -194,7 +193,7 @@ class Engine:
 # Most telling first: the first diagnosis is what a learner reads first and what class statistics count
 # as the submission's mistake, so "you reshaped instead of permuting" must come before the generic
 # "values differ" and before the rule reminders that the same answer also triggers.
-_SPECIFICITY: dict[str, int] = {
+_SPECIFICITY: dict[DiagnosisCode, int] = {
     **dict.fromkeys(("syntax_error", "missing_function", "timeout", "memory_limit", "output_limit",
                      "sandbox_violation", "crashed", "grader_error"), 0),
     **dict.fromkeys(("reshape_instead_of_permute", "wrong_axis_order", "transpose_all_axes",
@@ -204,12 +203,13 @@ _SPECIFICITY: dict[str, int] = {
     "runtime_error": 4,
     **dict.fromkeys(("value_mismatch", "wrong_answer"), 5),
     **dict.fromkeys(("forbidden_name", "missing_required_name"), 6),
+    "gpu_skipped": 7,  # a note about the optional GPU pass, never the mistake
 }
 
 
 def by_specificity(diagnoses: list[Diagnosis]) -> list[Diagnosis]:
     """Stable sort: the specific mistake first, generic findings and rule reminders after it."""
-    return sorted(diagnoses, key=lambda d: _SPECIFICITY.get(d.code, 7))
+    return sorted(diagnoses, key=lambda d: _SPECIFICITY[d.code])
 
 
 def merge_repeats(diagnoses: list[Diagnosis], visible: set[str]) -> list[Diagnosis]:

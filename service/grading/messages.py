@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from service.domain import Exercise
-from service.results import Check, Diagnosis
+from service.results import Check, Diagnosis, DiagnosisCode
 
 Msg = dict[str, str]  # {"en": ..., "ja": ...}
 
@@ -71,7 +71,7 @@ def check(name: str, passed: bool, msg: Msg) -> Check:
 
 
 def diagnosis(
-    exercise: Exercise | None, code: str, msg: Msg, details: Mapping[str, Any] | None = None,
+    exercise: Exercise | None, code: DiagnosisCode, msg: Msg, details: Mapping[str, Any] | None = None,
     case: str | None = None,
 ) -> Diagnosis:
     """A Diagnosis with the exercise's hint for ``code`` attached (hints are keyed by diagnosis code)."""

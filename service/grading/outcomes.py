@@ -7,13 +7,13 @@ from typing import Any
 
 from service.domain import Exercise
 from service.grading import messages as m
-from service.results import Diagnosis
+from service.results import Diagnosis, DiagnosisCode
 from service.sandbox.protocol import RawRun
 
 CODE = {"en": "Your code", "ja": "コード"}
 
 # Run statuses that mean the learner's code itself failed (each is also a diagnosis code).
-RUN_FAILURES = ("syntax_error", "missing_function", "runtime_error", "timeout", "memory_limit",
+RUN_FAILURES: tuple[DiagnosisCode, ...] = ("syntax_error", "missing_function", "runtime_error", "timeout", "memory_limit",
                 "output_limit", "sandbox_violation", "crashed")
 
 # Well-known runtime errors worth a pointer beyond the raw exception text.
@@ -87,7 +87,8 @@ def run_failure(exercise: Exercise, run: RawRun) -> Diagnosis:
     details: dict[str, Any] = {"status": status, "detail": detail}
     if run.error:
         details["error"] = {k: run.error.get(k) for k in ("type", "message", "line", "traceback") if k in run.error}
-    return m.diagnosis(exercise, status if status in RUN_FAILURES else "runtime_error", msg, details)
+    code: DiagnosisCode = next((c for c in RUN_FAILURES if c == status), "runtime_error")
+    return m.diagnosis(exercise, code, msg, details)
 
 
 def case_error(exercise: Exercise, error: dict[str, Any] | None, visible: bool) -> tuple[m.Msg, dict[str, Any]]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from service.domain import Exercise
 from service.grading import messages as m
-from service.results import CaseResult, GradeResult
+from service.results import CaseResult, DiagnosisCode, GradeResult
 
 _SIZE = re.compile(r"^\s*(?:torch\.Size\s*\(\s*)?[\[(]?\s*(.*?)\s*[\])]?\s*\)?\s*$", re.S)
 
@@ -76,7 +76,7 @@ def grade_quiz(exercise: Exercise, answer: Any) -> GradeResult:
     return _result(exercise, False, msg, "wrong_answer", {"expected": expected_text, "got": shown})
 
 
-def _result(exercise: Exercise, passed: bool, msg: m.Msg, code: str | None = None,
+def _result(exercise: Exercise, passed: bool, msg: m.Msg, code: DiagnosisCode | None = None,
             details: dict[str, Any] | None = None) -> GradeResult:
     return GradeResult(
         status="graded",

@@ -152,7 +152,24 @@ class WebSession(Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
-class WebhookDelivery(Model):
+DELIVERY_STATUSES = ("pending", "delivered", "failed")
+
+
+class DeliveryState:
+    """The columns every outbox table has (see ``service/services/outbox.py``): its retry state."""
+
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    last_status_code: Mapped[int | None] = mapped_column()
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookDelivery(DeliveryState, Model):
+    """The outbox table of the ``webhook`` kind: one signed POST of a graded submission to its callback URL."""
+
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         sa.CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
@@ -162,10 +179,3 @@ class WebhookDelivery(Model):
     submission_id: Mapped[int] = mapped_column(sa.ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
     url: Mapped[str] = mapped_column(sa.String(2048))
     event: Mapped[str] = mapped_column(sa.String(64), default="submission.graded")
-    status: Mapped[str] = mapped_column(sa.String(16), default="pending", index=True)
-    attempts: Mapped[int] = mapped_column(default=0)
-    last_error: Mapped[str | None] = mapped_column(sa.Text)
-    last_status_code: Mapped[int | None] = mapped_column()
-    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

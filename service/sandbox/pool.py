@@ -239,3 +239,14 @@ class SandboxPool:
                 if child.pid:
                     pids.append(child.pid)
             return pids
+
+
+def probe_layers(pool: SandboxPool | None = None) -> list[selfcheck.LayerStatus]:
+    """Per-layer report for `kiwame doctor` and `/healthz` (uses `pool` if given, else a temporary one)."""
+    if pool is not None:
+        return pool.selfcheck()
+    tmp = SandboxPool(size=1)
+    try:
+        return tmp.selfcheck()
+    finally:
+        tmp.close()

@@ -132,16 +132,3 @@ def refusal(layers: list[LayerStatus], required: tuple[str, ...]) -> str:
     """'' when every required layer is ok, else the reason to refuse grading (names layer and fix)."""
     bad = [ly for ly in layers if not ly.ok and ly.name in required]
     return "; ".join(f"isolation layer '{ly.name}' is missing ({ly.detail}): {ly.how_to_enable}" for ly in bad)
-
-
-def selfcheck(pool: object | None = None) -> list[LayerStatus]:
-    """Per-layer report for `kiwame doctor` and `/healthz` (uses `pool` if given, else a temporary one)."""
-    from service.sandbox.pool import SandboxPool
-
-    if isinstance(pool, SandboxPool):
-        return pool.selfcheck()
-    tmp = SandboxPool(size=1)
-    try:
-        return tmp.selfcheck()
-    finally:
-        tmp.close()

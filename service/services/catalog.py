@@ -1,4 +1,4 @@
-"""The exercise catalog and grading engine held by the app, and the versions mirrored into the database."""
+"""The exercise catalog's checks and reloads, and the exercise versions mirrored into the database."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
 
+from service.authoring import validate
 from service.domain import Exercise
-from service.exercises import Catalog, ExerciseError, ReloadResult, load_catalog
+from service.exercises import Catalog, ExerciseError, ReloadResult
 from service.persistence import ExerciseVersion, db
+from service.services.runtime import ReferenceChecks, runtime
 
 log = logging.getLogger(__name__)
-_engine_lock = threading.Lock()
 _reference_lock = threading.Lock()  # one reference check at a time (start-up and reloads)
 
 
@@ -33,7 +34,7 @@ def reference_errors(catalog: Catalog) -> list[ExerciseError]:
     """Errors of the reference checks that still apply: only for the versions loaded now."""
     if not has_app_context():
         return []
-    checked: dict[tuple[str, str], list[ExerciseError]] = current_app.extensions.get("kiwame.reference_checks", {})
+    checked = runtime(current_app).reference_checks
     current = {(e.id, e.content_hash) for e in exercises(catalog)}
     return [err for key, errs in checked.items() if key in current for err in errs]
 
@@ -47,25 +48,24 @@ def check_references(app: Flask) -> int:
     Each (exercise, content hash) is checked once: a reload checks only the new or edited versions, and
     one check runs at a time, so a reload during the start-up check repeats none of its work.
     """
-    from service.exercises.validate import check_reference  # grading imports exercises: import lazily
-
+    rt = runtime(app)
     with app.app_context(), _reference_lock:
-        engine = get_engine(app)
-        previous: dict[tuple[str, str], list[ExerciseError]] = app.extensions.get("kiwame.reference_checks", {})
-        found: dict[tuple[str, str], list[ExerciseError]] = {}  # every version checked now, [] when it passed
-        for exercise in exercises(get_catalog(app)):
+        engine = rt.engine
+        previous = rt.reference_checks
+        found: ReferenceChecks = {}  # every version checked now, [] when it passed
+        for exercise in exercises(rt.catalog):
             key = (exercise.id, exercise.content_hash)
             if key in previous:
                 continue
             try:
-                errors, _, _ = check_reference(engine, exercise, lint=False)
+                errors, _, _ = validate.check_reference(engine, exercise, lint=False)
             except Exception as exc:  # a grader bug must not stop the others from being checked
                 log.exception("reference check of %s failed", exercise.id)
                 errors = [ExerciseError(exercise.source_path, 1, "solution",
                                         f"the reference check crashed: {type(exc).__name__}: {exc}")]
             found[key] = errors
         # A new dict, not an update in place: request threads read the old one without a lock.
-        app.extensions["kiwame.reference_checks"] = {**previous, **found}
+        rt.reference_checks = {**previous, **found}
         failed = sorted(key[0] for key, errors in found.items() if errors)
         if failed:
             log.error("%d exercises failed their reference check: %s", len(failed), failed)
@@ -78,48 +78,17 @@ def start_reference_check(app: Flask) -> threading.Thread:
     return thread
 
 
-def get_catalog(app: Flask | None = None) -> Catalog:
-    app = app or current_app
-    catalog: Catalog = app.extensions["kiwame.catalog"]
-    return catalog
-
-
-def init_catalog(app: Flask) -> Catalog:
-    catalog = load_catalog(app.config["KIWAME_EXERCISES_DIR"])
-    app.extensions["kiwame.catalog"] = catalog
-    return catalog
-
-
 def reload_catalog(app: Flask | None = None, *, only_if_changed: bool = False) -> ReloadResult | None:
     """Reload the exercise files and mirror the new versions into the database."""
-    app = app or current_app
-    catalog = get_catalog(app)
+    rt = runtime(app)
+    catalog = rt.catalog
     # The catalog swaps its snapshot in place (thread-safe); reload() says what changed.
     outcome = catalog.reload_if_changed() if only_if_changed else catalog.reload()
     if outcome is not None and outcome.anything:
         sync_versions(catalog)
-        if "kiwame.engine" in app.extensions:  # a serving process: check the new versions' references too
-            start_reference_check(app)
+        if rt.engine_started:  # a serving process: check the new versions' references too
+            start_reference_check(rt.app)
     return outcome
-
-
-def get_engine(app: Flask | None = None) -> Any:
-    """The grading engine, created on first use so gunicorn forks before any sandbox process starts."""
-    app = app or current_app
-    engine = app.extensions.get("kiwame.engine")
-    if engine is not None:
-        return engine
-    with _engine_lock:
-        engine = app.extensions.get("kiwame.engine")
-        if engine is None:
-            from service.grading.engine import Engine
-            from service.sandbox.pool import SandboxPool
-
-            size = app.config.get("KIWAME_SANDBOX_SIZE")
-            pool = SandboxPool(size=size) if size else SandboxPool()
-            engine = Engine(pool)
-            app.extensions["kiwame.engine"] = engine
-    return engine
 
 
 def snapshot(exercise: Exercise) -> dict[str, Any]:

@@ -6,11 +6,10 @@ import logging
 import threading
 from typing import Any
 
-from flask import current_app
-
 from service.domain import Exercise, Submission
 from service.errors import NotFound
 from service.services import catalog as catalog_service
+from service.services.runtime import runtime
 
 log = logging.getLogger(__name__)
 _expected_lock = threading.Lock()
@@ -25,7 +24,7 @@ def summary(exercise: Exercise) -> dict[str, Any]:
 def list_exercises(*, tag: str | None = None, framework: str | None = None, kind: str | None = None,
                    track: str | None = None) -> list[dict[str, Any]]:
     out = []
-    for ex in catalog_service.exercises(catalog_service.get_catalog()):
+    for ex in catalog_service.exercises(runtime().catalog):
         if (tag and tag not in ex.tags) or (framework and ex.framework != framework) \
                 or (kind and ex.kind != kind) or (track and ex.track != track):
             continue
@@ -34,7 +33,7 @@ def list_exercises(*, tag: str | None = None, framework: str | None = None, kind
 
 
 def get_exercise(exercise_id: str) -> Exercise:
-    exercise = catalog_service.get_catalog().get(exercise_id)
+    exercise = runtime().catalog.get(exercise_id)
     if exercise is None:
         raise NotFound(f"no exercise {exercise_id!r}", code="exercise_not_found")
     return exercise
@@ -53,8 +52,7 @@ def detail(exercise_id: str) -> dict[str, Any]:
 
 def expected_outputs(exercise: Exercise) -> dict[str, dict[str, Any]]:
     """Visible cases' inputs and expected outputs from the engine's reference run, cached by content hash."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    cache: dict[str, dict[str, dict[str, Any]]] = app.extensions.setdefault("kiwame.expected", {})
+    cache = runtime().expected
     if exercise.content_hash in cache:
         return cache[exercise.content_hash]
     with _expected_lock:
@@ -67,7 +65,7 @@ def _reference_run(exercise: Exercise) -> dict[str, dict[str, Any]]:
     # Grading the reference solution reuses the engine's own reference cache and rendering, so the
     # expected values shown here are exactly those a submission is compared against.
     try:
-        result = catalog_service.get_engine().grade(exercise, Submission(exercise.id, code=exercise.solution))
+        result = runtime().engine.grade(exercise, Submission(exercise.id, code=exercise.solution))
     except Exception:
         log.exception("reference run for %s failed", exercise.id)
         return {}

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 
 from service.persistence import db
+from service.sandbox.pool import SandboxPool, probe_layers
 from service.services import catalog as catalog_service
+from service.services.runtime import runtime
 
 log = logging.getLogger(__name__)
 _SELFCHECK_TTL_S = 60.0  # the self-test forks sandbox children: not on every probe
@@ -43,16 +44,14 @@ def database_check() -> dict[str, Any]:
         return {"ok": False, "backend": db.engine.dialect.name, "error": f"{type(exc).__name__}: {exc}"}
 
 
-def sandbox_check(*, fresh: bool = False, pool: Any = None) -> dict[str, Any]:
+def sandbox_check(*, fresh: bool = False, pool: SandboxPool | None = None) -> dict[str, Any]:
     """The sandbox's ``selfcheck()`` per layer; ok unless a required layer failed."""
     with _cache_lock:
         cached = _cache.get("sandbox")
         if cached and not fresh and time.monotonic() - cached[0] < _SELFCHECK_TTL_S:
             return cached[1]
         try:
-            from service.sandbox.selfcheck import selfcheck
-
-            layers = [dataclasses.asdict(layer) for layer in selfcheck(pool)]  # LayerStatus
+            layers = [dataclasses.asdict(layer) for layer in probe_layers(pool)]  # LayerStatus
             ok = all(layer.get("ok") for layer in layers if layer.get("required"))
             report: dict[str, Any] = {"ok": ok, "layers": layers}
         except Exception as exc:
@@ -85,15 +84,16 @@ def schema_check() -> dict[str, Any]:
 
 
 def health(*, fresh: bool = False) -> Health:
-    catalog = catalog_service.get_catalog()
+    rt = runtime()
+    catalog = rt.catalog
     errors = catalog_service.catalog_errors(catalog)
     exercises = {"loaded": len(catalog_service.exercises(catalog)), "errors": errors}
     database = database_check()
     if database["ok"]:
         database["schema"] = schema_check()
     # Probe the running engine's own pool when there is one, rather than starting a second sandbox.
-    engine = current_app.extensions.get("kiwame.engine")
-    sandbox = sandbox_check(fresh=fresh, pool=getattr(engine, "pool", None))
+    pool = rt.engine.pool if rt.engine_started else None
+    sandbox = sandbox_check(fresh=fresh, pool=pool if isinstance(pool, SandboxPool) else None)
     schema_ok = database.get("schema", {}).get("ok", False)
     return Health(database["ok"] and schema_ok and sandbox["ok"], database, exercises, sandbox)
 
@@ -112,7 +112,10 @@ def readiness() -> Readiness:
     passing, and this process's zygote alive (the grading pool is started here if it was not yet)."""
     checks: dict[str, dict[str, Any]] = {"database": database_check()}
     checks["schema"] = schema_check() if checks["database"]["ok"] else {"ok": False, "error": "no database"}
-    pool = catalog_service.get_engine().pool
+    pool = runtime().engine.pool
+    if not isinstance(pool, SandboxPool):  # an engine without a local sandbox cannot grade here
+        checks["sandbox"] = checks["zygote"] = {"ok": False, "error": "no sandbox pool in this process"}
+        return Readiness(False, checks)
     alive = pool.revive()  # an idle pool whose zygote died would otherwise wait for a submission
     sandbox = sandbox_check(pool=pool)
     checks["sandbox"] = {"ok": sandbox["ok"], **({"error": sandbox["error"]} if "error" in sandbox else {}),

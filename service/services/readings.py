@@ -9,26 +9,12 @@ from flask import Flask
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from service.persistence import SubmissionRow, WebhookDelivery, db
+from service.persistence import SubmissionRow, db
+from service.sandbox.pool import SandboxPool
+from service.services import outbox
+from service.services.runtime import runtime
 from service.telemetry.http import add_reading
 from service.telemetry.metrics import gauge
-
-# Outbox kinds: each counts its deliveries still to be made. Webhooks are here; another outbox (LTI score
-# passback) adds itself with register_outbox("lti", count) and shows up under the same metric.
-OUTBOXES: dict[str, Callable[[], int]] = {}
-
-
-def register_outbox(kind: str, backlog: Callable[[], int]) -> None:
-    """Count one more kind of outbox in ``kiwame_outbox_backlog{kind=...}`` (called in an app context)."""
-    OUTBOXES[kind] = backlog
-
-
-def _webhook_backlog() -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(WebhookDelivery)
-                             .where(WebhookDelivery.status == "pending")) or 0
-
-
-register_outbox("webhook", _webhook_backlog)
 
 
 def _in_context(app: Flask, read: Callable[[], Iterator[Metric]]) -> Callable[[], list[Metric]]:
@@ -49,16 +35,23 @@ def queue_depth() -> Iterator[Metric]:
                 {("queued",): counts.get("queued", 0), ("running",): counts.get("running", 0)}, ("status",))
 
 
+def backlog(kind: outbox.Kind) -> int:
+    """Deliveries of one outbox kind still to be made (every kind's table has DeliveryState's status)."""
+    return db.session.scalar(sa.select(sa.func.count()).select_from(kind.model)
+                             .where(kind.model.status == "pending")) or 0
+
+
 def outbox_backlog() -> Iterator[Metric]:
+    """Every registered outbox kind (webhooks, LTI score passback, ...) without further wiring."""
     yield gauge("kiwame_outbox_backlog", "Deliveries still pending, per outbox kind",
-                {(kind,): count() for kind, count in sorted(OUTBOXES.items())}, ("kind",))
+                {(name,): backlog(kind) for name, kind in sorted(outbox.KINDS.items())}, ("kind",))
 
 
 def sandbox_pool(app: Flask) -> Iterator[Metric]:
     """This process's pool; before the first grading there is none yet (zygote_up 0, nothing else)."""
-    engine = app.extensions.get("kiwame.engine")
-    pool = getattr(engine, "pool", None)
-    stats = pool.stats() if pool is not None and hasattr(pool, "stats") else None
+    rt = runtime(app)
+    pool = rt.engine.pool if rt.engine_started else None
+    stats = pool.stats() if isinstance(pool, SandboxPool) else None
     yield gauge("kiwame_sandbox_zygote_up", "1 when this process's sandbox zygote is running",
                 1 if stats and stats["zygote_alive"] else 0)
     if stats:

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
 import sqlalchemy as sa
 from flask import current_app
 
+from service.config import settings
 from service.errors import Forbidden, Invalid, KiwameError, NotFound
 from service.persistence import SubmissionRow, User, db
 from service.persistence.models import SOURCES
 from service.services import catalog as catalog_service
+from service.services.runtime import runtime
+from service.services.submission_views import SubmissionView, view
 
-FINAL_STATUSES = ("graded", "error")
+__all__ = ["SubmissionView", "SubmitRequest", "get_submission", "list_submissions", "submit", "view", "wait_for"]
 
 
 @dataclass(frozen=True)
@@ -32,72 +34,6 @@ class SubmitRequest:
     token_id: int | None = None
 
 
-@dataclass(frozen=True)
-class SubmissionView:
-    id: int
-    exercise_id: str
-    user_id: int
-    user: str
-    status: str
-    score: float | None
-    passed: bool | None
-    source: str
-    code: str | None
-    answer: Any
-    created_at: datetime
-    started_at: datetime | None
-    graded_at: datetime | None
-    exercise_version: str | None
-    diagnosis: str | None
-    callback_url: str | None
-    result: dict[str, Any] | None = None
-    replayed: bool = False  # True when an Idempotency-Key matched an earlier submission
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def final(self) -> bool:
-        return self.status in FINAL_STATUSES
-
-    def to_dict(self) -> dict[str, Any]:
-        """The API shape: the stored ``GradeResult.to_dict()`` flattened next to the submission's fields."""
-        result = self.result or {}
-        return {
-            "id": self.id,
-            "exercise_id": self.exercise_id,
-            "exercise_version": self.exercise_version,
-            "user": self.user,
-            "status": self.status,
-            "score": self.score,
-            "passed": self.passed,
-            "source": self.source,
-            "code": self.code,
-            "answer": self.answer,
-            "cases": result.get("cases", []),
-            "diagnoses": result.get("diagnoses", []),
-            "stdout": result.get("stdout", ""),
-            "stderr": result.get("stderr", ""),
-            "limits_hit": result.get("limits_hit", []),
-            "timings": result.get("timings", {}),
-            "explanation": result.get("explanation"),
-            "created_at": self.created_at,
-            "started_at": self.started_at,
-            "graded_at": self.graded_at,
-        }
-
-
-def view(row: SubmissionRow, user_name: str | None = None, *, replayed: bool = False) -> SubmissionView:
-    version = row.exercise_version.content_hash if row.exercise_version is not None else None
-    if version is None and row.result:
-        version = row.result.get("exercise_version") or None
-    return SubmissionView(
-        id=row.id, exercise_id=row.exercise_id, user_id=row.user_id, user=user_name or row.user.name,
-        status=row.status, score=row.score, passed=row.passed, source=row.source, code=row.code,
-        answer=row.answer, created_at=row.created_at, started_at=row.started_at, graded_at=row.graded_at,
-        exercise_version=version, diagnosis=row.diagnosis, callback_url=row.callback_url, result=row.result,
-        replayed=replayed,
-    )
-
-
 def _request_hash(req: SubmitRequest) -> str:
     body = {"exercise_id": req.exercise_id, "code": req.code, "answer": req.answer,
             "callback_url": req.callback_url}
@@ -108,7 +44,7 @@ def validate(req: SubmitRequest) -> Any:
     """The exercise the request targets, after checking kind, size and callback URL."""
     if req.source not in SOURCES:
         raise Invalid(f"source must be one of {', '.join(SOURCES)}")
-    exercise = catalog_service.get_catalog().get(req.exercise_id)
+    exercise = runtime().catalog.get(req.exercise_id)
     if exercise is None:
         raise NotFound(f"no exercise {req.exercise_id!r}", code="exercise_not_found")
     if exercise.kind == "code":
@@ -117,7 +53,7 @@ def validate(req: SubmitRequest) -> Any:
                           code="wrong_submission_kind")
         if "\x00" in req.code:  # PostgreSQL text cannot store NUL; no Python source needs one
             raise Invalid("code must not contain NUL characters", code="validation_error")
-        limit = int(current_app.config["KIWAME_MAX_CODE_BYTES"])
+        limit = settings(current_app).max_code_bytes
         size = len(req.code.encode())
         if size > limit:
             raise KiwameError(f"code is {size} bytes, the limit is {limit}", code="code_too_large",
@@ -156,9 +92,7 @@ def submit(req: SubmitRequest) -> SubmissionView:
             if earlier is not None:
                 return earlier
         raise
-    from service.services.grader import get_grader
-
-    get_grader().enqueue(row.id)
+    runtime().queue.enqueue(row.id)
     return view(row)
 
 
@@ -202,7 +136,5 @@ def list_submissions(*, user_id: int | None, exercise_id: str | None, status: st
 
 def wait_for(submission_id: int, timeout: float, *, viewer_id: int, staff: bool) -> SubmissionView:
     """Block until the submission is graded or ``timeout`` seconds passed, then return it."""
-    from service.services.grader import get_grader
-
-    get_grader().wait(submission_id, timeout)
+    runtime().queue.wait(submission_id, timeout)
     return get_submission(submission_id, viewer_id=viewer_id, staff=staff)

@@ -17,6 +17,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
+from service.config import settings
 from service.telemetry.metrics import HTTP_REQUESTS, HTTP_SECONDS, Reading, ReadingsCollector
 
 READINGS = "kiwame.metric_readings"
@@ -50,7 +51,7 @@ def exposition(readings: dict[str, Reading]) -> bytes:
 
 @bp.route("/metrics")
 def metrics() -> Any:
-    if not current_app.config.get("KIWAME_METRICS", True):
+    if not settings(current_app).metrics:
         return Response("metrics are off (KIWAME_METRICS=0)\n", status=404, mimetype="text/plain")
     body = exposition(current_app.extensions.get(READINGS, {}))
     return Response(body, mimetype=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})

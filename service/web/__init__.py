@@ -9,6 +9,8 @@ from typing import Any
 from flask import Blueprint, Flask, Response, g, jsonify, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
+from service.config import settings
+from service.errors import use_html_pages
 from service.extensions import RATE_IDENTITIES
 from service.web import i18n
 from service.web.common import is_staff, load_request_state, page, rate_identity, t
@@ -36,10 +38,10 @@ def init_app(app: Flask) -> None:
     from service.web.learn import bp as learn_bp
     from service.web.teach import bp as teach_bp
 
-    secure = str(app.config.get("KIWAME_SECURE_COOKIES", "")).strip().lower() in {"1", "true", "yes", "on"}
-    app.config["SESSION_COOKIE_NAME"] = app.config.get("KIWAME_SESSION_COOKIE", "kiwame_session")
+    config = settings(app)
+    app.config["SESSION_COOKIE_NAME"] = config.session_cookie
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
-                      SESSION_COOKIE_SECURE=secure or bool(app.config.get("SESSION_COOKIE_SECURE")))
+                      SESSION_COOKIE_SECURE=config.secure_cookies or bool(app.config.get("SESSION_COOKIE_SECURE")))
     # CSRF is checked by the web blueprints only (see _protect); the token-authenticated API has no cookies.
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # tied to the session's own lifetime instead
@@ -60,7 +62,7 @@ def init_app(app: Flask) -> None:
                 "asset": lambda name: url_for("web.static", filename=name, v=versions.get(name, "0"))}
 
     app.extensions.setdefault(RATE_IDENTITIES, []).append(rate_identity)
-    app.extensions["kiwame.html_error_handler"] = _error_page
+    use_html_pages(app, _error_page)
     app.register_error_handler(CSRFError, _csrf_error)
 
 

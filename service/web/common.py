@@ -11,8 +11,8 @@ from flask import abort, g, redirect, render_template, request, session, url_for
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from service.services import catalog as catalog_service
 from service.services import users as users_service
+from service.services.runtime import runtime
 from service.web import i18n
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -88,7 +88,7 @@ def safe_next(target: str | None, default: str) -> str:
 
 
 def catalog() -> Any:
-    return catalog_service.get_catalog()
+    return runtime().catalog
 
 
 def exercise_or_404(exercise_id: str) -> Any:

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
 
+from service.config import settings
 from service.errors import Forbidden, KiwameError, NotFound
 from service.extensions import limit_grading
 from service.services import display
@@ -79,7 +80,7 @@ def submit(exercise_id: str) -> Any:
         answer=body.get("answer") if ex.kind != "code" else None)
     try:
         created = submissions_service.submit(req)
-        done = submissions_service.wait_for(created.id, float(current_app.config.get("KIWAME_MAX_WAIT_S", 30)),
+        done = submissions_service.wait_for(created.id, float(settings(current_app).max_wait_s),
                                             viewer_id=g.user.id, staff=is_staff())
     except KiwameError as err:
         return jsonify({"code": err.code, "error": err.message}), err.status

@@ -9,6 +9,8 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
+from service.services.runtime import runtime
+
 
 def _all(client: FlaskClient, headers: dict[str, str], query: str = "") -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
@@ -23,7 +25,7 @@ def _all(client: FlaskClient, headers: dict[str, str], query: str = "") -> list[
 
 def test_list_matches_catalog_in_order(app: Flask, client: FlaskClient, auth: Callable[..., dict[str, str]]) -> None:
     headers = auth("ana")
-    catalog = app.extensions["kiwame.catalog"]
+    catalog = runtime(app).catalog
     items = _all(client, headers)
     assert [i["id"] for i in items] == list(catalog.exercises)
     first = items[0]
@@ -33,7 +35,7 @@ def test_list_matches_catalog_in_order(app: Flask, client: FlaskClient, auth: Ca
 
 def test_filters(client: FlaskClient, auth: Callable[..., dict[str, str]], app: Flask) -> None:
     headers = auth("ana")
-    exercises = list(app.extensions["kiwame.catalog"].exercises.values())
+    exercises = list(runtime(app).catalog.exercises.values())
     for query, keep in (("&framework=numpy", lambda e: e.framework == "numpy"),
                         ("&kind=shape", lambda e: e.kind == "shape"),
                         ("&tag=permute", lambda e: "permute" in e.tags),
@@ -57,7 +59,7 @@ def test_pagination_headers(client: FlaskClient, auth: Callable[..., dict[str, s
 def test_detail_never_leaks_solution_or_hidden_cases(app: Flask, client: FlaskClient,
                                                       auth: Callable[..., dict[str, str]]) -> None:
     headers = auth("ana")
-    exercise = app.extensions["kiwame.catalog"].get("permute-2d")
+    exercise = runtime(app).catalog.get("permute-2d")
     body = client.get("/api/v1/exercises/permute-2d", headers=headers).get_json()
     assert body["prompt"]["en"] == exercise.prompt.en and body["starter"] == exercise.starter
     assert body["version"] == exercise.content_hash and body["entry"] == "solve"
@@ -71,7 +73,7 @@ def test_detail_never_leaks_solution_or_hidden_cases(app: Flask, client: FlaskCl
 
 
 def test_quiz_detail_has_no_answer(client: FlaskClient, auth: Callable[..., dict[str, str]], app: Flask) -> None:
-    quizzes = [e for e in app.extensions["kiwame.catalog"].exercises.values() if e.kind == "choice"]
+    quizzes = [e for e in runtime(app).catalog.exercises.values() if e.kind == "choice"]
     assert quizzes
     body = client.get(f"/api/v1/exercises/{quizzes[0].id}", headers=auth("ana")).get_json()
     assert len(body["choices"]) == len(quizzes[0].choices) and "answer" not in body

@@ -8,12 +8,14 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
+from service.services.runtime import runtime
+
 WRONG = "import torch\n\ndef solve(x):\n    return x.reshape(x.shape[1], x.shape[0])\n"
 
 
 def _correct_code(app: Flask, exercise_id: str) -> str:
     # The exercise's own reference solution is, by definition, a correct answer.
-    return str(app.extensions["kiwame.catalog"].get(exercise_id).solution)
+    return str(runtime(app).catalog.get(exercise_id).solution)
 
 
 def test_full_loop(engine: Any, app: Flask, client: FlaskClient, auth: Callable[..., dict[str, str]]) -> None:
@@ -56,7 +58,7 @@ def test_healthz_reports_database_exercises_and_sandbox(engine: Any, app: Flask,
     response = client.get("/healthz")
     body = response.get_json()
     assert body["database"]["ok"] is True
-    assert body["exercises"]["loaded"] == len(app.extensions["kiwame.catalog"].exercises) > 0
+    assert body["exercises"]["loaded"] == len(runtime(app).catalog.exercises) > 0
     assert isinstance(body["exercises"]["errors"], list)
     layers = body["sandbox"]["layers"]
     assert layers and all({"name", "ok", "required"} <= set(layer) for layer in layers)

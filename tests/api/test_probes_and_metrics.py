@@ -13,7 +13,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service.services import readings
+from service.persistence import WebhookDelivery
+from service.services import outbox
+from service.services.runtime import runtime
 from service.telemetry.logs import JsonFormatter
 
 CODE = "def solve(x):\n    return x.permute(1, 0)  # secret-marker-7\n"
@@ -56,7 +58,7 @@ def test_unmigrated_database_is_neither_healthy_nor_ready(tmp_path: Path, engine
 
     app = create_app({"KIWAME_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
                       "KIWAME_INSTANCE_DIR": str(tmp_path), "KIWAME_AUTO_MIGRATE": "0"})
-    app.extensions["kiwame.engine"] = engine
+    runtime(app).engine = engine
     client = app.test_client()
     health = client.get("/healthz")
     assert health.status_code == 503 and health.get_json()["status"] == "unhealthy"
@@ -90,12 +92,15 @@ def test_metrics_count_a_graded_submission(app: Flask, client: FlaskClient,
     assert "secret-marker-7" not in after
 
 
-def test_any_outbox_kind_can_report_its_backlog(client: FlaskClient) -> None:
-    readings.register_outbox("lti-test", lambda: 3)
+def test_every_outbox_kind_reports_its_backlog(client: FlaskClient) -> None:
+    """A kind registered the way LTI score passback will be shows up with no metrics wiring of its own."""
+    outbox.register(outbox.Kind("lti-test", WebhookDelivery, lambda row: [], lambda delivery: outbox.delivered()))
     try:
-        assert "kiwame_outbox_backlog{kind=\"lti-test\"} 3.0" in client.get("/metrics").get_data(as_text=True)
+        text = client.get("/metrics").get_data(as_text=True)
+        assert "kiwame_outbox_backlog{kind=\"lti-test\"} 0.0" in text
+        assert "kiwame_outbox_backlog{kind=\"webhook\"} 0.0" in text
     finally:
-        readings.OUTBOXES.pop("lti-test")
+        outbox.KINDS.pop("lti-test")
 
 
 def test_metrics_can_be_turned_off(make_app: Callable[..., Flask]) -> None:
@@ -112,7 +117,7 @@ def test_request_ids(client: FlaskClient) -> None:
 
 def test_one_json_log_line_per_graded_submission_without_the_code(
         client: FlaskClient, auth: Callable[..., dict[str, str]], caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="service.services.grader"):
+    with caplog.at_level(logging.INFO, logger="service.services.queue"):
         sub = client.post("/api/v1/submissions?wait=20", headers=auth("ana"),
                           json={"exercise_id": "permute-2d", "code": CODE}).get_json()
     records = [r for r in caplog.records if getattr(r, "event", None) == "submission_graded"]

@@ -39,9 +39,9 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, st
         yield app, f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
-        grader = app.extensions.get("kiwame.grader")
-        if grader is not None:
-            grader.shutdown()
+        from service.services.runtime import runtime
+
+        runtime(app).close()
 
 
 @pytest.fixture(scope="session")

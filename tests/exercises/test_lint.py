@@ -7,8 +7,8 @@ from pathlib import Path
 
 from exercise_support import VALID, InProcessRunner
 
+from service.authoring.validate import validate_dir
 from service.exercises import load_catalog
-from service.exercises.validate import validate_dir
 from service.grading.engine import Engine
 
 BASE = VALID.format(id="permute-2d")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 
@@ -77,3 +80,38 @@ def test_versions_follow_file_edits(tmp_path: Path, make_app: Callable[..., Flas
         assert row is not None and row.exercise_version is not None
         assert row.exercise_version.content_hash == old_hash
         assert row.exercise_version.snapshot["title"]["en"].startswith("Predict the shape")
+
+
+def _readme_settings() -> set[str]:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"`(KIWAME_[A-Z0-9_]+)`", section))
+
+
+def test_readme_lists_every_setting() -> None:
+    declared = {key for key, f in config.FIELDS.items() if not f.metadata["derived"]}
+    listed = _readme_settings()
+    assert declared - listed == set(), "add these to README.md's configuration table"
+    assert listed - declared == set(), "README.md documents settings service/config.py does not declare"
+    for f in dataclasses.fields(config.Settings):  # each one documented where it is declared, too
+        assert f.metadata["doc"].strip(), f.name
+
+
+def test_values_are_coerced_to_the_declared_type(tmp_path: Path) -> None:
+    env = {"KIWAME_INSTANCE_DIR": str(tmp_path), "KIWAME_WEBHOOK_BACKOFF_S": "0.5", "KIWAME_SANDBOX_SIZE": "",
+           "KIWAME_SECURE_COOKIES": "Yes", "KIWAME_MAX_WAIT_S": "7", "KIWAME_EMBEDDED_DB": "1",
+           "KIWAME_DATABASE_URL": "postgresql+psycopg://x@y/z"}
+    typed = config.from_config(config.load(environ=env))
+    assert typed.webhook_backoff_s == 0.5 and typed.sandbox_size is None and typed.secure_cookies is True
+    assert typed.max_wait_s == 7 and typed.auto_reload is True  # unset: the declared default
+    assert typed.embedded_db is False  # derived from the database URL, never read from the environment
+    assert "postgresql" not in repr(typed) and typed.secret_key not in repr(typed)  # secrets stay out of logs
+    with pytest.raises(ValueError, match="KIWAME_MAX_WAIT_S must be an integer"):
+        config.load(environ={"KIWAME_INSTANCE_DIR": str(tmp_path), "KIWAME_MAX_WAIT_S": "soon"})
+
+
+def test_the_app_reads_typed_settings(make_app: Callable[..., Flask]) -> None:
+    app = make_app(KIWAME_MAX_CODE_BYTES="10", KIWAME_SESSION_COOKIE="kw")
+    typed = config.settings(app)
+    assert typed.max_code_bytes == 10 and app.config["KIWAME_MAX_CODE_BYTES"] == 10
+    assert app.config["SESSION_COOKIE_NAME"] == "kw"

@@ -11,7 +11,8 @@ from flask import Flask
 
 from service.persistence import Progress, SubmissionRow, db
 from service.services import submissions
-from service.services.grader import get_grader
+from service.services.queue import recover
+from service.services.runtime import runtime
 
 QUIZ = "permute-shape-quiz"
 
@@ -34,7 +35,7 @@ def _wait(app: Flask, view: submissions.SubmissionView, timeout: float = 10) -> 
 
 def test_engine_crash_is_stored_as_explained_error(make_app: Callable[..., Flask], make_user: Callable) -> None:
     app = make_app()
-    app.extensions["kiwame.engine"] = ExplodingEngine()
+    runtime(app).engine = ExplodingEngine()  # type: ignore[assignment]
     ana = make_user("ana")
     done = _wait(app, _submit(app, ana.id, [7, 4]))
     assert done.status == "error" and done.score == 0.0 and done.passed is False
@@ -53,7 +54,7 @@ def test_recover_requeues_stale_rows(app: Flask, make_user: Callable) -> None:
         db.session.add_all(rows)
         db.session.commit()
         ids = [r.id for r in rows]
-        assert get_grader(app).recover() == 2
+        assert recover(runtime(app).queue) == 2
         for submission_id in ids[:2]:
             submissions.wait_for(submission_id, 10, viewer_id=ana.id, staff=False)
         db.session.expire_all()
@@ -85,7 +86,7 @@ def test_exercise_version_recorded(app: Flask, make_user: Callable) -> None:
     ana = make_user("ana")
     done = _wait(app, _submit(app, ana.id, [7, 4]))
     with app.app_context():
-        exercise = app.extensions["kiwame.catalog"].get(QUIZ)
+        exercise = runtime(app).catalog.get(QUIZ)
         row = db.session.get(SubmissionRow, done.id)
         assert row is not None and row.exercise_version is not None
         assert row.exercise_version.content_hash == exercise.content_hash

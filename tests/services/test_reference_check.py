@@ -10,6 +10,7 @@ from flask import Flask
 
 from service.domain import Exercise
 from service.services import catalog as catalog_service
+from service.services.runtime import runtime
 from tests.exercises.exercise_support import TRACK, VALID
 
 
@@ -27,10 +28,10 @@ def _pack(root: Path) -> Path:
 def test_broken_reference_is_reported_with_its_file(make_app: Callable[..., Flask], tmp_path: Path) -> None:
     app = make_app(KIWAME_EXERCISES_DIR=str(_pack(tmp_path / "exercises")))
     with app.app_context():
-        assert catalog_service.catalog_errors(catalog_service.get_catalog(app)) == []  # schema-valid
+        assert catalog_service.catalog_errors(runtime(app).catalog) == []  # schema-valid
     assert catalog_service.check_references(app) == 1
     with app.app_context():
-        errors = catalog_service.catalog_errors(catalog_service.get_catalog(app))
+        errors = catalog_service.catalog_errors(runtime(app).catalog)
     assert len(errors) == 1
     assert errors[0]["file"].endswith("basics/broken.yaml")
     assert errors[0]["key"] == "solution"
@@ -42,16 +43,16 @@ def test_broken_reference_is_reported_with_its_file(make_app: Callable[..., Flas
 def test_reference_check_warms_the_cache(make_app: Callable[..., Flask], tmp_path: Path) -> None:
     app = make_app(KIWAME_EXERCISES_DIR=str(_pack(tmp_path / "exercises")))
     catalog_service.check_references(app)
-    engine = catalog_service.get_engine(app)
+    engine = runtime(app).engine
     with app.app_context():
-        fine = catalog_service.get_catalog(app).get("fine")
+        fine = runtime(app).catalog.get("fine")
     # The reference outputs are cached: asking again costs no sandbox run.
     assert engine.references.get(fine, "cpu").reference_ms == 0
 
 
 def test_each_version_is_checked_once(make_app: Callable[..., Flask], tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from service.exercises import validate
+    from service.authoring import validate
 
     root = _pack(tmp_path / "exercises")
     app = make_app(KIWAME_EXERCISES_DIR=str(root))
@@ -71,9 +72,9 @@ def test_each_version_is_checked_once(make_app: Callable[..., Flask], tmp_path: 
     fine = root / "basics" / "fine.yaml"
     fine.write_text(fine.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
     with app.app_context():
-        catalog_service.get_catalog(app).reload()
+        runtime(app).catalog.reload()
     assert catalog_service.check_references(app) == 0  # only the edited version runs
     assert sorted(checked) == ["broken", "fine", "fine"]
     with app.app_context():
-        errors = catalog_service.catalog_errors(catalog_service.get_catalog(app))
+        errors = catalog_service.catalog_errors(runtime(app).catalog)
     assert [e["file"].rsplit("/", 1)[-1] for e in errors] == ["broken.yaml"]  # still reported

@@ -93,6 +93,8 @@ def test_webhook_signed_retried_and_recorded(make_app: Callable[..., Flask], aut
     payload = json.loads(body)
     assert payload["type"] == "submission.graded"
     assert payload["data"]["id"] == submission["id"] and payload["data"]["passed"] is True
+    # One API shape: the webhook carries exactly what GET /api/v1/submissions/<id> answers.
+    assert payload["data"] == client.get(f"/api/v1/submissions/{submission['id']}", headers=auth("ana")).get_json()
     _wait_finished(app, timeout=5)
     [delivery] = _deliveries(app)
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 3, 200)

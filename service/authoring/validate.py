@@ -6,11 +6,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from service.authoring.lint import Finding, LintResult, lint_exercise
 from service.domain import Exercise, Submission
 from service.exercises.catalog import Catalog, load_catalog
 from service.exercises.errors import ExerciseError
-from service.exercises.lint import Finding, LintResult, lint_exercise
 from service.exercises.loader import key_line
+from service.grading.reference import ReferenceFailed
 
 
 @dataclass
@@ -64,8 +65,6 @@ def check_reference(engine: Any, ex: Exercise, lint: bool = True
                     ) -> tuple[list[ExerciseError], LintResult | None, Any]:
     """Run the reference through ``engine`` like learner code: it must score 1.0 and pass its own rules.
     With ``lint``, also run the weak-test linter on the reference outputs (no extra sandbox run)."""
-    from service.grading.reference import ReferenceFailed  # grading imports exercises: import lazily
-
     if ex.kind != "code":
         result = engine.grade(ex, Submission(ex.id, answer=ex.answer))
         ok = result.passed and result.score == 1.0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Mapping, Sequence
 
+from service.authoring.lint import Candidate, lint_input_name
 from service.domain import Exercise
-from service.exercises.lint import Candidate, lint_input_name
 from service.sandbox.protocol import CaseIn, CaseOut
 
 

@@ -1,4 +1,10 @@
-"""The in-process grading pool: worker threads claim queued submissions, grade them and store the result."""
+"""The grading queue: the ``GradingQueue`` seam, its in-process implementation and the unit of work.
+
+Submissions talk to ``runtime().queue`` only (``enqueue``, ``wait``). ``InProcessQueue`` grades on worker
+threads of this process; a second implementation (a Celery queue) sends ``grade_one(submission_id)`` to
+another process. Both share ``grade_one``, ``store_result``, ``is_final`` (the database poll ``wait`` falls
+back on) and ``recover`` (re-queue what a previous process left queued or running).
+"""
 
 from __future__ import annotations
 
@@ -6,24 +12,35 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import Flask
 
-from service.domain import Submission
+from service.domain import FINAL_STATUSES, Submission
 from service.persistence import SubmissionRow, db
 from service.persistence.models import utcnow
 from service.results import GradeResult, fallback
 from service.services import catalog as catalog_service
+from service.services import outbox
 from service.services import progress as progress_service
-from service.services.submissions import FINAL_STATUSES
+from service.services.runtime import Runtime, runtime
 from service.telemetry.metrics import observe_graded
 
 log = logging.getLogger(__name__)
 
 
-class Grader:
+class GradingQueue(Protocol):
+    """Where submissions go to be graded; ``wait`` returns when graded or after ``timeout`` seconds."""
+
+    def enqueue(self, submission_id: int) -> None: ...
+
+    def wait(self, submission_id: int, timeout: float) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class InProcessQueue:
     """Owns the worker threads and one Event per submission in flight (what ``wait`` blocks on)."""
 
     def __init__(self, app: Flask, workers: int) -> None:
@@ -50,7 +67,7 @@ class Grader:
         deadline = time.monotonic() + max(0.0, timeout)
         while True:
             remaining = deadline - time.monotonic()
-            if self._is_final(submission_id) or remaining <= 0:
+            if is_final(submission_id) or remaining <= 0:
                 return
             event = self._events.get(submission_id)
             if event is not None:
@@ -58,12 +75,7 @@ class Grader:
             else:
                 time.sleep(min(remaining, 0.2))
 
-    def _is_final(self, submission_id: int) -> bool:
-        db.session.rollback()  # end any open read so the next select sees other threads' commits
-        status = db.session.scalar(sa.select(SubmissionRow.status).where(SubmissionRow.id == submission_id))
-        return status is None or status in FINAL_STATUSES
-
-    def shutdown(self) -> None:
+    def close(self) -> None:
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
@@ -84,17 +96,30 @@ class Grader:
                 if event is not None:
                     event.set()
 
-    def recover(self) -> int:
-        """Re-queue submissions a previous process left queued or running; returns how many."""
-        stale = list(db.session.scalars(sa.select(SubmissionRow.id).where(
-            SubmissionRow.status.in_(("queued", "running")))))
-        if stale:
-            db.session.execute(sa.update(SubmissionRow).where(SubmissionRow.id.in_(stale))
-                               .values(status="queued", started_at=None))
-            db.session.commit()
-        for submission_id in stale:
-            self.enqueue(submission_id)
-        return len(stale)
+
+def make_queue(rt: Runtime) -> GradingQueue:
+    """The queue this process uses (the runtime calls it on first use, after the fork)."""
+    return InProcessQueue(rt.app, rt.settings.grading_workers)
+
+
+def is_final(submission_id: int) -> bool:
+    """Whether the submission is graded (or gone), as the database says now."""
+    db.session.rollback()  # end any open read so the next select sees other threads' commits
+    status = db.session.scalar(sa.select(SubmissionRow.status).where(SubmissionRow.id == submission_id))
+    return status is None or status in FINAL_STATUSES
+
+
+def recover(queue: GradingQueue) -> int:
+    """Re-queue submissions a previous process left queued or running; returns how many."""
+    stale = list(db.session.scalars(sa.select(SubmissionRow.id).where(
+        SubmissionRow.status.in_(("queued", "running")))))
+    if stale:
+        db.session.execute(sa.update(SubmissionRow).where(SubmissionRow.id.in_(stale))
+                           .values(status="queued", started_at=None))
+        db.session.commit()
+    for submission_id in stale:
+        queue.enqueue(submission_id)
+    return len(stale)
 
 
 def grade_one(submission_id: int) -> None:
@@ -109,25 +134,28 @@ def grade_one(submission_id: int) -> None:
         return
     row = db.session.get(SubmissionRow, submission_id)
     assert row is not None
-    exercise = catalog_service.get_catalog().get(row.exercise_id)
+    rt = runtime()
+    exercise = rt.catalog.get(row.exercise_id)
     started = time.perf_counter()
     result: GradeResult
     if exercise is None:
-        result = fallback(row.exercise_id, "", "grader_error",
-                          f"exercise {row.exercise_id!r} is no longer in the catalog")
+        result = fallback(row.exercise_id, "", {
+            "en": f"exercise {row.exercise_id!r} is no longer in the catalog",
+            "ja": f"演習 {row.exercise_id!r} はカタログにありません"})
     else:
         try:
-            engine = catalog_service.get_engine()
-            result = engine.grade(exercise, Submission(exercise.id, code=row.code, answer=row.answer))
+            result = rt.engine.grade(exercise, Submission(exercise.id, code=row.code, answer=row.answer))
         except Exception as exc:  # the engine promises a result; if it breaks that promise, explain
             log.exception("engine failed on submission %s", submission_id)
-            result = fallback(exercise.id, exercise.content_hash, "grader_error",
-                              f"the grader failed: {type(exc).__name__}: {exc}")
+            failure = f"{type(exc).__name__}: {exc}"
+            result = fallback(exercise.id, exercise.content_hash, {
+                "en": f"the grader failed: {failure}", "ja": f"採点器でエラーが発生しました: {failure}"})
         row.exercise_version_id = catalog_service.version_id(exercise) or row.exercise_version_id
     store_result(row, result, (time.perf_counter() - started) * 1000)
 
 
 def store_result(row: SubmissionRow, result: GradeResult, duration_ms: float) -> None:
+    """Store the result, count the attempt and add the outbox's deliveries in one transaction."""
     data: dict[str, Any] = result.to_dict()
     now = utcnow()
     row.result = data
@@ -140,16 +168,9 @@ def store_result(row: SubmissionRow, result: GradeResult, duration_ms: float) ->
     if row.status == "graded":  # infrastructure errors are not the learner's attempts
         progress_service.record_attempt(row.user_id, row.exercise_id, row.score, row.passed, now)
     graded = _graded_fields(row, duration_ms)  # read before the commit expires the row
-    delivery_id = None
-    if row.callback_url:
-        from service.services import webhooks
-
-        delivery_id = webhooks.create_delivery(row)
+    pending = outbox.graded(row)
     db.session.commit()
-    if delivery_id is not None:
-        from service.services import webhooks
-
-        webhooks.get_dispatcher().schedule(delivery_id, 0.0)
+    outbox.dispatch(pending)  # after the commit: a delivery never describes a grade that was rolled back
     latency = graded.pop("latency_s")
     observe_graded(graded["status"], graded["diagnosis"], graded["passed"], duration_ms / 1000, latency)
     log.info("submission graded", extra=graded)
@@ -168,14 +189,6 @@ def _store_crash(submission_id: int) -> None:
     row = db.session.get(SubmissionRow, submission_id)
     if row is None or row.status in FINAL_STATUSES:
         return
-    store_result(row, fallback(row.exercise_id, "", "grader_error",
-                               "grading crashed unexpectedly; please resubmit"), 0.0)
-
-
-def get_grader(app: Flask | None = None) -> Grader:
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    grader = app.extensions.get("kiwame.grader")
-    if grader is None:
-        grader = app.extensions.setdefault(
-            "kiwame.grader", Grader(app, int(app.config.get("KIWAME_GRADING_WORKERS", 2))))
-    return grader
+    store_result(row, fallback(row.exercise_id, "", {
+        "en": "grading crashed unexpectedly; please resubmit",
+        "ja": "採点が予期せず停止しました。もう一度提出してください"}), 0.0)

@@ -1,0 +1,113 @@
+"""The submission read model: ``SubmissionView`` and the one schema that gives its API (and webhook) shape."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from service.domain import FINAL_STATUSES, SUBMISSION_STATUSES
+from service.persistence import SubmissionRow
+
+
+@dataclass(frozen=True)
+class SubmissionView:
+    id: int
+    exercise_id: str
+    user_id: int
+    user: str
+    status: str
+    score: float | None
+    passed: bool | None
+    source: str
+    code: str | None
+    answer: Any
+    created_at: datetime
+    started_at: datetime | None
+    graded_at: datetime | None
+    exercise_version: str | None
+    diagnosis: str | None
+    callback_url: str | None
+    result: dict[str, Any] | None = None
+    replayed: bool = False  # True when an Idempotency-Key matched an earlier submission
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    # The stored ``GradeResult.to_dict()`` is flattened next to the submission's own fields.
+    @property
+    def cases(self) -> list[Any]:
+        return list((self.result or {}).get("cases", []))
+
+    @property
+    def diagnoses(self) -> list[Any]:
+        return list((self.result or {}).get("diagnoses", []))
+
+    @property
+    def stdout(self) -> str:
+        return str((self.result or {}).get("stdout", ""))
+
+    @property
+    def stderr(self) -> str:
+        return str((self.result or {}).get("stderr", ""))
+
+    @property
+    def limits_hit(self) -> list[str]:
+        return list((self.result or {}).get("limits_hit", []))
+
+    @property
+    def timings(self) -> dict[str, float]:
+        return dict((self.result or {}).get("timings", {}))
+
+    @property
+    def explanation(self) -> Any:
+        return (self.result or {}).get("explanation")
+
+
+def view(row: SubmissionRow, user_name: str | None = None, *, replayed: bool = False) -> SubmissionView:
+    version = row.exercise_version.content_hash if row.exercise_version is not None else None
+    if version is None and row.result:
+        version = row.result.get("exercise_version") or None
+    return SubmissionView(
+        id=row.id, exercise_id=row.exercise_id, user_id=row.user_id, user=user_name or row.user.name,
+        status=row.status, score=row.score, passed=row.passed, source=row.source, code=row.code,
+        answer=row.answer, created_at=row.created_at, started_at=row.started_at, graded_at=row.graded_at,
+        exercise_version=version, diagnosis=row.diagnosis, callback_url=row.callback_url, result=row.result,
+        replayed=replayed,
+    )
+
+
+class SubmissionSchema(Schema):
+    """The API shape of a submission (REST responses and webhook ``data``): dumped from a ``SubmissionView``."""
+
+    id = fields.Integer(required=True)
+    exercise_id = fields.String(required=True)
+    exercise_version = fields.String(allow_none=True)
+    user = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(SUBMISSION_STATUSES))
+    score = fields.Float(allow_none=True)
+    passed = fields.Boolean(allow_none=True)
+    source = fields.String()
+    code = fields.String(allow_none=True)
+    answer = fields.Raw(allow_none=True)
+    cases = fields.List(fields.Dict(), metadata={
+        "description": "[{name, visible, passed, checks: [{name, passed, message}], output, expected}]"})
+    diagnoses = fields.List(fields.Dict(), metadata={"description": "[{code, message, details, messages, hint}]"})
+    stdout = fields.String()
+    stderr = fields.String()
+    limits_hit = fields.List(fields.String())
+    timings = fields.Dict(keys=fields.String(), values=fields.Float())
+    explanation = fields.Dict(allow_none=True)
+    created_at = fields.DateTime(required=True)
+    started_at = fields.DateTime(allow_none=True)
+    graded_at = fields.DateTime(allow_none=True)
+
+
+def to_json(submission: SubmissionView) -> dict[str, Any]:
+    """The API shape as JSON-ready data (what a webhook carries, byte for byte what GET returns)."""
+    data: dict[str, Any] = SubmissionSchema().dump(submission)
+    return data

@@ -138,3 +138,22 @@ def test_json_log_lines_carry_the_request_id(app: Flask) -> None:
         _start()
         line = json.loads(formatter.format(record))
     assert line["message"] == "hello there" and line["level"] == "WARNING" and line["request_id"] == "req-42"
+
+
+def test_multiprocess_mode_sums_every_process(tmp_path: Path) -> None:
+    """With PROMETHEUS_MULTIPROC_DIR set before start, /metrics adds up the counts of all worker processes."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    worker = ("from service.telemetry.metrics import observe_graded\n"
+              "observe_graded('graded', 'reshape_instead_of_permute', False, 0.05, 0.1)\n")
+    for _ in range(2):  # two processes, as two gunicorn workers would be
+        subprocess.run([sys.executable, "-c", worker], env=env, check=True, timeout=120)
+    scrape = subprocess.run([sys.executable, "-c", "from service.telemetry.http import exposition\n"
+                             "import sys; sys.stdout.write(exposition({}).decode())"],
+                            env=env, check=True, capture_output=True, text=True, timeout=120).stdout
+    assert _sample(scrape, "kiwame_submissions_total", diagnosis="reshape_instead_of_permute", passed="false",
+                   status="graded") == 2.0
+    assert _sample(scrape, "kiwame_grading_duration_seconds_count") == 2.0

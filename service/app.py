@@ -64,6 +64,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from service import web
 
     web.init_app(app)
+
+    from service import lti
+
+    lti.init_app(app)
     return app
 
 
@@ -80,9 +84,10 @@ def _register_runtime(app: Flask) -> None:
 
 def _register_outbox_kinds() -> None:
     """Every kind of delivery that leaves after a grading (see service/services/outbox.py)."""
-    from service.services import outbox, webhooks
+    from service.services import lti_passback, outbox, webhooks
 
     outbox.register(webhooks.KIND)
+    outbox.register(lti_passback.KIND)  # LTI AGS scores (issue 10)
 
 
 def _sync_versions(app: Flask) -> None:

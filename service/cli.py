@@ -1,4 +1,4 @@
-"""The ``kiwame`` command line: serve, db, user, token, exercises, grade, doctor."""
+"""The ``kiwame`` command line: serve, db, user, token, exercises, grade, doctor, lti."""
 
 from __future__ import annotations
 
@@ -168,6 +168,88 @@ def doctor() -> None:
     from service.cli_support import doctor as run_doctor
 
     sys.exit(run_doctor())
+
+
+@main.group()
+def lti() -> None:
+    """LTI 1.3 platform registrations and the tool's signing keys."""
+
+
+@lti.command("add-platform")
+@click.option("--issuer", required=True, help="the platform's issuer (iss), e.g. https://moodle.example.edu")
+@click.option("--client-id", required=True, help="the client id the platform gave Kiwame")
+@click.option("--deployment-id", "deployment_ids", required=True, multiple=True, help="repeat for several")
+@click.option("--auth-url", required=True, help="the platform's OIDC authentication request URL")
+@click.option("--token-url", required=True, help="the platform's OAuth2 access token URL")
+@click.option("--jwks-url", required=True, help="the platform's public keyset URL")
+@click.option("--audience", default=None, help="token audience when it is not the token URL (Brightspace)")
+@click.option("--allowed-origin", "allowed_origins", multiple=True,
+              help="another origin that frames Kiwame and serves AGS/NRPS (Canvas: https://school.instructure.com)")
+def lti_add_platform(issuer: str, client_id: str, deployment_ids: tuple[str, ...], auth_url: str, token_url: str,
+                     jwks_url: str, audience: str | None, allowed_origins: tuple[str, ...]) -> None:
+    """Register an LMS; prints the registration id."""
+    from service.services import lti_registry
+
+    with _service_call():
+        platform_id = lti_registry.add_platform(issuer, client_id, list(deployment_ids), auth_url, token_url,
+                                                jwks_url, auth_audience=audience, extra_origins=list(allowed_origins))
+    click.echo(platform_id)
+
+
+@lti.command("list")
+def lti_list() -> None:
+    """List registrations with their last launch, passback counts and last error."""
+    from service.services import lti_registry
+
+    with _service_call():
+        platforms = lti_registry.list_platforms()
+        keys = lti_registry.list_keys()
+        warnings = lti_registry.operator_warnings()
+    for p in platforms:
+        scores = ", ".join(f"{k} {v}" for k, v in sorted(p.scores.items())) or "none"
+        click.echo(f"{p.id}\t{p.issuer}\tclient {p.client_id}\tdeployments {','.join(p.deployment_ids)}\t"
+                   f"last launch {p.last_launch_at or 'never'}\tscores: {scores}"
+                   + (f"\tlast error: {p.last_error}" if p.last_error else ""))
+    if not platforms:
+        click.echo("no platforms registered", err=True)
+    for kid, created, signs in keys:
+        click.echo(f"key {kid}\t{created:%Y-%m-%d %H:%M}" + ("\tsigning" if signs else ""), err=True)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@lti.command("remove")
+@click.argument("registration_id", type=int)
+def lti_remove(registration_id: int) -> None:
+    """Remove a registration (its courses stay; its links and pending scores go)."""
+    from service.services import lti_registry
+
+    with _service_call():
+        lti_registry.remove_platform(registration_id)
+    click.echo(f"removed registration {registration_id}")
+
+
+@lti.command("rotate-key")
+@click.option("--bits", default=2048, show_default=True, type=int, help="RSA key size (2048 or more)")
+def lti_rotate_key(bits: int) -> None:
+    """Add a new signing key; the old ones stay in the JWKS until removed with remove-key."""
+    from service.services import lti_registry
+
+    with _service_call():
+        kid = lti_registry.rotate_key(bits)
+    click.echo(kid)
+
+
+# A kid is an RFC 7638 thumbprint (base64url): it may start with "-", which must not read as an option.
+@lti.command("remove-key", context_settings={"ignore_unknown_options": True})
+@click.argument("kid")
+def lti_remove_key(kid: str) -> None:
+    """Stop publishing an old key (once every platform has fetched the new one)."""
+    from service.services import lti_registry
+
+    with _service_call():
+        lti_registry.remove_key(kid)
+    click.echo(f"removed key {kid}")
 
 
 for _command in cli_ops.USER_COMMANDS:

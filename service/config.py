@@ -80,6 +80,13 @@ class Settings:
     auto_reload: bool = setting(True, "re-read changed exercise files (checked at most once a second)")
     secure_cookies: bool = setting(False, "mark session cookies Secure (turn on behind HTTPS)")
     session_cookie: str = setting("kiwame_session", "name of the browser session cookie")
+    public_url: str | None = setting(None, "the public https:// base the LMS was given; unset: the request's host")
+    lti_http_timeout_s: float = setting(10.0, "LTI: timeout of each call to a platform (JWKS, token, scores, roster)")
+    lti_clock_skew_s: float = setting(60.0, "LTI: tolerated clock difference for id_token exp/iat, in seconds")
+    lti_login_ttl_s: float = setting(600.0, "LTI: how long an OIDC login (state + nonce) may take, in seconds")
+    lti_backoff_s: float = setting(5.0, "LTI score passback: first retry delay, doubled per attempt")
+    lti_backoff_max_s: float = setting(300.0, "LTI score passback: longest delay between two attempts")
+    lti_max_attempts: int = setting(30, "LTI score passback: attempts before a score is marked failed")
     embedded_db: bool = setting(False, "derived: True when database_url was unset", derived=True)
 
     def to_config(self) -> dict[str, Any]:

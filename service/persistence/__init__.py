@@ -1,6 +1,18 @@
 """Persistence: typed SQLAlchemy 2 models and the database extension."""
 
 from service.extensions import Base, db
+from service.persistence.lti_models import (
+    Course,
+    Enrolment,
+    LtiDeployment,
+    LtiLaunch,
+    LtiLoginState,
+    LtiPlatform,
+    LtiScoreDelivery,
+    LtiToolKey,
+    LtiUser,
+    ResourceLink,
+)
 from service.persistence.models import (
     ApiToken,
     ExerciseVersion,
@@ -11,5 +23,6 @@ from service.persistence.models import (
     WebSession,
 )
 
-__all__ = ["ApiToken", "Base", "ExerciseVersion", "Progress", "SubmissionRow", "User", "WebSession",
-           "WebhookDelivery", "db"]
+__all__ = ["ApiToken", "Base", "Course", "Enrolment", "ExerciseVersion", "LtiDeployment", "LtiLaunch",
+           "LtiLoginState", "LtiPlatform", "LtiScoreDelivery", "LtiToolKey", "LtiUser", "Progress", "ResourceLink",
+           "SubmissionRow", "User", "WebSession", "WebhookDelivery", "db"]

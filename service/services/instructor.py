@@ -79,10 +79,13 @@ class SubmissionInfo:
     result: dict[str, Any] | None
 
 
-def class_overview(exercise_ids: Sequence[str]) -> Overview:
-    """Every learner (role ``learner``) against the given exercises, in the given order."""
+def class_overview(exercise_ids: Sequence[str], user_ids: Sequence[int] | None = None) -> Overview:
+    """Every learner (role ``learner``, or only ``user_ids``: a course's roster) against the given exercises."""
     wanted = set(exercise_ids)
-    users = db.session.scalars(sa.select(User).where(User.role == "learner").order_by(User.name)).all()
+    query = sa.select(User).where(User.role == "learner").order_by(User.name)
+    if user_ids is not None:
+        query = query.where(User.id.in_(list(user_ids)))
+    users = db.session.scalars(query).all()
     progress: Sequence[Progress] = (
         db.session.scalars(sa.select(Progress).where(Progress.exercise_id.in_(wanted))).all() if wanted else [])
     by_user: dict[int, dict[str, Cell]] = {}

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, g, jsonify, request, url_for
+from flask import Blueprint, Flask, Response, g, jsonify, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
 from service.config import settings
@@ -18,7 +18,9 @@ from service.web.sessions import DbSessionInterface
 
 STATIC = Path(__file__).parent / "static"
 csrf = CSRFProtect()
-WEB_BLUEPRINTS = ("web", "auth", "learn", "teach")
+WEB_BLUEPRINTS = ("web", "auth", "learn", "teach", "lti")
+# Posted by the LMS, not by our forms: protected by the OIDC state cookie and the signed id_token instead.
+CSRF_EXEMPT = {"lti.login", "lti.launch"}
 
 # No inline scripts: page data travels in <script type="application/json"> blocks read by static JS.
 # Styles allow 'unsafe-inline' because CodeMirror injects its theme as <style> elements at runtime.
@@ -75,7 +77,7 @@ def _protect() -> None:
     if request.blueprint not in WEB_BLUEPRINTS:
         return
     load_request_state()
-    if request.method not in ("GET", "HEAD", "OPTIONS"):
+    if request.method not in ("GET", "HEAD", "OPTIONS") and request.endpoint not in CSRF_EXEMPT:
         csrf.protect()
 
 
@@ -83,10 +85,16 @@ def _headers(response: Response) -> Response:
     html_page = response.mimetype == "text/html" and not request.path.startswith("/api")
     if request.blueprint not in WEB_BLUEPRINTS and not html_page:
         return response
-    response.headers.setdefault("Content-Security-Policy", CSP)
+    # Pages of an LTI session may be framed by the registered platform's origins, and by nothing else.
+    frame = g.get("lti_frame") or (session.get("lti_frame") if html_page else None)
+    if frame:
+        response.headers.setdefault("Content-Security-Policy",
+                                    CSP.replace("frame-ancestors 'none'", "frame-ancestors " + " ".join(frame)))
+    else:
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault("X-Frame-Options", "DENY")
     if request.blueprint == "web" and request.args.get("v"):
         response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
     elif request.blueprint != "web":

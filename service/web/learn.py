@@ -29,7 +29,15 @@ def index() -> Any:
 @bp.route("/progress")
 @signin_required
 def progress() -> Any:
-    return page("progress.html", tracks=track_items(catalog(), g.user.id, g.lang))
+    course_id = request.args.get("course", type=int)
+    only = None
+    if course_id:  # one course's exercises (the learner must be enrolled in it)
+        from service.services import lti_courses
+
+        if not lti_courses.is_enrolled(course_id, g.user.id):
+            abort(404)
+        only = set(lti_courses.course_view(course_id).exercise_ids)
+    return page("progress.html", tracks=track_items(catalog(), g.user.id, g.lang, only))
 
 
 def _own_submission(submission_id: int) -> submissions_service.SubmissionView:

@@ -66,5 +66,12 @@ class DbSessionInterface(SessionInterface):
         store.save(token, data, expires, new=new)
         response.set_cookie(
             name, token, expires=expires, httponly=True, domain=domain, path=path,
-            secure=self.get_cookie_secure(app), samesite=self.get_cookie_samesite(app) or "Lax",
+            secure=self.get_cookie_secure(app), samesite=self._samesite(app, session),
         )
+
+    def _samesite(self, app: Flask, session: ServerSession) -> str:
+        # An LTI session lives in the LMS's cross-site iframe: its cookie must be SameSite=None, which
+        # browsers accept only with Secure (HTTPS). Other sessions keep the configured (Lax) policy.
+        if session.get("lti_frame") and self.get_cookie_secure(app):
+            return "None"
+        return self.get_cookie_samesite(app) or "Lax"

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, current_app, flash, g, redirect, r
 from service.errors import KiwameError
 from service.services import catalog as catalog_service
 from service.services import instructor as instructor_service
+from service.services import lti_courses
 from service.services import tokens as tokens_service
 from service.services import users as users_service
 from service.web.common import catalog, exercise_or_404, page, staff_required, t
@@ -24,12 +25,25 @@ def _tracks() -> list[tuple[str, str]]:
     return [(tr.id, tr.title.get(g.lang)) for tr in catalog().tracks]
 
 
+def _filtered(track: str | None) -> tuple[list[Any], instructor_service.Overview]:
+    """The exercises and learner grid, narrowed to one course (``?course=ID``) when asked."""
+    exercises = _exercises(track)
+    course_id = request.args.get("course", type=int)
+    if not course_id:
+        return exercises, instructor_service.class_overview([e.id for e in exercises])
+    try:
+        course = lti_courses.course_view(course_id)
+    except KiwameError:
+        abort(404)
+    exercises = [e for e in exercises if e.id in course.exercise_ids]
+    return exercises, instructor_service.class_overview([e.id for e in exercises], user_ids=course.learner_ids)
+
+
 @bp.route("/")
 @staff_required
 def overview() -> Any:
     track = request.args.get("track") or None
-    exercises = _exercises(track)
-    data = instructor_service.class_overview([e.id for e in exercises])
+    exercises, data = _filtered(track)
     return page("instructor/overview.html", overview=data, exercises=exercises, track=track, tracks=_tracks())
 
 
@@ -37,8 +51,10 @@ def overview() -> Any:
 @staff_required
 def grades_csv() -> Any:
     track = request.args.get("track") or None
-    body = instructor_service.grades_csv(instructor_service.class_overview([e.id for e in _exercises(track)]))
-    name = f"kiwame-grades-{track}.csv" if track else "kiwame-grades.csv"
+    body = instructor_service.grades_csv(_filtered(track)[1])
+    course = request.args.get("course", type=int)
+    name = f"kiwame-grades-{track}.csv" if track else (f"kiwame-grades-course-{course}.csv" if course
+                                                          else "kiwame-grades.csv")
     return Response(body, mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 

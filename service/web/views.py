@@ -18,13 +18,15 @@ def exercise_state(user_id: int, exercise_id: str) -> str:
     return _state(found[0] if found else None)
 
 
-def track_items(catalog: Any, user_id: int, lang: str) -> list[dict[str, Any]]:
-    """[{"id", "title", "solved", "exercises": [...]}]."""
+def track_items(catalog: Any, user_id: int, lang: str, only: Any = None) -> list[dict[str, Any]]:
+    """[{"id", "title", "solved", "exercises": [...]}]; ``only``: keep these exercise ids (a course's)."""
     progress = {p.exercise_id: p for p in progress_service.list_progress(user_id)}
     titles = {t.id: t.title.get(lang) for t in catalog.tracks}
     order = {t.id: i for i, t in enumerate(catalog.tracks)}
     groups: dict[str, list[dict[str, Any]]] = {}
     for ex in catalog_service.exercises(catalog):
+        if only is not None and ex.id not in only:
+            continue
         p = progress.get(ex.id)
         state = _state(p)
         groups.setdefault(ex.track, []).append({

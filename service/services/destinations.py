@@ -45,6 +45,8 @@ def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]
     if address in _TEREDO and address.teredo:
         server, client = address.teredo
         return [server, client]
+    if (int(address) >> 32) & 0xFDFFFFFF == 0x5EFE:  # ISATAP interface id ::0:5efe:a.b.c.d (or 200:5efe)
+        return [low32]
     return []
 
 

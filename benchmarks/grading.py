@@ -5,8 +5,10 @@
 Prints p50/p99 latency of one grading, throughput with the pool's default worker count, the pool's
 memory (PSS of the zygote and its spare children, from /proc/<pid>/smaps_rollup), and the same figures
 for a baseline that starts a fresh interpreter per submission with the same harness and isolation
-(`service.sandbox.cuda.run_fresh` on the CPU), then the ratios. Targets on a 2-core machine:
-p50 <= 25 ms, throughput >= 50 gradings/s and >= 40x the baseline. Needs root (the sandbox does).
+(`service.sandbox.cuda.run_fresh` on the CPU), then the ratios. Targets on a 2-core machine (issue 8):
+p50 <= 8 ms, p99 <= 25 ms, throughput >= 130 gradings/s, and >= 40x the baseline. Throughput uses one
+worker thread per core (the pool itself has more slots than cores, for fairness under slow submissions).
+Needs root (the sandbox does).
 """
 
 from __future__ import annotations
@@ -129,7 +131,8 @@ def main() -> None:
     # CPU per grading (trusted process + zygote + its reaped children): what the load on a shared
     # machine cannot distort; cores * 1000 / this is the throughput the CPUs allow.
     cpu_per = (cpu_ms(zygote) + own_cpu_ms() - cpu0) / args.n
-    tput = throughput(engine, ex, pool.size, args.seconds, 100000)
+    workers = os.cpu_count() or 1
+    tput = throughput(engine, ex, workers, args.seconds, 100000)
     time.sleep(0.5)  # let the spares finish isolating before measuring them
     pids = pool.pids()
     mem = pss_kib(pids)
@@ -138,24 +141,25 @@ def main() -> None:
     base = Engine(FreshRunner())  # type: ignore[arg-type]
     latency(base, ex, 1)
     blat = latency(base, ex, args.baseline_n)
-    btput = throughput(base, ex, pool.size, args.seconds, args.baseline_n * 2)
+    btput = throughput(base, ex, workers, args.seconds, args.baseline_n * 2)
     cores = os.cpu_count()
     print(f"machine: {cores} cores, load average {os.getloadavg()[0]:.2f} (other work on the machine skews all figures)")
-    print(f"pool (zygote + {pool.size} workers, {len(pids) - 1} spare children); one grading = "
+    print(f"pool (zygote + {pool.size} slots, {len(pids) - 1} spare children); one grading = "
           "2 sandbox runs (the engine runs visible and hidden cases in separate sandboxes):")
     print(f"  latency   p50 {statistics.median(lat):7.1f} ms   p99 {pct(lat, 99):7.1f} ms   (n={len(lat)})")
-    print(f"  throughput {tput:6.1f} gradings/s with {pool.size} workers")
+    print(f"  throughput {tput:6.1f} gradings/s with {workers} workers")
     print(f"  CPU       {cpu_per:7.1f} ms per grading (all processes) -> at most "
           f"{(cores or 1) * 1000 / cpu_per:.0f} gradings/s on {cores} idle cores")
     print(f"  memory    PSS {mem / 1024:7.1f} MiB (zygote + spares)")
     print("baseline (fresh interpreter per submission, same harness and isolation):")
     print(f"  latency   p50 {statistics.median(blat):7.1f} ms   p99 {pct(blat, 99):7.1f} ms   (n={len(blat)})")
-    print(f"  throughput {btput:6.1f} gradings/s with {pool.size} workers")
+    print(f"  throughput {btput:6.1f} gradings/s with {workers} workers")
     print("ratios:")
     print(f"  latency    {statistics.median(blat) / statistics.median(lat):6.1f}x faster (p50)")
     print(f"  throughput {tput / btput:6.1f}x")
-    print(f"targets: p50 <= 25 ms {'OK' if statistics.median(lat) <= 25 else 'MISSED'}; "
-          f">= 50/s {'OK' if tput >= 50 else 'MISSED'}; >= 40x baseline {'OK' if tput / btput >= 40 else 'MISSED'}")
+    p50, p99 = statistics.median(lat), pct(lat, 99)
+    print(f"targets: p50 <= 8 ms {'OK' if p50 <= 8 else 'MISSED'}; p99 <= 25 ms {'OK' if p99 <= 25 else 'MISSED'}; "
+          f">= 130/s {'OK' if tput >= 130 else 'MISSED'}; >= 40x baseline {'OK' if tput / btput >= 40 else 'MISSED'}")
 
 
 if __name__ == "__main__":

@@ -123,12 +123,27 @@ def exercises() -> None:
 
 
 @exercises.command("validate")
-@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
-def exercises_validate(directory: Path | None) -> None:
-    """Validate exercise files (schema, reference runs, weak-test lint); non-zero exit on errors."""
+@click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+def exercises_validate(path: Path | None, as_json: bool) -> None:
+    """Validate exercises: the root, one track folder or one file (schema, references, declared answers, lint)."""
     from service.cli_support import validate
 
-    sys.exit(validate(directory))
+    sys.exit(validate(path, as_json))
+
+
+@exercises.command("new")
+@click.argument("exercise_id")
+@click.option("--track", required=True, help="the track folder (created with a _track.yaml if missing)")
+@click.option("--from", "source", type=click.File("r"), default=None,
+              help="a Python file with the reference solution; its signature gives the cases")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="the exercise root (default: KIWAME_EXERCISES_DIR)")
+def exercises_new(exercise_id: str, track: str, source: Any, root: Path | None) -> None:
+    """Scaffold exercises/<track>/<id>.yaml, bilingual, from a reference solution, and validate it."""
+    from service.cli_support import new_exercise
+
+    sys.exit(new_exercise(exercise_id, track, source.read() if source else None, root))
 
 
 @exercises.command("reload")
@@ -155,11 +170,13 @@ def exercises_reload() -> None:
 @click.argument("file", type=click.File("r"))
 @click.option("--exercise", "exercise_id", required=True)
 @click.option("--json", "as_json", is_flag=True, help="print the GradeResult as JSON")
-def grade(file: Any, exercise_id: str, as_json: bool) -> None:
+@click.option("--framework", type=click.Choice(["torch", "numpy"]), default=None,
+              help="for exercises offered in both (default: from the file's imports)")
+def grade(file: Any, exercise_id: str, as_json: bool, framework: str | None) -> None:
     """Grade a local file against an exercise (for exercise authors)."""
     from service.cli_support import grade_file
 
-    sys.exit(grade_file(file.read(), exercise_id, as_json))
+    sys.exit(grade_file(file.read(), exercise_id, as_json, framework))
 
 
 @main.command()

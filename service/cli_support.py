@@ -26,18 +26,46 @@ def _engine() -> Iterator[Any]:
         pool.close()
 
 
-def validate(directory: Path | None) -> int:
+def validate(path: Path | None, as_json: bool = False) -> int:
     """Exit status of ``kiwame exercises validate``: 0 clean, 1 on errors or lint findings."""
     from service.authoring.validate import validate_dir
 
-    root = directory or Path(load_settings().exercises_dir)
+    root = path or Path(load_settings().exercises_dir)
     with _engine() as engine:
         report = validate_dir(root, engine)
-    click.echo(report.format())  # errors, lint findings, waivers, then a summary line
+    # Per exercise what was tried, then errors, lint findings, waivers, and a summary line.
+    click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.format())
     return 0 if report.ok else 1
 
 
-def grade_file(code: str, exercise_id: str, as_json: bool) -> int:
+def new_exercise(exercise_id: str, track: str, source: str | None, root: Path | None) -> int:
+    """``kiwame exercises new``: write the scaffold, then validate it like any exercise."""
+    from service.authoring.scaffold import ScaffoldError, scaffold_texts, write_scaffold
+    from service.authoring.validate import validate_dir
+
+    base = root or Path(load_settings().exercises_dir)
+    if (base / track / f"{exercise_id}.yaml").exists():
+        raise click.ClickException(f"{base / track / exercise_id}.yaml already exists: not overwritten")
+    try:
+        texts = list(scaffold_texts(exercise_id, track, source))
+        with _engine() as engine:
+            # Shapes are guessed from the signature: keep the first guess on which the reference validates.
+            for text in texts:
+                path = write_scaffold(base, exercise_id, track, text)
+                report = validate_dir(path, engine)
+                if report.ok:
+                    break
+            else:
+                path = write_scaffold(base, exercise_id, track, texts[0])
+                report = validate_dir(path, engine)
+    except ScaffoldError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"wrote {path}")
+    click.echo(report.format())
+    return 0 if report.ok else 1
+
+
+def grade_file(code: str, exercise_id: str, as_json: bool, framework: str | None = None) -> int:
     from service.domain import Submission
     from service.exercises import load_catalog
 
@@ -46,7 +74,7 @@ def grade_file(code: str, exercise_id: str, as_json: bool) -> int:
     if exercise is None:
         raise click.ClickException(f"no exercise {exercise_id!r}")
     if exercise.kind == "code":
-        submission = Submission(exercise.id, code=code)
+        submission = Submission(exercise.id, code=code, framework=framework)
     else:
         submission = Submission(exercise.id, answer=json.loads(code))
     with _engine() as engine:

@@ -55,7 +55,8 @@ class Settings:
     secret_key: str | None = setting(None, "session/CSRF key; unset: generated once into <instance>/secret_key",
                                       secret=True)
     redis_url: str | None = setting(None, "shared rate-limit storage; unset: counters in memory")
-    grading_workers: int = setting(2, "in-process grading threads")
+    # More than the hostile learners one expects at once: each holds at most one (services/fairness.py).
+    grading_workers: int = setting(8, "in-process grading threads, served round-robin per learner")
     rate_limit: str = setting("120 per minute", "requests per signed-in user (per address when anonymous)")
     submit_rate_limit: str = setting("30 per minute", "gradings per user (API and web together)")
     address_submit_rate_limit: str = setting("300 per minute", "gradings per client address, all its users")
@@ -74,7 +75,7 @@ class Settings:
     webhook_timeout_s: float = setting(5.0, "timeout of one webhook POST, in seconds")
     webhook_allow_private: bool = setting(False, "allow webhook callbacks to loopback/private addresses")
     max_wait_s: int = setting(30, "the cap on ?wait= (seconds a request may block for its grade)")
-    sandbox_size: int | None = setting(None, "concurrent sandbox jobs; unset: the pool's default")
+    sandbox_size: int | None = setting(None, "concurrent sandbox jobs; unset: 2 x grading_workers + 2")
     auto_migrate: bool | None = setting(None, "migrate at start-up; unset: only the embedded SQLite")
     auto_migrate_on_serve: bool = setting(False, "kiwame serve migrates before starting its worker")
     auto_reload: bool = setting(True, "re-read changed exercise files (checked at most once a second)")

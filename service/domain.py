@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 Kind = Literal["code", "shape", "choice"]
@@ -35,6 +35,7 @@ class Case:
     name: str
     visible: bool
     args: Mapping[str, Any]
+    salt: int | None = None  # generated cases: mixed into every random draw (None: the specs' own seeds)
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,28 @@ class Rules:
 
     forbid: tuple[str, ...] = ()
     require: tuple[str, ...] = ()
+    # Allow-list mode (issue 15): only these names/calls, plus indexing, arithmetic and comparison.
+    allow: tuple[str, ...] | None = None
+    max_lines: int | None = None  # code lines of the learner's functions (docstrings, comments, imports not counted)
+    single_expression: bool = False  # the entry's body is one ``return <expression>``
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A known wrong answer (must fail, optionally with ``diagnosis``) or alternative (must pass)."""
+
+    name: str
+    code: str
+    diagnosis: str | None = None
+    framework: str | None = None  # None: the exercise's first framework
+
+
+@dataclass(frozen=True)
+class Generate:
+    """``generate:``: ``count`` hidden cases drawn from ``args`` templates (re-seeded per case)."""
+
+    count: int
+    templates: tuple[Mapping[str, Any], ...]
 
 
 @dataclass(frozen=True)
@@ -97,6 +120,27 @@ class Exercise:
     choices: tuple[Text, ...] = ()
     explanation: Text | None = None
     order: int = 0  # position within its track (from the YAML ``order`` key, else file name order)
+    # authoring (issue 15)
+    helpers: str = ""  # exercise-provided code: shown read-only, appended to every run, exempt from rules
+    frameworks: tuple[str, ...] = ()  # every framework the exercise is offered in ((): just ``framework``)
+    per_framework: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # fw -> {starter, solution}
+    generate: Generate | None = None
+    wrong_answers: tuple[Declared, ...] = ()
+    alternatives: tuple[Declared, ...] = ()
+    # the learner's seed of a per-learner variant (None: the default variant); mixed into every random input
+    variant_seed: int | None = None
+
+    @property
+    def offered(self) -> tuple[str, ...]:
+        return self.frameworks or (self.framework,)
+
+    def for_framework(self, framework: str | None) -> Exercise:
+        """This exercise as offered in ``framework`` (its own starter/solution); unknown: unchanged."""
+        if not framework or framework == self.framework or framework not in self.offered:
+            return self
+        code = self.per_framework.get(framework, {})
+        return replace(self, framework=framework,  # type: ignore[arg-type]
+                       starter=code.get("starter", self.starter), solution=code.get("solution", self.solution))
 
     @property
     def visible_cases(self) -> tuple[Case, ...]:
@@ -110,3 +154,4 @@ class Submission:
     exercise_id: str
     code: str | None = None
     answer: Any = None
+    framework: str | None = None  # for exercises offered in several; None: from the code's imports

@@ -45,6 +45,15 @@ DiagnosisCode = Literal[
     "gpu_skipped",
     "grader_error",
     "crashed",  # the process died by a signal or exited early (RawRun status "crashed")
+    # authoring rules and diagnoses beyond rearranging (issue 15)
+    "not_allowed_name",
+    "too_many_lines",
+    "not_single_expression",
+    "wrong_reduction_axes",
+    "missing_keepdim",
+    "wrong_broadcast_axes",
+    "wrong_contraction",
+    "wrong_window",
 ]
 DIAGNOSIS_CODES: tuple[DiagnosisCode, ...] = get_args(DiagnosisCode)
 
@@ -83,7 +92,11 @@ class CaseResult:
     expected: dict[str, Any] | None = None
     inputs: dict[str, Any] | None = None
     device: str = "cpu"
-    error: dict[str, Any] | None = None  # {"type", "message", "traceback"} (visible cases only)
+    # Visible: {"type", "message", "traceback"}. Hidden: {"type"} only, a builtin exception name or "Exception".
+    error: dict[str, Any] | None = None
+    # Hidden cases: one of grading.sealed.HIDDEN_STATUSES ("ok", "wrong_answer", "runtime_error", "timeout"...);
+    # None for visible cases, whose checks say everything.
+    status: str | None = None
 
 
 @dataclass

@@ -93,6 +93,23 @@ def test_exercises_validate(tmp_path: Path, env: dict[str, str | None]) -> None:
     assert result.exit_code == 1 and "broken.yaml" in result.output
 
 
+def test_exercises_new_scaffolds_a_bilingual_exercise_that_validates(tmp_path: Path, env: dict[str, str | None]) -> None:
+    source = tmp_path / "outer.py"
+    source.write_text("import torch\n\n\ndef solve(a, b):\n    return a @ b\n")
+    root = tmp_path / "ex"
+    result = run(env, "exercises", "new", "matmul-demo", "--track", "mine", "--from", str(source), "--root", str(root))
+    assert result.exit_code == 0, result.output
+    written = root / "mine" / "matmul-demo.yaml"
+    doc = yaml.safe_load(written.read_text())
+    assert set(doc["title"]) == {"en", "ja"} and set(doc["prompt"]) == {"en", "ja"}
+    assert doc["cases"][0]["args"]["b"] == {"arange": [4, 5]}  # the second guess: chained shapes for a @ b
+    assert "matmul-demo: reference: passes all" in result.output and "0 errors" in result.output
+    single = run(env, "exercises", "validate", str(written))
+    assert single.exit_code == 0 and "1 exercises, 0 errors" in single.output
+    again = run(env, "exercises", "new", "matmul-demo", "--track", "mine", "--root", str(root))
+    assert again.exit_code != 0 and "already exists" in again.output
+
+
 def test_grade_a_local_file(tmp_path: Path, env: dict[str, str | None]) -> None:
     right = tmp_path / "right.py"
     right.write_text("def solve(x):\n    return x.permute(1, 0)\n")

@@ -9,12 +9,14 @@ import pytest
 
 from service.authoring.lint_code import candidate_code
 from service.authoring.validate import check_reference
+from service.authoring.validate_report import check_declared
 from service.domain import Exercise, Submission
 from service.exercises import load_catalog, load_exercise
 from service.grading.engine import Engine
 
 # Checks that show a *case* caught the wrong answer (not only a view/contiguity structure check).
-CASE_CHECKS = {"run", "type", "length", "shape", "dtype", "values", "value"}
+# "result": the one check of a hidden case, which is a sealed oracle (docs/grading.md, issue 8).
+CASE_CHECKS = {"run", "type", "length", "shape", "dtype", "values", "value", "result"}
 ROOT = Path(__file__).resolve().parent.parent / "exercises"
 FILES = sorted(p for p in ROOT.glob("*/*.yaml") if not p.name.startswith("_"))
 
@@ -39,6 +41,8 @@ def test_exercise_file(path: Path, engine: Engine, catalog_errors: list[str]) ->
     assert [str(e) for e in errors] == []
     if lint is None:
         return  # quizzes: check_reference graded the answer key itself
+    declared_errors, _ = check_declared(engine, ex)  # wrong_answers fail (with their diagnosis), alternatives pass
+    assert [str(e) for e in declared_errors] == []
     assert [str(f) for f in lint.findings] == []
     waived = {f.candidate for f in lint.waived}
     graded = 0
@@ -54,6 +58,8 @@ def test_exercise_file(path: Path, engine: Engine, catalog_errors: list[str]) ->
         caught = [c.name for c in result.cases if any(not ch.passed and ch.name in CASE_CHECKS for ch in c.checks)]
         assert caught, (cand.label, code, [[ch.message for ch in c.checks if not ch.passed] for c in result.cases])
         if cand.name == "wrong_dtype":
-            assert "dtype_mismatch" in {d.code for d in result.diagnoses}
+            # Named on a visible case; a hidden case only says "wrong_answer" (sealed oracle, issue 8).
+            shown = any(c.visible and c.name in caught for c in result.cases)
+            assert ("dtype_mismatch" if shown else "wrong_answer") in {d.code for d in result.diagnoses}
         graded += 1
     assert graded or not lint.wrong_answers() or lint.skipped

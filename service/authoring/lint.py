@@ -40,6 +40,7 @@ class Candidate:
     perm: tuple[int, ...] | None = None
     passing: list[str] = field(default_factory=list)  # cases that do not catch it
     caught_by: list[str] = field(default_factory=list)
+    killed: dict[str, str] = field(default_factory=dict)  # case -> the first check that failed it
 
     @property
     def applicable(self) -> bool:
@@ -192,10 +193,13 @@ def lint_exercise(exercise: Exercise, cases: Sequence[CaseIn], outputs: Mapping[
         for case_name, arr in cand.outputs.items():
             if arr is None:
                 cand.caught_by.append(case_name)
+                cand.killed[case_name] = "not applicable"
                 continue
             verdict = compare_case(exercise, args[case_name], expected[case_name],
-                                   _value(expected[case_name], arr, cand.dtype), None, visible=False)
+                                   _value(expected[case_name], arr, cand.dtype), None, visible=False,
+                                   operations=False)
             (cand.passing if verdict.passed else cand.caught_by).append(case_name)
+            cand.killed[case_name] = next((c.name for c in verdict.checks if not c.passed), "")
     passing = [c for c in result.candidates if c.passes_all and c.name != "wrong_dtype"]
     keys = {c.key for c in passing}
     # One behaviour passing everything is the reference's own; two or more means the cases cannot tell them apart.

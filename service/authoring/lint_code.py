@@ -38,14 +38,16 @@ def candidate_code(exercise: Exercise, cand: Candidate, cases: Sequence[CaseIn],
     """Learner-style source for ``cand`` (None when it cannot be written as one function)."""
     signature = _signature(exercise)
     x = lint_input_name(exercise, cases[0].args) if cases else None
-    if signature is None or x is None:
+    if signature is None:
         return None
     torch = exercise.framework == "torch"
-    if cand.name == "wrong_dtype":
+    if cand.name == "wrong_dtype":  # wraps the reference: needs no array argument
         cast = f".to(torch.{cand.dtype})" if torch else f".astype(np.{cand.dtype})"
         header = "import torch\n" if torch else "import numpy as np\n"
         return (f"{header}{exercise.solution}\n\n_kiwame_reference = {exercise.entry}\n\n\n"
                 f"def {exercise.entry}(*args, **kwargs):\n    return _kiwame_reference(*args, **kwargs){cast}\n")
+    if x is None:
+        return None
     if cand.name == "unchanged_input":
         body = x
     elif cand.name == "reshape":

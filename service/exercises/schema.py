@@ -9,7 +9,17 @@ from typing import Any
 from service.domain import Case, CheckSpec, Exercise, Limits, Rules, Text
 from service.exercises.errors import ExerciseError
 from service.exercises.fields import ID_PATTERN, IDENT_PATTERN, MISSING, Reader
-from service.exercises.inputs import SpecError, array_from_spec
+from service.exercises.schema_authoring import (
+    AUTHORING_KEYS,
+    check_case_args,
+    declared,
+    frameworks,
+    generate,
+    helpers,
+    in_parameter_order,
+    per_framework,
+    rules_extra,
+)
 from service.exercises.yamltree import Tree, join
 from service.results import DIAGNOSIS_CODES
 
@@ -18,7 +28,8 @@ LINT_CANDIDATES: tuple[str, ...] = (
     "unchanged_input", "reshape", "reversed_axes", "other_permutation", "transpose_all", "wrong_dtype",
 )
 COMMON_KEYS = ("id", "kind", "framework", "title", "prompt", "difficulty", "tags", "order", "hints", "explanation")
-CODE_KEYS = ("entry", "starter", "solution", "cases", "check", "rules", "limits", "devices", "allow", "lint_input")
+CODE_KEYS = ("entry", "starter", "solution", "cases", "check", "rules", "limits", "devices", "allow", "lint_input",
+             *AUTHORING_KEYS)
 QUIZ_KEYS = ("answer", "choices")
 CASE_KEYS = ("name", "visible", "args")
 CHECK_KEYS = tuple(CheckSpec.__dataclass_fields__)
@@ -49,7 +60,9 @@ def build_exercise(tree: Tree, file: str, stem: str, track: str, content_hash: s
     fw_value = doc.get("framework", MISSING if kind == "code" else "torch")
     if fw_value is MISSING:
         r.error("", "missing required key 'framework' (torch | numpy)")
-    framework = r.choice(fw_value, "framework", ("torch", "numpy"))
+    framework, offered = frameworks(r, fw_value)
+    if offered and kind != "code":
+        r.error("framework", "only code exercises may be offered in several frameworks")
     title = r.text(r.required(doc, "", "title", "{en, ja}"), "title")
     prompt = r.text(r.required(doc, "", "prompt", "{en, ja}"), "prompt")
     difficulty = r.integer(r.required(doc, "", "difficulty", "1..5"), "difficulty", 1, 5)
@@ -66,7 +79,7 @@ def build_exercise(tree: Tree, file: str, stem: str, track: str, content_hash: s
         for key in QUIZ_KEYS:
             if key in doc:
                 r.error(key, f"a code exercise must not have {key!r} (only shape/choice quizzes do)")
-        common |= _code_fields(r, doc, common["framework"])
+        common |= _code_fields(r, doc, common["framework"], offered or (common["framework"],), content_hash)
     elif kind in ("shape", "choice"):
         for key in CODE_KEYS:
             if key in doc:
@@ -131,13 +144,26 @@ def _params(module: ast.Module | None, entry: str) -> tuple[list[str], list[str]
     return None
 
 
-def _code_fields(r: Reader, doc: dict[str, Any], framework: str) -> dict[str, Any]:
+def _code_fields(r: Reader, doc: dict[str, Any], framework: str, offered: tuple[str, ...],
+                 version: str) -> dict[str, Any]:
     entry = r.string(doc.get("entry", "solve"), "entry") or "solve"
     if not IDENT_PATTERN.match(entry):
         r.error("entry", f"expected a Python function name, got {entry!r}")
-    starter, _ = _code(r, doc.get("starter", MISSING), "starter", entry, required=True)
-    solution, module = _code(r, doc.get("solution", MISSING), "solution", entry, required=True)
+    code: dict[str, dict[str, str]] = {fw: {} for fw in offered}
+    module = None
+    for key in ("starter", "solution"):
+        values = per_framework(r, doc, key, offered)
+        shared = not isinstance(doc.get(key), dict)  # one text for every framework (einops answers are)
+        for fw in offered[:1] if shared else offered:
+            source, parsed = _code(r, values[fw], key if shared else f"{key}.{fw}", entry, required=fw == framework)
+            for target in offered if shared else (fw,):
+                code[target][key] = source
+            module = module or (parsed if key == "solution" else None)
+    starter, solution = code[framework]["starter"], code[framework]["solution"]
     cases = _cases(r, r.required(doc, "", "cases", "a list of test cases"), framework, _params(module, entry), entry)
+    gen, extra = generate(r, doc.get("generate", MISSING), cases, framework, version)
+    cases = in_parameter_order(cases, _params(module, entry))
+    extra = in_parameter_order(extra, _params(module, entry))
     lint_input = doc.get("lint_input", MISSING)
     allow: dict[str, str] = {}
     for name, reason in (r.mapping(doc.get("allow", MISSING), "allow", "a mapping of lint candidate to reason") or {}).items():
@@ -148,10 +174,14 @@ def _code_fields(r: Reader, doc: dict[str, Any], framework: str) -> dict[str, An
     if lint_input is not MISSING and r.string(lint_input, "lint_input") is not None and cases:
         if not all(lint_input in c.args for c in cases):
             r.error("lint_input", f"expected the name of an argument present in every case, got {lint_input!r}")
-    return dict(entry=entry, starter=starter, solution=solution, cases=cases,
+    return dict(entry=entry, starter=starter, solution=solution, cases=cases + extra,
                 check=_check(r, doc.get("check", MISSING), framework), rules=_rules(r, doc.get("rules", MISSING)),
                 limits=_limits(r, doc.get("limits", MISSING)), devices=_devices(r, doc.get("devices", MISSING), framework),
-                allow=allow, lint_input=lint_input if isinstance(lint_input, str) else "")
+                allow=allow, lint_input=lint_input if isinstance(lint_input, str) else "",
+                helpers=helpers(r, doc.get("helpers", MISSING), entry), frameworks=offered if len(offered) > 1 else (),
+                per_framework={fw: code[fw] for fw in offered if fw != framework}, generate=gen,
+                wrong_answers=declared(r, doc.get("wrong_answers", MISSING), "wrong_answers", entry, offered),
+                alternatives=declared(r, doc.get("alternatives", MISSING), "alternatives", entry, offered))
 
 
 def _cases(r: Reader, value: Any, framework: str, params: tuple[list[str], list[str], bool] | None,
@@ -173,16 +203,13 @@ def _cases(r: Reader, value: Any, framework: str, params: tuple[list[str], list[
         args = r.mapping(r.required(case, path, "args", "a mapping of argument name to value spec"), join(path, "args"))
         if args is None or name is None:
             continue
-        for arg, spec in args.items():
+        for arg in args:
             arg_path = join(join(path, "args"), str(arg))
             if not IDENT_PATTERN.match(str(arg)):
                 r.error(arg_path, f"expected a Python parameter name, got {arg!r}")
             elif params is not None and not params[2] and arg not in params[0]:
                 r.error(arg_path, f"{arg!r} is not a parameter of {entry}({', '.join(params[0])})")
-            try:
-                array_from_spec(spec, framework)
-            except SpecError as exc:
-                r.error(join(arg_path, exc.key) if exc.key and isinstance(spec, dict) else arg_path, str(exc))
+        check_case_args(r, path, args, framework)
         if params is not None:
             for missing in (p for p in params[1] if p not in args):
                 r.error(join(path, "args"), f"missing argument {missing!r} of {entry}({', '.join(params[0])})")
@@ -222,10 +249,11 @@ def _rules(r: Reader, value: Any) -> Rules:
     rules = r.mapping(value, "rules")
     if rules is None:
         return Rules()
-    r.keys(rules, "rules", ("forbid", "require"))
+    r.keys(rules, "rules", ("forbid", "require", "allow", "max_lines", "single_expression"))
     return Rules(
         forbid=r.string_list(rules.get("forbid"), "rules.forbid", IDENT_PATTERN, "a Python name"),
         require=r.string_list(rules.get("require"), "rules.require", IDENT_PATTERN, "a Python name"),
+        **rules_extra(r, rules),
     )
 
 

@@ -11,6 +11,8 @@ import numpy as np
 from service.domain import CheckSpec, Exercise
 from service.grading import messages as m
 from service.grading.diagnose import Finding, close_mask, mismatch_details, rearrangement_finding
+from service.grading.diagnose_ops import operation_finding
+from service.grading.messages_ops import operation_message
 from service.results import Check, Diagnosis, DiagnosisCode
 from service.sandbox.protocol import ArgIn, CaseOut, Value
 
@@ -32,6 +34,7 @@ class CaseVerdict:
     passed: bool
     checks: list[Check] = field(default_factory=list)
     diagnoses: list[Diagnosis] = field(default_factory=list)
+    searched: bool = False  # the operation search ran (the engine runs it on a few cases only)
 
 
 def tolerance(spec: CheckSpec, expected_dtype: str | None, actual_dtype: str | None) -> tuple[float, float]:
@@ -53,6 +56,8 @@ class _Ctx:
     checks: list[Check] = field(default_factory=list)
     diagnoses: list[Diagnosis] = field(default_factory=list)
     failed: bool = False
+    operations: bool = True  # may run the (costlier) operation search of diagnose_ops
+    searched: bool = False
 
     def add(self, name: str, passed: bool, msg: m.Msg, code: DiagnosisCode | None = None,
             details: dict | None = None) -> None:
@@ -74,13 +79,13 @@ def _type_name(v: Value) -> str:
 
 def compare_case(
     exercise: Exercise, case_inputs: Sequence[ArgIn], expected: Value, actual: Value,
-    facts: CaseOut | None, *, visible: bool = True,
+    facts: CaseOut | None, *, visible: bool = True, operations: bool = True,
 ) -> CaseVerdict:
     """Pure: judge ``actual`` against the reference's ``expected`` for one case.
 
     ``visible=False`` (hidden cases) keeps shapes, dtypes and counts in messages but never values or indices.
     """
-    ctx = _Ctx(exercise, case_inputs, facts, visible)
+    ctx = _Ctx(exercise, case_inputs, facts, visible, operations=operations)
     _compare(ctx, "out", expected, actual)
     spec = exercise.check
     if spec.input_unchanged and facts is not None:
@@ -94,7 +99,7 @@ def compare_case(
             ctx.add("input_unchanged", False, msg, "input_mutated", {"inputs": changed})
         else:
             ctx.add("input_unchanged", True, {"en": "Input: ok, left unchanged", "ja": "入力: OK、変更されていません"})
-    return CaseVerdict(passed=not ctx.failed, checks=ctx.checks, diagnoses=ctx.diagnoses)
+    return CaseVerdict(passed=not ctx.failed, checks=ctx.checks, diagnoses=ctx.diagnoses, searched=ctx.searched)
 
 
 def _compare(ctx: _Ctx, path: str, exp: Value, act: Value) -> None:
@@ -217,6 +222,13 @@ def _explain(ctx: _Ctx, expected: np.ndarray, actual: np.ndarray) -> None:
             ctx.diagnose(finding.code, m.finding_message(finding.code, finding.details),
                          finding.details | {"input": arg.name})
             return
+    if not ctx.operations or ctx.searched:
+        return
+    ctx.searched = True
+    arrays = [(arg.name, arg.array) for arg in ctx.inputs if arg.array is not None]
+    finding = operation_finding(arrays, expected, actual)
+    if finding is not None:
+        ctx.diagnose(finding.code, operation_message(finding.code, finding.details), finding.details)
 
 
 def _explain_stacked(ctx: _Ctx, expected: list[Value], actual: list[Value]) -> None:

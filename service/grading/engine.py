@@ -8,17 +8,19 @@ from dataclasses import dataclass, field
 
 from service.domain import Exercise, Submission
 from service.grading import messages as m
+from service.grading import sealed
 from service.grading.compare import compare_case
-from service.grading.learner import run_learner
+from service.grading.learner import pick_framework, run_learner
 from service.grading.outcomes import case_error, run_failure
 from service.grading.quiz import grade_quiz
 from service.grading.reference import Prepared, ReferenceCache, ReferenceFailed, Runner
 from service.grading.render import render_inputs, render_value
-from service.grading.rules import check_rules
+from service.grading.rules import RULE_CODES, check_rules
 from service.results import CaseResult, Diagnosis, DiagnosisCode, GradeResult, fallback
-from service.sandbox.protocol import RawRun
+from service.sandbox.protocol import CaseIn, RawRun
 
 log = logging.getLogger(__name__)
+OPERATION_SEARCHES = 1  # visible cases on which diagnose_ops may search for the mistake
 
 
 @dataclass
@@ -26,6 +28,7 @@ class _Graded:
     cases: list[CaseResult]
     diagnoses: list[Diagnosis]
     limits_hit: list[str] = field(default_factory=list)
+    run_ok: bool = True  # every sandbox run of this pass ended "ok"
 
 
 class Engine:
@@ -46,6 +49,7 @@ class Engine:
             if exercise.kind in ("shape", "choice"):
                 result = grade_quiz(exercise, submission.answer)
             else:
+                exercise = exercise.for_framework(pick_framework(exercise, submission))
                 result = self._grade_code(exercise, submission.code or "")
         except ReferenceFailed as exc:
             log.error("reference failed for %s: %s", exercise.id, exc)
@@ -57,7 +61,7 @@ class Engine:
             result = self._error(exercise, m.both(
                 "The grader failed on this submission; this is not your fault.",
                 "採点システムでエラーが発生しました。あなたのコードの問題ではありません。"), reason=type(exc).__name__)
-        result.timings["total_ms"] = round((time.perf_counter() - start) * 1000, 3)
+        result.timings["total_ms"] = float(round((time.perf_counter() - start) * 1000))
         for key in ("run_ms", "reference_ms", "compare_ms"):
             result.timings.setdefault(key, 0.0)
         return result
@@ -99,7 +103,7 @@ class Engine:
         if "cuda" in exercise.devices:
             graded_gpu, reason = self._gpu_pass(exercise, code, timings)
             if graded_gpu is not None:
-                gpu_ok = all(c.passed for c in graded_gpu.cases)
+                gpu_ok = graded_gpu.run_ok and all(c.passed for c in graded_gpu.cases)
                 all_cases += graded_gpu.cases
                 diagnoses += graded_gpu.diagnoses
                 limits_hit += [h for h in graded_gpu.limits_hit if h not in limits_hit]
@@ -109,15 +113,19 @@ class Engine:
                     "ja": f"GPU のケース: {reason['ja']}ため省略し、CPU のケースだけを採点しました",
                 }, {"reason": reason["code"]}))
 
-        diagnoses = by_specificity(merge_repeats(diagnoses, {c.name for c in all_cases if c.visible}))
+        shown = {c.name for c in all_cases if c.visible}
+        diagnoses = by_specificity(merge_repeats(diagnoses, shown), shown)
         n = len(graded.cases)
         passed_cases = sum(1 for c in graded.cases if c.passed)
         score = passed_cases / n if n else 0.0
-        rules_ok = not any(d.code in ("forbidden_name", "missing_required_name") for d in diagnoses)
+        rules_ok = not any(d.code in RULE_CODES for d in diagnoses)
+        # Every run must have ended "ok": a crash, violation or limit after the last case still fails.
+        passed = bool(n) and passed_cases == n and rules_ok and gpu_ok and graded.run_ok
         return GradeResult(
-            status="graded", score=round(score, 6), passed=bool(n) and passed_cases == n and rules_ok and gpu_ok,
+            status="graded", score=round(score, 6), passed=passed,
             cases=all_cases, diagnoses=diagnoses, stdout=stdout, stderr=stderr, limits_hit=limits_hit,
-            timings={k: round(v, 3) for k, v in timings.items()},
+            # Whole milliseconds where the hidden run's duration (which the learner controls) is included.
+            timings={k: round(v, 3) if k == "reference_ms" else float(round(v)) for k, v in timings.items()},
             exercise_id=exercise.id, exercise_version=exercise.content_hash, kind=exercise.kind,
         )
 
@@ -146,24 +154,28 @@ class Engine:
 
     def _cases(self, exercise: Exercise, prepared: Prepared, run: RawRun, suffix: str) -> _Graded:
         visible = {c.name: c.visible for c in exercise.cases}
-        out = _Graded([], [])
+        out = _Graded([], [], run_ok=run.status == "ok")
         stopped: Diagnosis | None = None
         if run.status != "ok":
-            stopped = run_failure(exercise, run)
+            stopped = sealed.run_status_message(exercise, run.status) if run.sealed else run_failure(exercise, run)
             stopped.case = None
             out.diagnoses.append(stopped)
         hidden_seen = 0
+        # The operation search (diagnose_ops) costs milliseconds per case: one visible case is enough,
+        # since diagnoses are merged per code anyway (hidden cases never search: they are sealed).
+        searched = 0
         for case_in in prepared.cases:
             shown = visible.get(case_in.name, False)
             if not shown:
                 hidden_seen += 1
-            # Hidden cases are numbered, not named: an author's case name may describe its values.
-            name = (case_in.name if shown else f"hidden case {hidden_seen}") + suffix
+                out.cases.append(self._hidden(exercise, prepared, run, case_in, f"hidden case {hidden_seen}{suffix}",
+                                              suffix, out))
+                continue
+            name = case_in.name + suffix
             expected = prepared.outputs[case_in.name].value
-            result = CaseResult(name=name, visible=shown, passed=False, device="cuda" if suffix else "cpu")
-            if shown:
-                result.inputs = render_inputs(case_in.args, exercise.framework)
-                result.expected = render_value(expected)
+            result = CaseResult(name=name, visible=True, passed=False, device="cuda" if suffix else "cpu")
+            result.inputs = render_inputs(case_in.args, exercise.framework)
+            result.expected = render_value(expected)
             facts = run.cases.get(case_in.name)
             if facts is None or (facts.value is None and facts.error is None):
                 # The run stopped before this case: the run-level diagnosis explains why.
@@ -171,23 +183,45 @@ class Engine:
                                                         "ja": "関数: 結果が返されませんでした"}
                 result.checks.append(m.check("run", False, msg))
             elif facts.value is None:
-                msg, details = case_error(exercise, facts.error, shown)
+                msg, details = case_error(exercise, facts.error, True)
                 result.checks.append(m.check("run", False, msg))
                 out.diagnoses.append(m.diagnosis(exercise, "runtime_error", msg, details, case=name))
-                if shown:
-                    result.error = facts.error
+                result.error = facts.error
             else:
                 assert expected is not None
-                verdict = compare_case(exercise, case_in.args, expected, facts.value, facts, visible=shown)
+                verdict = compare_case(exercise, case_in.args, expected, facts.value, facts, visible=True,
+                                       operations=searched < OPERATION_SEARCHES)
+                searched += verdict.searched
                 result.passed = verdict.passed
                 result.checks = verdict.checks
                 for d in verdict.diagnoses:
                     d.case = name
                 out.diagnoses += verdict.diagnoses
-                if shown:
-                    result.output = render_value(facts.value)
+                result.output = render_value(facts.value)
             out.cases.append(result)
         return out
+
+    def _hidden(self, exercise: Exercise, prepared: Prepared, run: RawRun, case_in: CaseIn, name: str,
+                suffix: str, out: _Graded) -> CaseResult:
+        """A hidden case is a sealed oracle: passed or not, a fixed status, an allowlisted exception type."""
+        facts = run.cases.get(case_in.name)
+        expected = prepared.outputs[case_in.name].value
+        error = None
+        status: str
+        if facts is None or (facts.value is None and facts.error is None):
+            status = run.status if run.status != "ok" else "not_run"
+            passed = False
+        elif facts.value is None:
+            status, passed, error = "runtime_error", False, facts.error
+        else:
+            assert expected is not None
+            # Only passed/not leaves a hidden case, so the operation search (diagnose_ops) would be wasted.
+            passed = compare_case(exercise, case_in.args, expected, facts.value, facts, visible=False,
+                                  operations=False).passed
+            status = "ok" if passed else "wrong_answer"
+        if not passed and status not in ("not_run",) and not (facts is None and run.status != "ok"):
+            out.diagnoses.append(sealed.hidden_diagnosis(exercise, status, name))
+        return sealed.hidden_case(name, passed, status, "cuda" if suffix else "cpu", error)
 
 
 # Most telling first: the first diagnosis is what a learner reads first and what class statistics count
@@ -197,19 +231,27 @@ _SPECIFICITY: dict[DiagnosisCode, int] = {
     **dict.fromkeys(("syntax_error", "missing_function", "timeout", "memory_limit", "output_limit",
                      "sandbox_violation", "crashed", "grader_error"), 0),
     **dict.fromkeys(("reshape_instead_of_permute", "wrong_axis_order", "transpose_all_axes",
-                     "heads_split_wrong", "not_channels_last"), 1),
+                     "heads_split_wrong", "not_channels_last", "wrong_reduction_axes", "missing_keepdim",
+                     "wrong_broadcast_axes", "wrong_contraction", "wrong_window"), 1),
     **dict.fromkeys(("wrong_type", "shape_mismatch", "dtype_mismatch", "device_mismatch"), 2),
     **dict.fromkeys(("input_mutated", "not_a_view", "not_contiguous"), 3),
     "runtime_error": 4,
     **dict.fromkeys(("value_mismatch", "wrong_answer"), 5),
-    **dict.fromkeys(("forbidden_name", "missing_required_name"), 6),
+    **dict.fromkeys(RULE_CODES, 6),
     "gpu_skipped": 7,  # a note about the optional GPU pass, never the mistake
 }
 
 
-def by_specificity(diagnoses: list[Diagnosis]) -> list[Diagnosis]:
-    """Stable sort: the specific mistake first, generic findings and rule reminders after it."""
-    return sorted(diagnoses, key=lambda d: _SPECIFICITY[d.code])
+def by_specificity(diagnoses: list[Diagnosis], visible: set[str] | None = None) -> list[Diagnosis]:
+    """Stable sort: the specific mistake first, generic findings and rule reminders after it.
+
+    With ``visible`` (the visible case names), every diagnosis found on a visible case or on the whole
+    submission comes before those found only on hidden cases: a hidden case can only say "details hidden",
+    so the first thing a learner reads is the most readable mistake they can actually look at."""
+    def hidden_only(d: Diagnosis) -> bool:
+        return visible is not None and d.case is not None and d.case not in visible
+
+    return sorted(diagnoses, key=lambda d: (hidden_only(d), _SPECIFICITY[d.code]))
 
 
 def merge_repeats(diagnoses: list[Diagnosis], visible: set[str]) -> list[Diagnosis]:

@@ -2,16 +2,50 @@
 
 from __future__ import annotations
 
+import ast
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-from service.domain import Exercise
+from service.domain import Exercise, Submission
 from service.grading.reference import Runner, job_for
-from service.sandbox.protocol import CaseIn, RawRun
+from service.sandbox.protocol import CaseIn, Job, RawRun
 
 # Why two runs: one process that sees a hidden input could print it (stdout is shown), or stash it in a
 # global and return it as a visible case's output. A separate single-use sandbox for the hidden cases,
 # whose stdout/stderr are dropped, closes both channels. The runs go in parallel, so latency barely moves.
-_EXECUTOR = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kiwame-hidden")
+# Sized for every grading worker to have its hidden run going at once (a thread that mostly waits).
+_EXECUTOR = ThreadPoolExecutor(max_workers=64, thread_name_prefix="kiwame-hidden")
+# A visible run that ended like this would end the same way on the hidden cases: stop paying for them.
+_CANCEL_HIDDEN = ("timeout", "memory_limit")
+
+
+def _run(runner: Runner, job: Job, cancel: threading.Event | None) -> RawRun:
+    if cancel is None:
+        return runner.run(job)
+    try:
+        return runner.run(job, cancel=cancel)  # type: ignore[call-arg]
+    except TypeError:  # a runner without cancellation (tests' fakes): just run it
+        return runner.run(job)
+
+
+def pick_framework(exercise: Exercise, submission: Submission) -> str:
+    """The framework a submission is graded in: the one it names, else the one its code imports
+    (torch before numpy, since torch code often imports numpy too), else the exercise's first."""
+    offered = exercise.offered
+    if submission.framework in offered:
+        return submission.framework  # type: ignore[return-value]
+    if len(offered) > 1 and submission.code:
+        try:
+            tree = ast.parse(submission.code)
+        except (SyntaxError, ValueError):
+            return exercise.framework
+        imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        for fw in ("torch", "numpy"):
+            if fw in imported and fw in offered:
+                return fw
+    return exercise.framework
 
 
 def run_learner(runner: Runner, exercise: Exercise, code: str, cases: tuple[CaseIn, ...], device: str) -> RawRun:
@@ -20,35 +54,44 @@ def run_learner(runner: Runner, exercise: Exercise, code: str, cases: tuple[Case
     visible = tuple(c for c in cases if c.name in visible_names)
     hidden = tuple(c for c in cases if c.name not in visible_names)
     if not hidden:
-        return runner.run(job_for(exercise, code, visible, device, exercise.limits.time_s))
-    pending = _EXECUTOR.submit(runner.run, job_for(exercise, code, hidden, device, exercise.limits.time_s))
-    if visible:
-        shown = runner.run(job_for(exercise, code, visible, device, exercise.limits.time_s))
-    else:
-        shown = None
+        return merge(runner.run(job_for(exercise, code, visible, device, exercise.limits.time_s)), None,
+                     visible_names, set())
+    cancel = threading.Event()
+    pending = _EXECUTOR.submit(_run, runner, job_for(exercise, code, hidden, device, exercise.limits.time_s),
+                               cancel)
+    shown = runner.run(job_for(exercise, code, visible, device, exercise.limits.time_s)) if visible else None
+    if shown is not None and shown.status in _CANCEL_HIDDEN:
+        cancel.set()
     secret = pending.result()
-    return merge(shown, secret)
+    return merge(shown, secret, visible_names, {c.name for c in hidden})
 
 
-def merge(shown: RawRun | None, secret: RawRun) -> RawRun:
-    """Combine the visible run (stdout kept) and the hidden run (stdout dropped) into one RawRun."""
-    # The first failure explains the run; the visible run's wins, since its details may be shown in full.
-    first_bad = next((r for r in (shown, secret) if r is not None and r.status != "ok"), None)
-    base = first_bad or shown or secret
-    note = "" if shown is not None else "(output printed by hidden cases is not shown)"
-    cases = dict(shown.cases) if shown is not None else {}
-    cases.update(secret.cases)
+def _own(run: RawRun | None, names: set[str]) -> dict[str, Any]:
+    """The cases a run may contribute: only its own job's, and none at all from a run that cheated."""
+    if run is None or run.status == "sandbox_violation":
+        return {}
+    return {n: c for n, c in run.cases.items() if n in names}
+
+
+def merge(shown: RawRun | None, secret: RawRun | None, visible: set[str], hidden: set[str]) -> RawRun:
+    """Combine the visible run (stdout kept) and the hidden run (sealed: its status only) into one RawRun.
+
+    `status` is "ok" only if every run ended "ok". When the hidden run is the one that failed, the merged
+    run says so by `sealed=True` and carries no error, detail, exit code or message of it.
+    """
+    cases = {**_own(shown, visible), **_own(secret, hidden)}
     limits = list(shown.limits_hit) if shown is not None else []
-    limits += [h for h in secret.limits_hit if h not in limits]
-    timings = {k: max(shown.timings.get(k, 0.0) if shown else 0.0, secret.timings.get(k, 0.0))
-               for k in set(secret.timings) | set(shown.timings if shown else {})}
-    return RawRun(
-        status=base.status,
-        cases=cases,
-        error=base.error,
-        stdout=shown.stdout if shown is not None else note,
-        stderr=shown.stderr if shown is not None else "",
-        limits_hit=limits,
-        detail=base.detail,
-        timings=timings,
-    )
+    if secret is not None:
+        limits += [h for h in secret.limits_hit if h not in limits]
+    runs = [r for r in (shown, secret) if r is not None]
+    timings = {k: max(r.timings.get(k, 0.0) for r in runs) for r in runs for k in r.timings}
+    note = "" if shown is not None else "(output printed by hidden cases is not shown)"
+    out = RawRun(status="ok", cases=cases, stdout=shown.stdout if shown is not None else note,
+                 stderr=shown.stderr if shown is not None else "", limits_hit=limits, timings=timings)
+    # The visible run's failure explains best (its details may be shown in full); the hidden run's is sealed.
+    if shown is not None and shown.status != "ok":
+        out.status, out.error, out.detail = shown.status, shown.error, shown.detail
+    elif secret is not None and secret.status != "ok":
+        out.status, out.sealed = ("unavailable", False) if secret.status == "unavailable" else (secret.status, True)
+        out.detail = secret.detail if secret.status == "unavailable" else ""
+    return out

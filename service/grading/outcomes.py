@@ -24,6 +24,12 @@ ERROR_HINTS: tuple[tuple[str, dict[str, str]], ...] = (
     ("number of dims don't match in permute", {
         "en": "permute() needs one index for every axis",
         "ja": "permute() にはすべての軸の番号を 1 つずつ渡します"}),
+    ("could not be broadcast together", {
+        "en": "the shapes do not line up for broadcasting: a reduced axis may need keepdims=True, or a new axis (None)",
+        "ja": "ブロードキャストで形状が合いません。集約した軸を keepdims=True で残すか、None で新しい軸を足す必要があるかもしれません"}),
+    ("must match the size of tensor b", {
+        "en": "the shapes do not line up for broadcasting: a reduced axis may need keepdim=True, or a new axis (None)",
+        "ja": "ブロードキャストで形状が合いません。集約した軸を keepdim=True で残すか、None で新しい軸を足す必要があるかもしれません"}),
     ("repeated dim in permute", {
         "en": "each axis may appear only once in permute()",
         "ja": "permute() では同じ軸を 2 回使えません"}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -31,12 +32,34 @@ class Prepared:
 
 
 def build_cases(exercise: Exercise) -> tuple[CaseIn, ...]:
-    return tuple(CaseIn(name=c.name, args=materialize(c, exercise.framework)) for c in exercise.cases)
+    """Materialised inputs; a per-learner variant's seed is mixed into every random draw."""
+    seed = exercise.variant_seed or 0
+    return tuple(CaseIn(name=c.name, args=materialize(c, exercise.framework, seed)) for c in exercise.cases)
+
+
+def with_helpers(exercise: Exercise, code: str) -> str:
+    """The code a run executes: the submission, then the exercise's helpers. After, so that the learner's
+    line numbers stay exact and a learner's own definition cannot replace a helper."""
+    if not exercise.helpers:
+        return code
+    return f"{code.rstrip()}\n\n\n# ---- helpers provided by the exercise ----\n{exercise.helpers}"
 
 
 def job_for(exercise: Exercise, code: str, cases: tuple[CaseIn, ...], device: str, time_s: float) -> Job:
-    return Job(code=code, entry=exercise.entry, framework=exercise.framework, cases=cases,
+    return Job(code=with_helpers(exercise, code), entry=exercise.entry, framework=exercise.framework, cases=cases,
                time_s=time_s, memory_mb=exercise.limits.memory_mb, device=device)
+
+
+def _why(error: dict | None, detail: str) -> str:
+    """The reference's own error, never an empty string: type, message and the line it came from."""
+    error = error or {}
+    text = f"{error.get('type') or ''}: {error.get('message') or ''}".strip(": ")
+    line = error.get("line") or error.get("lineno")
+    if not line:
+        frames = re.findall(r"line (\d+)", str(error.get("traceback") or ""))
+        line = frames[-1] if frames else None
+    parts = [p for p in (text, f"line {line} of the solution" if line else "", detail) if p]
+    return "; ".join(parts) or "no error text (the sandbox reported nothing)"
 
 
 class ReferenceCache:
@@ -50,10 +73,10 @@ class ReferenceCache:
         self._runner = runner
         self._size = size
         self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[str, str, str], Prepared] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str, str, str, int], Prepared] = OrderedDict()
 
     def get(self, exercise: Exercise, device: str = "cpu") -> Prepared:
-        key = (exercise.id, exercise.content_hash, device)
+        key = (exercise.id, exercise.content_hash, exercise.framework, device, exercise.variant_seed or 0)
         with self._lock:
             hit = self._entries.get(key)
             if hit is not None:
@@ -66,11 +89,13 @@ class ReferenceCache:
         run = self._runner.run(job_for(exercise, exercise.solution, cases, device,
                                        max(exercise.limits.time_s * 2, 5.0)))
         if run.status != "ok":
-            raise ReferenceFailed(f"reference solution run ended with {run.status}: {run.detail}")
+            raise ReferenceFailed(f"reference solution ({exercise.framework}) run ended with {run.status}: "
+                                  f"{_why(run.error, run.detail)}")
         missing = [c.name for c in cases if c.name not in run.cases or run.cases[c.name].value is None]
         if missing:
-            errors = {n: (run.cases[n].error or {}).get("message", "") for n in missing if n in run.cases}
-            raise ReferenceFailed(f"reference solution produced no output for {missing}: {errors}")
+            errors = "; ".join(f"{n}: {_why(run.cases[n].error, 'no output')}" for n in missing if n in run.cases)
+            raise ReferenceFailed(f"reference solution ({exercise.framework}) produced no output for "
+                                  f"{', '.join(missing)}: {errors or 'the run stopped before them'}")
         prepared = Prepared(cases, dict(run.cases), (time.perf_counter() - start) * 1000)
         with self._lock:
             self._entries[key] = prepared

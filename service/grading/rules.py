@@ -6,7 +6,8 @@ import ast
 
 from service.domain import Exercise
 from service.grading import messages as m
-from service.results import Diagnosis
+from service.grading.rules_authoring import AUTHORING_RULE_CODES, check_authoring_rules
+from service.results import Diagnosis, DiagnosisCode
 
 
 def _name_uses(tree: ast.AST) -> list[tuple[str, int]]:
@@ -39,17 +40,26 @@ def _lines(tree: ast.AST, name: str) -> list[int]:
     return sorted({line for used, line in _name_uses(tree) if used == name and line})
 
 
+# Rule violations keep the score but fail "passed".
+RULE_CODES: tuple[DiagnosisCode, ...] = ("forbidden_name", "missing_required_name", *AUTHORING_RULE_CODES)
+
+
+def has_authoring_rules(exercise: Exercise) -> bool:
+    r = exercise.rules
+    return r.allow is not None or r.max_lines is not None or r.single_expression
+
+
 def check_rules(exercise: Exercise, code: str) -> list[Diagnosis]:
     """Diagnoses for rule violations; a syntax error yields none here (the sandbox reports it with context)."""
     rules = exercise.rules
-    if not rules.forbid and not rules.require:
+    if not (rules.forbid or rules.require or has_authoring_rules(exercise)):
         return []
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
         return []
     names = used_names(tree)
-    out: list[Diagnosis] = []
+    out: list[Diagnosis] = check_authoring_rules(exercise, tree, code)
     for name in rules.forbid:
         if name in names:
             lines = _lines(tree, name)

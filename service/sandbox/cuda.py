@@ -51,14 +51,14 @@ def main() -> None:
     from service.sandbox import isolation, seccomp, zygote
 
     zygote.warm_up()  # CPU only: CUDA is initialised by the isolated child, never here
-    fds = [int(a) for a in sys.argv[1:6]]
-    gpu = sys.argv[6] == "gpu"
+    fds = [int(a) for a in sys.argv[1:7]]
+    gpu = sys.argv[7] == "gpu"
     mountpoint = tempfile.mkdtemp(prefix="kiwame-fresh-root-")
     try:
         plan = isolation.plan_mounts(mountpoint, gpu=gpu)
         # Above the zygote's uid range, and unique: the pid of this runner is unique while it lives.
         uid = DEFAULT_LIMITS.fresh_uid_base + os.getpid() % 100000
-        pid = zygote.spawn(fds, uid, plan, seccomp.Filter(), gpu, [])
+        pid = zygote.spawn(fds, uid, plan, seccomp.Filter(), gpu, [], None)
         _, status = os.waitpid(pid, 0)
         zygote.report_exit(fds[4], status)
     finally:

@@ -6,22 +6,27 @@ raw bytes (never pickle), and turns whatever happened into a `RawRun`, never an 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import selectors
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.sandbox import wire
+from service.sandbox import cgroups, facts, wire
 from service.sandbox.limits import DEFAULT_LIMITS, ZYGOTE_ENV, SandboxLimits
 from service.sandbox.protocol import CaseOut, Job, RawRun
 
 SETUP_TIMEOUT_S = 20.0  # a child that is not isolated and ready by then is an infrastructure failure
 DRAIN_S = 0.5  # after the child is gone or killed: how long to wait for pipes to hit EOF
+# A correct answer runs in a few ms; code still running after this is (nearly always) going to the time
+# limit: it keeps running, but at the lowest CPU weight, so it cannot slow anyone else's grading.
+DEMOTE_S = 0.25
 
 
 @dataclass
@@ -33,9 +38,13 @@ class Child:
     out_r: int
     err_r: int
     status: socket.socket
+    inputs: int = -1  # the shared inputs file (memfd): the child maps it, we keep our own copy
     pid: int = 0
     pidfd: int = -1
-    exit: str = ""  # "exit N" / "signal N" once the child is gone
+    exit: str = ""  # "exit N" / "signal N" / "signal 9 oom" once the child is gone
+    memory_file: str = ""  # the memory limit file of the child's cgroup leaf (when the zygote made one)
+    cpu_weight_file: str = ""  # ...and its CPU weight file (cpu.shares / cpu.weight)
+    demoted: bool = False
     created: float = field(default_factory=time.monotonic)
     boosted: bool = False
 
@@ -48,6 +57,21 @@ class Child:
                 os.setpriority(os.PRIO_PROCESS, self.pid, 0)
             except OSError:
                 pass  # not root (then spares were not reniced either) or already gone
+
+    def demote(self, lowest: bool = True) -> None:
+        """Lowest CPU weight for the whole sandbox (its cgroup leaf) and nice 19 for its init; with
+        lowest=False, back to the default weight (so that a killed sandbox is torn down promptly)."""
+        if self.cpu_weight_file:
+            try:
+                cgroups.set_weight(self.cpu_weight_file, lowest)
+            except OSError:
+                pass
+        if self.pid:
+            try:
+                os.setpriority(os.PRIO_PROCESS, self.pid, 19 if lowest else 0)
+            except OSError:
+                pass
+        self.demoted = lowest
 
     def read_status(self) -> bool:
         """Consume status messages; False on EOF (the zygote closed it)."""
@@ -68,6 +92,10 @@ class Child:
                 self.pid = int(num)
                 if self.boosted:
                     self.boost()
+            elif word == "cg":
+                self.memory_file = num
+            elif word == "cgcpu":
+                self.cpu_weight_file = num
             elif word in ("exit", "signal", "error"):
                 self.exit = line
         return bool(msg)
@@ -82,16 +110,18 @@ class Child:
                 signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
             except OSError:
                 pass
+        if self.demoted:  # dying takes CPU too: at the lowest weight a busy host would stretch it out
+            self.demote(lowest=False)
 
     def close(self) -> None:
-        for fd in (self.job_w, self.res_r, self.out_r, self.err_r, self.pidfd):
+        for fd in (self.job_w, self.res_r, self.out_r, self.err_r, self.pidfd, self.inputs):
             if fd >= 0:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
         self.status.close()
-        self.job_w = self.res_r = self.out_r = self.err_r = self.pidfd = -1
+        self.job_w = self.res_r = self.out_r = self.err_r = self.pidfd = self.inputs = -1
 
 
 def start_runner(module: str, fds: list[int], *args: str) -> subprocess.Popen[bytes]:
@@ -112,15 +142,41 @@ def reap_runner(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
 
 
 def new_channels() -> tuple[Child, list[int]]:
-    """Fresh pipes and a status socket for one sandbox child: the trusted side's ends as a `Child`, and
-    the child's five fds (job read, result write, stdout write, stderr write, status socket), which the
-    caller hands over (to the zygote or a fresh runner) and then closes."""
+    """Fresh pipes, a status socket and an (empty) shared inputs file for one sandbox child: the trusted
+    side's ends as a `Child`, and the child's six fds (job read, result write, stdout write, stderr write,
+    status socket, inputs), which the caller hands over (to the zygote or a fresh runner) and then closes."""
     job_r, job_w = os.pipe2(os.O_CLOEXEC)
     res_r, res_w = os.pipe2(os.O_CLOEXEC)
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    return Child(job_w, res_r, out_r, err_r, mine), [job_r, res_w, out_w, err_w, theirs.detach()]
+    inputs = os.memfd_create("kiwame-inputs", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    return (Child(job_w, res_r, out_r, err_r, mine, inputs),
+            [job_r, res_w, out_w, err_w, theirs.detach(), os.dup(inputs)])
+
+
+# Once written, the inputs file can neither shrink nor grow: a child truncating it could otherwise make
+# the trusted side read short (or, were it mapped here, fault).
+_SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
+
+
+def write_inputs(fd: int, blob: bytes) -> None:
+    os.ftruncate(fd, len(blob))
+    view = memoryview(blob)
+    while view:
+        view = view[os.pwrite(fd, view, len(blob) - len(view)):]
+    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
+
+
+def read_inputs(fd: int, size: int) -> bytes:
+    """The shared inputs as they are now (the child is dead): short reads come back short, never fault."""
+    out = bytearray()
+    while len(out) < size:
+        chunk = os.pread(fd, size - len(out), len(out))
+        if not chunk:
+            break
+        out += chunk
+    return bytes(out)
 
 
 def clean_text(raw: bytes) -> str:
@@ -142,6 +198,7 @@ class _Run:
         self.killed = ""  # why *we* killed it: timeout / output / violation / result_size
         self.violation = ""
         self.job_msg: dict[str, Any] | None = None
+        self.names = {c.name for c in job.cases}
         self.cases: dict[str, CaseOut] = {}
         self.stamps: Any = None  # the child's own monotonic clock: job read, locked down, cases run
         self.t_written = 0.0
@@ -149,17 +206,26 @@ class _Run:
         self.t_done = 0.0
 
     def on_frame(self, header: dict[str, Any], payload: bytes) -> None:
+        """Accept frames only in the one order the harness writes them: ready, then either one job-level
+        frame or one frame per job case (each name once), an optional limit, then done, then nothing.
+        Anything else was written by the learner's code (it shares the process): the run is a violation
+        and contributes no results."""
         t = header.get("t")
-        if t == "ready":
+        if t == "ready" and not self.ready:
             self.ready = True
-        elif t == "case" and self.ready and not self.done:
-            self.cases[str(header.get("name"))] = _case(header, payload, self.limits)
-        elif t == "job" and self.ready and header.get("status") in ("syntax_error", "runtime_error",
-                                                                     "missing_function"):
+        elif not self.ready or self.done:
+            raise wire.WireError("violation", f"unexpected message {str(t)[:20]!r} on the result channel")
+        elif t == "case" and self.job_msg is None:
+            name = header.get("name")
+            if not isinstance(name, str) or name not in self.names or name in self.cases:
+                raise wire.WireError("violation", "a result for a case that is not in this job, or twice")
+            self.cases[name] = _case(header, payload, self.limits)
+        elif t == "job" and self.job_msg is None and not self.cases \
+                and header.get("status") in ("syntax_error", "runtime_error", "missing_function"):
             self.job_msg = header
         elif t == "limit":
             self.killed = "result_size"
-        elif t == "done" and self.ready:
+        elif t == "done":
             self.done = True
             self.t_done = time.monotonic()
             self.stamps = header.get("stamps")
@@ -177,22 +243,47 @@ def _case(h: dict[str, Any], payload: bytes, limits: SandboxLimits) -> CaseOut:
         value = wire.decode_value(h.get("value"), memoryview(payload), pos, limits)
         if pos[0] != len(payload):
             raise wire.WireError("violation", "extra bytes after a case result")
-    unchanged = h.get("inputs_unchanged") or {}
     warns = h.get("warnings") or []
-    if not isinstance(unchanged, dict) or not isinstance(warns, list):
+    elapsed = h.get("elapsed_ms")
+    meta = h.get("meta_changed") or []
+    if not isinstance(warns, list) or not isinstance(elapsed, int | float | None) or not isinstance(meta, list):
         raise wire.WireError("violation", "malformed case facts")
-    return CaseOut(name=str(h.get("name")), value=value,
+    # Only a confession is taken from the child (an input object re-shaped or re-pointed in place): it can
+    # make "unchanged" false, never true. facts.apply adds the trusted comparison of the memory.
+    return CaseOut(name=str(h.get("name")), value=value, inputs_unchanged={str(n)[:100]: False for n in meta[:64]},
                    error={k: str(err.get(k, ""))[:4000] for k in ("type", "message", "traceback")} if err else None,
-                   inputs_unchanged={str(k): v is True for k, v in unchanged.items()},
                    warnings=[clean_text(str(w).encode())[:500] for w in warns[:20]],
-                   elapsed_ms=float(h.get("elapsed_ms") or 0.0))
+                   elapsed_ms=float(elapsed or 0.0))
 
 
-def drive(child: Child, job: Job, limits: SandboxLimits = DEFAULT_LIMITS) -> RawRun:
-    """Run `job` in `child` (a fresh one; single use) and always return a RawRun."""
+def _limit_memory(child: Child, job: Job) -> None:
+    """Set the job's memory limit on the child's cgroup leaf before the job can reach it. The zygote sends
+    the leaf with the pid, right after the fork: wait for that message if it is not here yet."""
+    if not child.pid:
+        child.status.settimeout(SETUP_TIMEOUT_S)
+        try:
+            child.read_status()
+        finally:
+            child.status.setblocking(False)
+    if child.memory_file:
+        cgroups.set_memory(child.memory_file, job.memory_mb)
+
+
+def drive(child: Child, job: Job, limits: SandboxLimits = DEFAULT_LIMITS,
+          cancel: threading.Event | None = None) -> RawRun:
+    """Run `job` in `child` (a fresh one; single use) and always return a RawRun. Setting `cancel` kills the
+    child (checked every 50 ms): the run then ends "cancelled"."""
     st = _Run(child, job, limits)
     child.boost()
-    data = memoryview(wire.encode_job(job))
+    head, blob, regions = wire.encode_job(job)
+    data = memoryview(head)
+    try:
+        write_inputs(child.inputs, blob)
+        _limit_memory(child, job)
+    except OSError as exc:  # our own memfd or cgroup: an infrastructure failure, no learner code has run
+        child.kill()
+        child.close()
+        return RawRun(status="unavailable", detail=f"could not write the inputs: {exc}")
     sel = selectors.DefaultSelector()
     for fd in (child.job_w, child.res_r, child.out_r, child.err_r):
         os.set_blocking(fd, False)
@@ -203,6 +294,7 @@ def drive(child: Child, job: Job, limits: SandboxLimits = DEFAULT_LIMITS) -> Raw
     sel.register(child.status, selectors.EVENT_READ)
     open_fds = {child.res_r, child.out_r, child.err_r}
     deadline = time.monotonic() + SETUP_TIMEOUT_S
+    demote_at = float("inf")  # set once ready: a run still going after DEMOTE_S yields the CPU to others
     ending = 0.0  # set once the child is gone or killed: drain pipes until then
     try:
         while open_fds or (not child.exit and not ending):
@@ -214,7 +306,16 @@ def drive(child: Child, job: Job, limits: SandboxLimits = DEFAULT_LIMITS) -> Raw
                 child.kill()
                 ending = now + DRAIN_S
                 continue
-            for key, _ in sel.select(max(0.0, (ending or deadline) - now)):
+            if now >= demote_at:
+                child.demote()
+                demote_at = float("inf")
+            if cancel is not None and cancel.is_set() and not ending:
+                st.killed = "cancelled"
+                child.kill()
+                ending = now + DRAIN_S
+                continue
+            wait = max(0.0, min(ending or deadline, demote_at) - now)
+            for key, _ in sel.select(min(wait, 0.05) if cancel is not None else wait):
                 fd = key.fd
                 if fd == child.job_w:
                     try:
@@ -239,6 +340,7 @@ def drive(child: Child, job: Job, limits: SandboxLimits = DEFAULT_LIMITS) -> Raw
                             st.on_frame(header, payload)
                         if st.ready and not was_ready:  # the learner's clock starts when isolation is done
                             deadline = time.monotonic() + limits.wall_seconds(job.time_s)
+                            demote_at = time.monotonic() + DEMOTE_S
                     else:
                         keep = st.out[fd]
                         keep += chunk[:max(0, limits.output_keep_bytes - len(keep))]
@@ -263,7 +365,10 @@ def drive(child: Child, job: Job, limits: SandboxLimits = DEFAULT_LIMITS) -> Raw
     finally:
         sel.close()
         child.kill()  # whatever happened: single use, and killed for cause on a wire error
-        child.close()
+        try:
+            facts.apply(st.cases, regions, blob, read_inputs(child.inputs, len(blob)))
+        finally:
+            child.close()
     return finish(st)
 
 
@@ -289,8 +394,11 @@ def finish(st: _Run) -> RawRun:
                        "child_run": (s[2] - s[1]) * 1000, "child_done": (st.t_done - s[2]) * 1000,
                        "pool_drain": (now - st.t_done) * 1000}
     how, _, num = st.child.exit.partition(" ")
+    num, _, oom = num.partition(" ")
     sig = int(num) if how == "signal" and num.isdigit() else 0
-    if st.killed == "timeout":
+    if st.killed == "cancelled":
+        run.status, run.detail, run.cases = "cancelled", "stopped by the grader", {}
+    elif st.killed == "timeout":
         run.status, run.limits_hit = "timeout", ["timeout"]
         run.detail = f"time limit exceeded: stopped after {st.limits.wall_seconds(st.job.time_s):.1f} s"
     elif st.killed == "output":
@@ -301,6 +409,7 @@ def finish(st: _Run) -> RawRun:
         run.detail = f"the returned values are larger than {st.limits.payload_max_bytes >> 20} MiB"
     elif st.killed == "violation":
         run.status, run.detail = "sandbox_violation", f"invalid result message: {st.violation}"
+        run.cases = {}  # a run that forged frames contributes no results at all
     elif not st.ready:
         run.status = "unavailable"
         run.detail = f"the sandbox could not start ({st.child.exit or st.killed or 'no status'}): {run.stderr[-500:]}"
@@ -312,10 +421,15 @@ def finish(st: _Run) -> RawRun:
         names = {c.name for c in st.job.cases}
         if set(st.cases) != names:
             run.status, run.detail = "sandbox_violation", "case results do not match the job's cases"
+            run.cases = {}
         elif any(c.error and c.error.get("type") == "MemoryError" for c in st.cases.values()):
             _memory_limit(run, st.job)
     elif sig == signal.SIGSYS:
         run.status, run.detail = "sandbox_violation", "killed by SIGSYS: a blocked system call"
+        run.cases = {}
+    elif sig == signal.SIGKILL and oom == "oom":  # the kernel's OOM killer, inside the sandbox's own leaf
+        _memory_limit(run, st.job)
+        run.cases = {}
     elif sig in (signal.SIGXCPU, signal.SIGKILL):
         run.status, run.limits_hit = "timeout", ["cpu"]
         run.detail = f"CPU time limit exceeded ({st.limits.cpu_seconds(st.job.time_s)} s)"

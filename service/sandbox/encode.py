@@ -5,6 +5,9 @@ learner code exists) as a C-level callable: `torch.Tensor.numpy = ...`, `torch.T
 property(...)` or `np.ascontiguousarray = ...` in learner code cannot reach these references. Tensor
 subclasses are read through `as_subclass(Tensor)` with `__torch_function__` disabled, and unknown objects
 are named by their type's C-level name, never by calling their `repr`, `__reduce__` or `__class__`.
+That makes *values* faithful for honest code; it is not a security boundary (the learner shares this
+process). Structural facts are therefore not decided here: the child reports only where an output's data
+starts in the shared inputs mapping and its strides, and the trusted side checks them (facts.py).
 """
 
 from __future__ import annotations
@@ -26,12 +29,13 @@ _TORCH_DTYPES = {getattr(torch, n): n for n in DTYPES}
 # Tensor methods and properties as captured C-level callables: `torch.Tensor.numpy = ...` or
 # `torch.Tensor.shape = property(...)` in learner code cannot reach these references.
 _TB = torch._C.TensorBase
-_detach, _cpu, _contiguous, _clone, _view = _TB.detach, _TB.cpu, _TB.contiguous, _TB.clone, _TB.view
+_detach, _cpu, _contiguous, _view = _TB.detach, _TB.cpu, _TB.contiguous, _TB.view
 _resolve_conj, _resolve_neg, _to_numpy = _TB.resolve_conj, _TB.resolve_neg, _TB.numpy
-_size, _stride, _is_contiguous, _storage = _TB.size, _TB.stride, _TB.is_contiguous, _TB.untyped_storage
-_numel, _element_size, _dim = _TB.numel, _TB.element_size, _TB.dim
+_size, _stride = _TB.size, _TB.stride
+_numel, _element_size, _dim, _data_ptr = _TB.numel, _TB.element_size, _TB.dim, _TB.data_ptr
 _dtype, _device, _layout, _is_meta = (_TB.__dict__[n].__get__ for n in ("dtype", "device", "layout", "is_meta"))
-_may_share, _ascontiguous, _tobytes = np.may_share_memory, np.ascontiguousarray, np.ndarray.tobytes
+_ascontiguous, _tobytes = np.ascontiguousarray, np.ndarray.tobytes
+_array_interface = np.ndarray.__dict__["__array_interface__"].__get__
 
 
 class TooBig(Exception):
@@ -43,28 +47,34 @@ def _raw_tensor(t: torch.Tensor) -> torch.Tensor:
     return _view(c, torch.int16) if _dtype(c) == torch.bfloat16 else c
 
 
-def snapshot(x: Any) -> Any:
+_ARENA = [0, 0]  # base address and size of the shared inputs mapping (set once per job)
+
+
+def set_arena(base: int, size: int) -> None:
+    _ARENA[0], _ARENA[1] = base, size
+
+
+def _window(ptr: int) -> int | None:
+    """Where data at address `ptr` sits in the shared inputs mapping, or None. Only a claim: the trusted
+    side checks it against its own copy of the inputs (facts.py), so a lie here cannot make a copy a view."""
+    base, size = _ARENA
+    return ptr - base if size and base <= ptr <= base + size else None
+
+
+def tensor_meta(x: Any) -> tuple[Any, ...]:
     with _no_torch_function():
-        if _issubclass(_type(x), _Tensor):
-            return (tuple(_size(x)), _dtype(x), _tobytes(_to_numpy(_clone(_raw_tensor(x)))))
-        return (x.shape, x.dtype, _tobytes(x))
+        t = _as_subclass(x, _Tensor)
+        return (tuple(_size(t)), tuple(_stride(t)), _data_ptr(t), _dtype(t))
 
 
-def unchanged(x: Any, snap: Any) -> bool:
-    try:
-        return snapshot(x) == snap
-    except BaseException:  # noqa: B036
-        return False
-
-
-def encode_value(x: Any, inputs: list[Any], payload: list[bytes], budget: list[int], depth: int) -> dict[str, Any]:
+def encode_value(x: Any, payload: list[bytes], budget: list[int], depth: int) -> dict[str, Any]:
     """Describe `x` as plain JSON + raw bytes, reading facts from the C level, never via learner hooks."""
     t = _type(x)
     try:
         if _issubclass(t, _Tensor):
-            return _encode_tensor(x, inputs, payload, budget)
+            return _encode_tensor(x, payload, budget)
         if _issubclass(t, _ndarray):
-            return _encode_ndarray(np.ndarray.view(x, np.ndarray), inputs, payload, budget)
+            return _encode_ndarray(np.ndarray.view(x, np.ndarray), payload, budget)
         if x is None:
             return {"kind": "none"}
         if t is bool or _issubclass(t, np.bool_):
@@ -85,7 +95,7 @@ def encode_value(x: Any, inputs: list[Any], payload: list[bytes], budget: list[i
             if _len(items) > DEFAULT_LIMITS.max_items:
                 return _other(x)
             return {"kind": "tuple" if _issubclass(t, tuple) else "list",
-                    "items": [encode_value(i, inputs, payload, budget, depth + 1) for i in items]}
+                    "items": [encode_value(i, payload, budget, depth + 1) for i in items]}
     except TooBig:
         raise
     except Exception:  # a value we cannot describe faithfully is just "other"
@@ -103,35 +113,30 @@ def _take(nbytes: int, budget: list[int]) -> None:
         raise TooBig
 
 
-def _encode_tensor(x: Any, inputs: list[Any], payload: list[bytes], budget: list[int]) -> dict[str, Any]:
+def _encode_tensor(x: Any, payload: list[bytes], budget: list[int]) -> dict[str, Any]:
     with _no_torch_function():
         t = _as_subclass(x, _Tensor)  # a plain Tensor view of a subclass: its overrides no longer run
         name = _TORCH_DTYPES.get(_dtype(t))
         if name is None or _layout(t) != torch.strided or _is_meta(t) or _dim(t) > DEFAULT_LIMITS.max_ndim:
             return {"kind": "other", "type_name": f"Tensor[{str(_dtype(t)).removeprefix('torch.')}]"}
         _take(_numel(t) * _element_size(t), budget)
-        ptr = _storage(t).data_ptr()
-        shares = [n for n, inp, _ in inputs if _issubclass(_type(inp), _Tensor)
-                  and _storage(inp).data_ptr() == ptr]
+        window = _window(_data_ptr(t)) if _device(t).type == "cpu" else None
         raw = _tobytes(_to_numpy(_raw_tensor(t)))
         payload.append(raw)
         return {"kind": "tensor", "dtype": name, "shape": list(_size(t)), "strides": list(_stride(t)),
-                "device": _device(t).type, "contiguous": _is_contiguous(t),
-                "channels_last": _dim(t) == 4 and _is_contiguous(t, memory_format=torch.channels_last),
-                "shares_input": shares, "nbytes": len(raw)}
+                "device": _device(t).type, "window": window, "nbytes": len(raw)}
 
 
-def _encode_ndarray(a: np.ndarray, inputs: list[Any], payload: list[bytes], budget: list[int]) -> dict[str, Any]:
+def _encode_ndarray(a: np.ndarray, payload: list[bytes], budget: list[int]) -> dict[str, Any]:
     if a.dtype.name not in DTYPES or a.ndim > DEFAULT_LIMITS.max_ndim or a.dtype.hasobject:
         return {"kind": "other", "type_name": f"ndarray[{a.dtype.name}]"}
     _take(a.nbytes, budget)
-    shares = [n for n, inp, _ in inputs if _issubclass(_type(inp), _ndarray) and _may_share(a, inp)]
-    contiguous = bool(a.flags.c_contiguous)
+    aligned = all(s % a.itemsize == 0 for s in a.strides)
     strides = [s // a.itemsize for s in a.strides]
+    window = _window(_array_interface(a)["data"][0]) if aligned else None
     if not a.dtype.isnative:
         a = a.astype(a.dtype.newbyteorder("="))
     raw = _tobytes(_ascontiguous(a))
     payload.append(raw)
     return {"kind": "ndarray", "dtype": a.dtype.name, "shape": list(a.shape), "strides": strides,
-            "device": "cpu", "contiguous": contiguous, "channels_last": None, "shares_input": shares,
-            "nbytes": len(raw)}
+            "device": "cpu", "window": window, "nbytes": len(raw)}

@@ -9,6 +9,7 @@ with ctypes (see docs/sandbox.md, threat model): the values are compared outside
 from __future__ import annotations
 
 import builtins
+import mmap
 import os
 import sys
 import time
@@ -31,6 +32,7 @@ _type_name, _type, _issubclass, _len = encode._type_name, type, issubclass, len
 _manual_seed, _np_seed = torch.default_generator.manual_seed, np.random.seed
 _perf = time.perf_counter
 _from_numpy, _to, _cuda_sync = torch.from_numpy, torch._C.TensorBase.to, torch.cuda.synchronize
+_view, _encode_value = torch._C.TensorBase.view, encode.encode_value
 _MEMORY_HINTS = ("can't allocate memory", "not enough memory", "out of memory")
 
 
@@ -41,6 +43,8 @@ def _send(header: dict[str, Any], payload: list[bytes] | None = None) -> None:
 
 
 def _read_job() -> Job:
+    """The job frame from the pipe; the inputs by mapping the shared inputs file (fd 5) read-write, so
+    the arrays the learner gets live in memory the trusted side can inspect after the run."""
     buf = bytearray()
     while True:  # the trusted side writes one frame and closes the pipe
         chunk = _read(isolation.FD_JOB, 1 << 20)
@@ -50,18 +54,23 @@ def _read_job() -> Job:
         if len(buf) > DEFAULT_LIMITS.job_max_bytes:
             raise OSError("job too large")
     reader = wire.FrameReader(DEFAULT_LIMITS.header_max_bytes + _len(buf), DEFAULT_LIMITS.job_max_bytes)
-    for header, payload in reader.feed(bytes(buf)):
-        return wire.decode_job(header, payload)
+    for header, _payload in reader.feed(bytes(buf)):
+        size = int(header.get("inputs_size") or 0)
+        inputs: Any = mmap.mmap(isolation.FD_INPUTS, size, mmap.MAP_SHARED) if size else b""
+        os.close(isolation.FD_INPUTS)
+        if size:
+            encode.set_arena(np.frombuffer(inputs, np.uint8).__array_interface__["data"][0], size)
+        return wire.decode_job(header, inputs)
     raise OSError("no job received")
 
 
-def serve(filt: seccomp.Filter, gpu: bool = False) -> NoReturn:
+def serve(filt: seccomp.Filter, gpu: bool = False, single_process: bool = False) -> NoReturn:
     """The child's whole life after isolation: one job, then exit. Never returns."""
     code = 3
     try:
         job = _read_job()
         stamps = [time.monotonic()]
-        isolation.apply_job_limits(job.time_s, job.memory_mb, gpu)
+        isolation.apply_job_limits(job.time_s, job.memory_mb, gpu, single_process=single_process)
         filt.load()  # from here on, only the learner's code and our encoding run
         stamps.append(time.monotonic())
         out, err = sys.stdout, sys.stderr
@@ -144,20 +153,23 @@ def prewarm() -> None:
 
 def _run_case(job: Job, case: Any, fn: Any, lines: list[str], budget: list[int], send: bool = True) -> None:
     cuda = job.device == "cuda"
-    args, inputs = [], []
+    args: list[Any] = []
+    metas: list[tuple[str, Any, Any]] = []
     for a in case.args:
         if a.array is None:
             args.append(a.value)
             continue
-        x: Any = a.array
+        x: Any = a.array  # a view into the shared inputs mapping: no copy, the trusted side sees it
         if job.framework == "torch":
             x = _from_numpy(x)
-            if a.torch_dtype:
+            if a.torch_dtype == "bfloat16":  # the trusted side already wrote the bf16 bit patterns
+                x = _view(x, torch.bfloat16)
+            elif a.torch_dtype:
                 x = _to(x, getattr(torch, a.torch_dtype))
             if cuda:
                 x = _to(x, "cuda")
         args.append(x)
-        inputs.append((a.name, x, encode.snapshot(x)))
+        metas.append((a.name, x, _meta(x)))
     _manual_seed(0)
     _np_seed(0)
     if cuda:
@@ -175,19 +187,31 @@ def _run_case(job: Job, case: Any, fn: Any, lines: list[str], budget: list[int],
             error = _error(exc, lines)
         elapsed = (_perf() - start) * 1000
     header: dict[str, Any] = {"t": "case", "name": case.name, "elapsed_ms": elapsed, "error": error,
-                              "inputs_unchanged": {n: encode.unchanged(x, s) for n, x, s in inputs},
-                              "warnings": [_safe_str(w.message)[:500] for w in caught[:20]]}
+                              "warnings": [_safe_str(w.message)[:500] for w in caught[:20]],
+                              "meta_changed": [n for n, x, before in metas if _meta(x) != before]}
     if error is not None:
         _memory_typed(error)
     payload: list[bytes] = []
     if error is None:
         try:
-            header["value"] = encode.encode_value(value, inputs, payload, budget, 0)
+            header["value"] = _encode_value(value, payload, budget, 0)
         except encode.TooBig:
             _send({"t": "limit", "what": "result"})
             _exit(0)
     if send:
         _send(header, payload)
+
+
+def _meta(x: Any) -> Any:
+    """Shape, strides and data pointer of an input object: `x.t_()`, `x.set_(...)` or `a.shape = ...` change
+    the caller's object without touching the shared memory. Reported by the child, so it can only ever add a
+    failure: memory changes are judged on the trusted side."""
+    try:
+        if _issubclass(_type(x), torch.Tensor):
+            return encode.tensor_meta(x)
+        return (x.shape, x.strides, np.ndarray.__dict__["__array_interface__"].__get__(x)["data"][0])
+    except BaseException:  # noqa: B036 - a learner-broken object counts as changed
+        return None
 
 
 def _memory_typed(error: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from service.sandbox import libc
 from service.sandbox.limits import DEFAULT_LIMITS, SandboxLimits
 
 # Fixed fd numbers inside the child.
-FD_JOB, FD_RESULT = 3, 4
+FD_JOB, FD_RESULT, FD_INPUTS = 3, 4, 5
 HOSTNAME = "kiwame-sandbox"
 _RO = libc.MS_BIND | libc.MS_REMOUNT | libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NODEV
 
@@ -121,15 +121,15 @@ def build_root(plan: MountPlan, limits: SandboxLimits) -> None:
     os.chdir("/tmp")
 
 
-def setup_fds(job_r: int, res_w: int, out_w: int, err_w: int) -> None:
-    """stdin=/dev/null, 1/2 = capture pipes, 3 = job, 4 = result; every other fd is closed."""
+def setup_fds(job_r: int, res_w: int, out_w: int, err_w: int, inputs: int) -> None:
+    """stdin=/dev/null, 1/2 = capture pipes, 3 = job, 4 = result, 5 = shared inputs; every other fd closed."""
     # Move everything above the target range first so dup2 never clobbers a source.
-    high = [_dup_high(fd) for fd in (job_r, res_w, out_w, err_w)]
+    high = [_dup_high(fd) for fd in (job_r, res_w, out_w, err_w, inputs)]
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)
-    for src, dst in zip(high, (FD_JOB, FD_RESULT, 1, 2), strict=True):
+    for src, dst in zip(high, (FD_JOB, FD_RESULT, 1, 2, FD_INPUTS), strict=True):
         os.dup2(src, dst)
-    os.closerange(5, 1 << 20)
+    os.closerange(6, 1 << 20)
 
 
 def _dup_high(fd: int) -> int:
@@ -156,9 +156,12 @@ def drop_privileges(uid: int, limits: SandboxLimits = DEFAULT_LIMITS) -> None:
     os.environ.clear()
 
 
-def apply_job_limits(time_s: float, memory_mb: int, gpu: bool, limits: SandboxLimits = DEFAULT_LIMITS) -> None:
+def apply_job_limits(time_s: float, memory_mb: int, gpu: bool, limits: SandboxLimits = DEFAULT_LIMITS,
+                     single_process: bool = False) -> None:
     cpu = limits.cpu_seconds(time_s)
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU at soft, SIGKILL at hard
+    if single_process:  # no cgroup leaf to bound the group: no second process or thread may exist
+        resource.setrlimit(resource.RLIMIT_NPROC, (1, 1))
     if not gpu:  # CUDA reserves host address space ~2x device memory: an AS limit would break it
         resource.setrlimit(resource.RLIMIT_AS, ((proc_status("VmSize") << 10) + (memory_mb << 20),) * 2)
 

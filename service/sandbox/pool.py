@@ -29,10 +29,15 @@ class SandboxPool:
 
     def __init__(self, size: int | None = None, required_layers: tuple[str, ...] | None = None,
                  limits: SandboxLimits = DEFAULT_LIMITS, spares: int | None = None) -> None:
-        self.size = size or os.cpu_count() or 1
-        # A grading is usually two runs (visible and hidden cases apart), so keep two spares per worker.
-        # An idle spare is cheap: ~3 MB of private memory, the rest is shared with the zygote.
-        self.spares = 2 * self.size if spares is None else spares
+        cores = os.cpu_count() or 1
+        # More slots than cores: a slot whose learner sleeps costs no CPU, and each sandbox's cgroup leaf
+        # caps it at one CPU and its own memory limit, so a few hostile runs cannot take every slot.
+        self.size = size or 4 * cores
+        # A grading is usually two runs (visible and hidden cases apart): two spares per core at least. An
+        # idle spare is cheap: ~3 MB of private memory, the rest is shared with the zygote.
+        # With more slots than cores (fairness), keep up to half the slots ready: a burst of honest
+        # gradings then finds isolated children instead of waiting for forks behind slow runs.
+        self.spares = max(2 * min(self.size, cores), self.size // 2) if spares is None else spares
         self.limits = limits
         self.required_layers = required_layers if required_layers is not None else selfcheck.REQUIRED
         self._lock = threading.Lock()
@@ -47,6 +52,7 @@ class SandboxPool:
         self.uid_base = -1
         self._busy = 0  # jobs holding a slot now (read by stats())
         self._restarts = 0  # zygotes started again after the first one died
+        self.bounds = ""
 
     # ---- zygote -------------------------------------------------------------------------------------
 
@@ -58,7 +64,8 @@ class SandboxPool:
             child.close()
         parent.settimeout(ZYGOTE_START_TIMEOUT_S)
         try:
-            word, _, base = parent.recv(64).decode(errors="replace").partition(" ")
+            word, _, rest = parent.recv(1024).decode(errors="replace").partition(" ")
+            base, _, bounds = rest.partition(" ")
             if word != "ready" or not base.isdigit():
                 raise OSError("the zygote exited during start-up")
         except OSError:
@@ -68,6 +75,7 @@ class SandboxPool:
         parent.settimeout(None)
         self._ctl = parent
         self.uid_base = int(base)  # this zygote's block: children run as uid_base + slot
+        self.bounds = bounds  # "cgroup-v1" / "cgroup-v2", or "no-cgroup <why>" (single-process mode)
 
     def _stop_zygote(self) -> None:
         while self._spares:  # closing a spare's job pipe makes it exit
@@ -139,6 +147,14 @@ class SandboxPool:
         with self._lock:
             self._stop_zygote()
 
+    def zygote_alive(self) -> bool | None:
+        """Is the zygote process running now? None before it was started (the pool starts lazily).
+        Cheap (one waitpid): `/healthz` asks on every probe, while the layer report is cached."""
+        with self._lock:
+            if self._owner != os.getpid() or (self._proc is None and self._ctl is None):
+                return None
+            return self._proc is not None and self._proc.poll() is None
+
     # ---- running jobs ---------------------------------------------------------------------------------
 
     def _take_child(self) -> Child:
@@ -157,35 +173,46 @@ class SandboxPool:
                     self._stop_zygote()  # restart once, then give up
             raise OSError("the sandbox zygote is not running")
 
-    def _run_unchecked(self, job: Job) -> RawRun:
+    def _acquire(self, cancel: threading.Event | None) -> bool:
+        if cancel is None:
+            return self._slots.acquire()
+        while not self._slots.acquire(timeout=0.05):
+            if cancel.is_set():
+                return False
+        return True
+
+    def _run_unchecked(self, job: Job, cancel: threading.Event | None = None) -> RawRun:
         started = time.monotonic()
-        with self._slots:
+        if not self._acquire(cancel):
+            return RawRun(status="cancelled", detail="stopped by the grader before it started")
+        try:
             queued = time.monotonic()
             with self._lock:
                 self._busy += 1
-            try:
-                for _attempt in range(2):
-                    try:
-                        child = self._take_child()
-                    except OSError as exc:
-                        return RawRun(status="unavailable", detail=f"sandbox unavailable: {exc}")
-                    taken = time.monotonic()
-                    run = drive(child, job, self.limits)
-                    # "unavailable" means the child died before it was ready, i.e. before it even read the
-                    # job: no learner code ran, so one retry on a fresh child is safe (a transient fork or
-                    # mount failure); a second failure is reported.
-                    if run.status != "unavailable":
-                        break
-            finally:
-                with self._lock:
-                    self._busy -= 1
+            for _attempt in range(2):
+                try:
+                    child = self._take_child()
+                except OSError as exc:
+                    return RawRun(status="unavailable", detail=f"sandbox unavailable: {exc}")
+                taken = time.monotonic()
+                run = drive(child, job, self.limits, cancel)
+                # "unavailable" means the child died before it was ready, i.e. before it even read the
+                # job: no learner code ran, so one retry on a fresh child is safe (a transient fork or
+                # mount failure); a second failure is reported.
+                if run.status != "unavailable":
+                    break
+        finally:
+            with self._lock:
+                self._busy -= 1
+            self._slots.release()
         end = time.monotonic()
         run.timings = {**run.timings, "queue": (queued - started) * 1000, "take": (taken - queued) * 1000,
                        "run": (end - queued) * 1000, "total": (end - started) * 1000}
         return run
 
-    def run(self, job: Job) -> RawRun:
-        """Grade-side entry point: thread-safe, never raises for anything the submission did."""
+    def run(self, job: Job, cancel: threading.Event | None = None) -> RawRun:
+        """Grade-side entry point: thread-safe, never raises for anything the submission did. Setting
+        `cancel` stops the run (status "cancelled"), whether it is waiting for a slot or running."""
         try:
             self.start()
             if self._refusal:
@@ -193,7 +220,7 @@ class SandboxPool:
             if job.device == "cuda":
                 with self._gpu_lock:
                     return gpu_runner.run(job, self.limits)
-            return self._run_unchecked(job)
+            return self._run_unchecked(job, cancel)
         except Exception as exc:  # infrastructure failure: fail closed, never crash the caller
             return RawRun(status="unavailable", detail=f"sandbox error: {type(exc).__name__}: {exc}")
 

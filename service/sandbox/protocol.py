@@ -25,6 +25,7 @@ RunStatus = Literal[
     "sandbox_violation",  # a blocked system call (SIGSYS) or a hostile result message
     "crashed",            # died by a signal or exited before finishing (details say how)
     "unavailable",        # infrastructure: the sandbox could not be started (fail closed)
+    "cancelled",          # the trusted side stopped it (the visible run already timed out)
 ]
 
 
@@ -68,8 +69,11 @@ class Value:
     dtype: str | None = None  # the original dtype name (e.g. "bfloat16" even though array is float32)
     shape: tuple[int, ...] | None = None
     device: str | None = None
-    strides: tuple[int, ...] | None = None  # in elements
-    shares_input: tuple[str, ...] = ()  # names of the input args whose storage this output overlaps
+    strides: tuple[int, ...] | None = None  # in elements, as the child reported them
+    # Byte offset of the first element in the shared inputs file, as the child reported it (None: the data
+    # is not there). The three facts below are computed on the trusted side from it (facts.py).
+    window: int | None = None
+    shares_input: tuple[str, ...] = ()  # input args this output is a verified strided window of
     contiguous: bool | None = None
     channels_last: bool | None = None
     scalar: Any = None  # for int / float / bool / complex / str
@@ -82,7 +86,7 @@ class CaseOut:
     name: str
     value: Value | None = None  # None when the call raised
     error: dict[str, Any] | None = None  # {"type", "message", "traceback"} trimmed to learner lines
-    inputs_unchanged: dict[str, bool] = field(default_factory=dict)
+    inputs_unchanged: dict[str, bool] = field(default_factory=dict)  # computed on the trusted side
     warnings: list[str] = field(default_factory=list)
     elapsed_ms: float = 0.0
 
@@ -97,3 +101,5 @@ class RawRun:
     limits_hit: list[str] = field(default_factory=list)
     detail: str = ""  # human-readable explanation for non-ok statuses (e.g. "killed by SIGSYS")
     timings: dict[str, float] = field(default_factory=dict)  # ms: queue, run, total
+    # Set by the engine when the failure came from a hidden-case run: only `status` may be shown.
+    sealed: bool = False

@@ -25,6 +25,9 @@ HOW: dict[str, str] = {
     "rlimits": "setrlimit must work (it always does on Linux unless the hard limits are already lower)",
     "environment": "start the worker normally; the zygote is always started with a minimal environment",
     "wallclock": "pidfd_open needs Linux >= 5.3",
+    "bounds": "give the worker a writable cgroup hierarchy with the memory, pids and cpu controllers (cgroup v1 "
+              "hierarchies under /sys/fs/cgroup, or v2 with those controllers delegated); without one, every "
+              "sandbox runs in single-process mode (RLIMIT_NPROC 1)",
 }
 REQUIRED: tuple[str, ...] = tuple(HOW)
 
@@ -69,12 +72,22 @@ def solve(project, ns):
         inet = False
     libc = ctypes.CDLL(None, use_errno=True)
     userns = libc.syscall(56, ctypes.c_ulong(0x10000000 | 17), None, None, None, None)
-    pid = os.fork()
-    if pid == 0:
-        libc.syscall(101, 0, 0, 0, 0)  # ptrace(TRACEME): must be killed by SIGSYS
-        os._exit(0)
-    _, st = os.waitpid(pid, 0)
-    killed = os.WIFSIGNALED(st) and os.WTERMSIG(st) == 31
+    nproc = resource.getrlimit(resource.RLIMIT_NPROC)[0]
+    groups = [l.split(":", 2) for l in open("/proc/self/cgroup").read().splitlines()]
+    v1 = {c: p for _, names, p in groups for c in names.split(",") if c in ("memory", "pids", "cpu")}
+    leaf = all("/kiwame-" in p for p in v1.values()) if len(v1) == 3 else any(
+        n == "" and "/kiwame-" in p for _, n, p in groups)
+    r["bounds"] = [leaf or nproc == 1, ("cgroup leaf " + (str(sorted(set(v1.values()))) if v1 else str(groups)))
+                   if leaf else f"single-process mode (RLIMIT_NPROC={nproc})"]
+    if nproc == 1:
+        killed = True  # no second process can exist here to try ptrace from
+    else:
+        pid = os.fork()
+        if pid == 0:
+            libc.syscall(101, 0, 0, 0, 0)  # ptrace(TRACEME): must be killed by SIGSYS
+            os._exit(0)
+        _, st = os.waitpid(pid, 0)
+        killed = os.WIFSIGNALED(st) and os.WTERMSIG(st) == 31
     r["seccomp"] = [status["Seccomp"].strip() == "2" and not inet and userns < 0 and killed,
                     f"mode={status['Seccomp'].strip()} inet={inet} clone_newuser={userns} ptrace_killed={killed}"]
     lim = {n: resource.getrlimit(getattr(resource, "RLIMIT_" + n))[0] for n in ("CPU", "AS", "NPROC", "FSIZE", "NOFILE", "CORE")}
@@ -114,7 +127,7 @@ def probe(run: Callable[[Job], RawRun]) -> list[LayerStatus]:
         why = raw.detail or (case.error or {}).get("message", "") if case else raw.detail or raw.status
         return zygote_failed(f"probe run failed ({raw.status}): {why} {raw.stderr[-300:]}")
     facts = json.loads(str(case.value.scalar))
-    out = [LayerStatus("zygote", True, "zygote" in REQUIRED, "torch/numpy preloaded, forks isolated children", "")]
+    out = [LayerStatus("zygote", True, "zygote" in REQUIRED, "torch/numpy/einops preloaded, forks isolated children", "")]
     for name in REQUIRED:
         if name in facts:
             ok, detail = facts[name]

@@ -11,6 +11,7 @@ import json
 import math
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -79,37 +80,75 @@ class FrameReader:
 
 # ---- jobs (trusted side -> child) ------------------------------------------------------------------
 
-def encode_job(job: Job) -> bytes:
-    parts: list[bytes] = []
+@dataclass(frozen=True)
+class Region:
+    """Where one input array lives in the shared inputs file (bytes), and what it is."""
+
+    case: str
+    arg: str
+    offset: int
+    size: int
+    dtype: str  # wire dtype name (bfloat16 is its raw int16 pattern)
+    shape: tuple[int, ...]
+
+
+def _input_bytes(arg: ArgIn, framework: str) -> tuple[str, bytes]:
+    """The exact bytes the learner's tensor will hold, made here on the trusted side (so the trusted copy
+    is what the child maps): `torch_dtype` casts happen here, bfloat16 by round-to-nearest-even."""
+    arr = np.ascontiguousarray(arg.array)
+    want = arg.torch_dtype if framework == "torch" else None
+    if want == "bfloat16":
+        f = np.ascontiguousarray(arr, dtype=np.float32).view(np.uint32)
+        bits = ((f + np.uint32(0x7FFF) + ((f >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16)).astype(np.uint16)
+        bits[np.isnan(f.view(np.float32))] = 0x7FC0
+        return "bfloat16", bits.view(np.int16).tobytes()
+    if want:
+        arr = arr.astype(np_dtype(want))
+    np_dtype(arr.dtype.name)  # only allowlisted dtypes cross the boundary
+    return arr.dtype.name, arr.tobytes()
+
+
+def encode_job(job: Job) -> tuple[bytes, bytes, list[Region]]:
+    """The job frame (code, entry, case layout), the inputs file's contents and where each input sits.
+
+    Input arrays never travel in the frame: they go into a memfd the trusted side keeps, so it can check
+    "unchanged" and "view of the input" against its own copy after the run (docs/sandbox.md).
+    """
+    blob: list[bytes] = []
+    regions: list[Region] = []
     offset = 0
     cases = []
     for case in job.cases:
         args = []
         for arg in case.args:
             if arg.array is not None:
-                arr = np.ascontiguousarray(arg.array)
-                raw = arr.tobytes()
-                args.append({"name": arg.name, "dtype": arr.dtype.name, "shape": list(arr.shape),
-                             "offset": offset, "size": len(raw), "torch_dtype": arg.torch_dtype})
-                parts.append(raw)
+                dtype, raw = _input_bytes(arg, job.framework)
+                shape = tuple(int(d) for d in np.shape(arg.array))
+                args.append({"name": arg.name, "dtype": dtype, "shape": list(shape), "offset": offset,
+                             "size": len(raw)})
+                regions.append(Region(case.name, arg.name, offset, len(raw), dtype, shape))
+                blob.append(raw)
                 offset += len(raw)
+                offset += -offset % 64  # aligned like an allocator would: views keep their alignment
+                blob.append(b"\0" * (-len(raw) % 64))
             else:
                 args.append({"name": arg.name, "value": arg.value})
         cases.append({"name": case.name, "args": args})
     header = {"code": job.code, "entry": job.entry, "framework": job.framework, "cases": cases,
-              "time_s": job.time_s, "memory_mb": job.memory_mb, "device": job.device}
-    return frame(header, parts)
+              "time_s": job.time_s, "memory_mb": job.memory_mb, "device": job.device, "inputs_size": offset}
+    return frame(header), b"".join(blob), regions
 
 
-def decode_job(header: dict[str, Any], payload: bytes) -> Job:
+def decode_job(header: dict[str, Any], inputs: Any) -> Job:
+    """The child's view of a job: every array is a writable view into the shared inputs mapping."""
     cases = []
     for c in header["cases"]:
         args = []
         for a in c["args"]:
             if "dtype" in a:
-                arr = np.frombuffer(payload, dtype=np_dtype(a["dtype"]), count=math.prod(a["shape"]),
-                                    offset=a["offset"]).reshape(a["shape"]).copy()
-                args.append(ArgIn(a["name"], array=arr, torch_dtype=a.get("torch_dtype")))
+                arr = np.frombuffer(inputs, dtype=np_dtype(a["dtype"]), count=math.prod(a["shape"]),
+                                    offset=a["offset"]).reshape(a["shape"])
+                args.append(ArgIn(a["name"], array=arr, torch_dtype="bfloat16" if a["dtype"] == "bfloat16" else None))
             else:
                 args.append(ArgIn(a["name"], value=a["value"]))
         cases.append(CaseIn(c["name"], tuple(args)))
@@ -146,11 +185,16 @@ def decode_value(node: Any, payload: memoryview, pos: list[int], limits: Sandbox
         if dtype == "bfloat16":  # widen the raw bf16 pattern: it is the top half of a float32
             arr = (arr.astype(np.uint16).astype(np.uint32) << 16).view(np.float32)
         strides = node.get("strides")
-        shares = node.get("shares_input") or []
+        if not isinstance(strides, list) or len(strides) != len(shape) \
+                or any(type(s) is not int or abs(s) > 1 << 40 for s in strides):
+            raise WireError("violation", "malformed tensor strides")
+        window = node.get("window")
+        if window is not None and (type(window) is not int or window < 0):
+            raise WireError("violation", "malformed tensor window")
+        # Only where the data is (an offset into the shared inputs) and its strides are taken from the
+        # child: shares_input / contiguous / channels_last are computed on the trusted side (facts.py).
         return Value(kind=kind, array=arr, dtype=dtype, shape=tuple(shape), device=_str(node.get("device")),
-                     strides=tuple(int(s) for s in strides) if isinstance(strides, list) else None,
-                     shares_input=tuple(str(s) for s in shares)[:64],
-                     contiguous=_bool(node.get("contiguous")), channels_last=_bool(node.get("channels_last")))
+                     strides=tuple(strides), window=window)
     if kind in ("tuple", "list"):
         items = node.get("items")
         if not isinstance(items, list) or len(items) > limits.max_items:

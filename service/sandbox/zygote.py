@@ -1,11 +1,11 @@
-"""The zygote: numpy and torch imported once, forking one isolated, single-use child per request.
+"""The zygote: numpy, torch and einops imported once, forking one isolated, single-use child per request.
 
 Run as `python -I -m service.sandbox.zygote CTL_FD` by the pool, with ZYGOTE_ENV as its whole environment
 (no secrets, no database handles, no solutions) and CUDA never initialised (it cannot survive fork).
 It stays single-threaded, which is what makes its raw clone() safe.
 
-Control protocol (SOCK_SEQPACKET on CTL_FD): the pool sends b"S" with five fds attached by SCM_RIGHTS:
-job read end, result write end, stdout write end, stderr write end, status socket. The zygote forks a
+Control protocol (SOCK_SEQPACKET on CTL_FD): the pool sends b"S" with six fds attached by SCM_RIGHTS:
+job read end, result write end, stdout write end, stderr write end, status socket, shared inputs memfd. The zygote forks a
 child into a new PID namespace (the child unshares the others itself), sends "pid N" plus a pidfd for it on the status socket (so the pool can kill
 it without any pid-reuse race), and, once the child is gone, "exit N" or "signal N", then closes it.
 """
@@ -25,10 +25,11 @@ import traceback
 from dataclasses import replace
 from typing import NoReturn
 
+import einops
 import numpy as np
 import torch
 
-from service.sandbox import harness, isolation, libc, seccomp
+from service.sandbox import cgroups, harness, isolation, libc, seccomp
 from service.sandbox.limits import DEFAULT_LIMITS
 
 
@@ -42,6 +43,10 @@ def warm_up() -> None:
     a = np.arange(24.0).reshape(2, 3, 4)
     np.ascontiguousarray(a.transpose(2, 0, 1)).sum()
     torch.from_numpy(a).to(torch.bfloat16).view(torch.int16).numpy().tobytes()
+    # einops picks a backend per array type on first use: pay for both here, so `import einops` and the
+    # first rearrange in a child are a sys.modules hit and a cache hit.
+    einops.rearrange(x, "b h w -> h (b w)")
+    einops.reduce(a, "b h w -> b h", "sum")
     # Everything imported so far goes to the permanent generation: a child's garbage collections then
     # never walk (and so never copy-on-write) the ~85 MB of torch's Python objects.
     gc.collect()
@@ -73,15 +78,22 @@ def use_huge_pages() -> int:
 
 
 def child_main(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccomp.Filter,
-               gpu: bool) -> NoReturn:
-    """In the fresh child (PID 1 of its namespaces, still root): isolate, report ready, serve one job."""
+               gpu: bool, cgroup: list[str] | None) -> NoReturn:
+    """In the fresh child (PID 1 of its namespaces, still root): isolate, report ready, serve one job.
+
+    `cgroup`: the leaf directories to join first (everything this sandbox ever starts is bounded there);
+    None for a fresh single-use runner (GPU, baseline); [] where the host has no usable cgroups, and then
+    the job runs in single-process mode (RLIMIT_NPROC 1), so per-process limits are per-sandbox limits.
+    """
     try:
+        if cgroup:
+            cgroups.join(cgroup)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.nice(10 - os.nice(0))  # set up at low priority; the pool boosts us back when we get a job
         libc.unshare(libc.CHILD_NS)
         isolation.build_root(plan, DEFAULT_LIMITS)
-        isolation.setup_fds(*fds[:4])
+        isolation.setup_fds(fds[0], fds[1], fds[2], fds[3], fds[5])
         # CUDA opens a dozen device fds and starts a few threads of its own.
         isolation.drop_privileges(uid, replace(DEFAULT_LIMITS, nofile=256, nproc=64) if gpu else DEFAULT_LIMITS)
         harness.prewarm()
@@ -93,28 +105,30 @@ def child_main(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccom
             os.write(2, traceback.format_exc().encode()[-4000:])
         finally:
             os._exit(2)
-    harness.serve(filt, gpu)
+    harness.serve(filt, gpu, single_process=cgroup == [])
 
 
 def spawn(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccomp.Filter, gpu: bool,
-          close_in_child: list[int]) -> int:
+          close_in_child: list[int], cgroup: list[str] | None = None, memory_file: str = "",
+          weight_file: str = "") -> int:
     """Fork a child for one job; sends its pid and pidfd on the status socket (fds[4])."""
     # PID 1 of a new PID namespace; the child unshares the other namespaces itself (libc.CHILD_NS).
     pid = libc.fork_into_namespaces(libc.CLONE_NEWPID)  # raises OSError before any fd is touched
     if pid == 0:
         for fd in close_in_child + [fds[4]]:
             os.close(fd)
-        child_main(fds, uid, plan, filt, gpu)
+        child_main(fds, uid, plan, filt, gpu, cgroup)
     pidfd = os.pidfd_open(pid)
     try:
         status = socket.socket(fileno=os.dup(fds[4]))
-        socket.send_fds(status, [f"pid {pid}\n".encode()], [pidfd])
+        msg = f"pid {pid}\n" + (f"cg {memory_file}\ncgcpu {weight_file}\n" if memory_file else "")
+        socket.send_fds(status, [msg.encode()], [pidfd])
         status.detach()
     except OSError:
         pass  # the pool gave up on this child already; it will get EOF on its job pipe and exit
     finally:
         os.close(pidfd)
-        for fd in fds[:4]:
+        for fd in fds[:4] + fds[5:]:
             os.close(fd)
     return pid
 
@@ -128,9 +142,9 @@ def _refuse(fds: list[int], line: str) -> None:
         os.close(fd)
 
 
-def report_exit(status_fd: int, wait_status: int) -> None:
+def report_exit(status_fd: int, wait_status: int, oom: bool = False) -> None:
     if os.WIFSIGNALED(wait_status):
-        msg = f"signal {os.WTERMSIG(wait_status)}\n"
+        msg = f"signal {os.WTERMSIG(wait_status)}{' oom' if oom else ''}\n"
     else:
         msg = f"exit {os.waitstatus_to_exitcode(wait_status)}\n"
     try:
@@ -140,7 +154,7 @@ def report_exit(status_fd: int, wait_status: int) -> None:
     os.close(status_fd)
 
 
-def _drain(live: dict[int, tuple[int, int]], timeout_s: float = 5.0) -> None:
+def _drain(live: dict[int, tuple[int, int, str]], timeout_s: float = 5.0) -> None:
     """Wait (bounded) for the last children, so none is still using the mountpoint we are about to remove."""
     end = time.monotonic() + timeout_s
     while live and time.monotonic() < end:
@@ -174,14 +188,24 @@ def serve(ctl: socket.socket) -> None:
     filt = seccomp.Filter()  # assembled once: children only load it
     uid_base, _lock = claim_uid_block()
     mountpoint = tempfile.mkdtemp(prefix="kiwame-root-")
+    # Unique on a shared host: several pools (and other services' sandboxes) may run side by side.
+    try:
+        groups: cgroups.Groups | None = cgroups.Groups.detect(f"kiwame-{os.getppid()}-{os.getpid()}")
+        cg_word = f"cgroup-v{groups.version}" if groups else ""
+        if groups is not None:
+            groups.sweep()
+    except OSError as exc:
+        groups, cg_word = None, f"no-cgroup {exc}"
+    counter = 0
+    stale: list[str] = []  # leaves whose rmdir failed (a process still exiting): retried on every reap
     try:
         plan = isolation.plan_mounts(mountpoint)
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         free = list(range(DEFAULT_LIMITS.uid_slots))
-        live: dict[int, tuple[int, int]] = {}  # pid -> (slot, status fd)
-        ctl.send(f"ready {uid_base}".encode())
+        live: dict[int, tuple[int, int, str]] = {}  # pid -> (slot, status fd, cgroup leaf)
+        ctl.send(f"ready {uid_base} {cg_word}".encode()[:1000])
         while True:
             ready, _, _ = select.select([ctl.fileno(), wake_r], [], [])
             if wake_r in ready:
@@ -191,28 +215,44 @@ def serve(ctl: socket.socket) -> None:
                 if pid == 0:
                     break
                 if pid in live:
-                    slot, status_fd = live.pop(pid)
-                    report_exit(status_fd, wstatus)
+                    slot, status_fd, leaf = live.pop(pid)
+                    report_exit(status_fd, wstatus, bool(groups and leaf and groups.oom_killed(leaf)))
                     free.append(slot)
+                    stale = [lf for lf in (stale + [leaf] if leaf else stale)
+                             if groups is not None and not groups.remove(lf)]
             if ctl.fileno() in ready:
                 msg, fds, _, _ = socket.recv_fds(ctl, 64, 8)
                 if not msg:  # the pool is gone: its children see EOF on their job pipes and exit
+                    stale += [leaf for _, _, leaf in live.values() if leaf]
                     _drain(live)
                     return
-                if msg != b"S" or len(fds) != 5 or not free:
+                if msg != b"S" or len(fds) != 6 or not free:
                     for fd in fds:
                         os.close(fd)  # the pool sees EOF on the status socket and reports unavailable
                     continue
                 slot = free.pop(0)
+                counter += 1
+                leaf = f"c{counter}" if groups else ""
                 try:
-                    pid = spawn(fds, uid_base + slot, plan, filt, False,
-                                [ctl.fileno(), wake_r, wake_w])
+                    dirs = groups.create(leaf, DEFAULT_LIMITS.nproc) if groups else []
+                    pid = spawn(fds, uid_base + slot, plan, filt, False, [ctl.fileno(), wake_r, wake_w],
+                                dirs, groups.memory_file(leaf) if groups else "",
+                                groups.weight_file(leaf) if groups else "")
                 except OSError as exc:  # e.g. no CAP_SYS_ADMIN for new namespaces: say so, stay up
                     free.append(slot)
+                    if groups and leaf:
+                        groups.remove(leaf)
                     _refuse(fds, f"error clone: {exc.strerror or exc}")
                     continue
-                live[pid] = (slot, fds[4])
+                live[pid] = (slot, fds[4], leaf)
     finally:
+        if groups is not None:  # the last children may take a moment to be gone from their leaves
+            end = time.monotonic() + 2.0
+            while stale and time.monotonic() < end:
+                stale = [lf for lf in stale if not groups.remove(lf)]
+                if stale:
+                    time.sleep(0.02)
+            groups.remove_parents()
         try:
             os.rmdir(mountpoint)
         except OSError:

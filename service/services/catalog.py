@@ -105,7 +105,12 @@ def snapshot(exercise: Exercise) -> dict[str, Any]:
         "version": exercise.content_hash,
         "entry": exercise.entry,
         "starter": exercise.starter,
-        "rules": {"forbid": list(exercise.rules.forbid), "require": list(exercise.rules.require)},
+        "rules": {"forbid": list(exercise.rules.forbid), "require": list(exercise.rules.require)}
+        | ({"allow": list(exercise.rules.allow)} if exercise.rules.allow is not None else {}),
+        "max_lines": exercise.rules.max_lines,
+        "single_expression": exercise.rules.single_expression,
+        "helpers": exercise.helpers,
+        "frameworks": list(exercise.offered),
         "limits": {"time_s": exercise.limits.time_s, "memory_mb": exercise.limits.memory_mb},
         "devices": list(exercise.devices),
         "choices": [c.to_dict() for c in exercise.choices],

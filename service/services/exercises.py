@@ -25,7 +25,7 @@ def list_exercises(*, tag: str | None = None, framework: str | None = None, kind
                    track: str | None = None) -> list[dict[str, Any]]:
     out = []
     for ex in catalog_service.exercises(runtime().catalog):
-        if (tag and tag not in ex.tags) or (framework and ex.framework != framework) \
+        if (tag and tag not in ex.tags) or (framework and framework not in ex.offered) \
                 or (kind and ex.kind != kind) or (track and ex.track != track):
             continue
         out.append(summary(ex))

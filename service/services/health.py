@@ -45,7 +45,15 @@ def database_check() -> dict[str, Any]:
 
 
 def sandbox_check(*, fresh: bool = False, pool: SandboxPool | None = None) -> dict[str, Any]:
-    """The sandbox's ``selfcheck()`` per layer; ok unless a required layer failed."""
+    """The sandbox's ``selfcheck()`` per layer; ok unless a required layer failed. The layer report is
+    cached; whether the zygote is alive is checked on every call."""
+    if pool is not None and pool.zygote_alive() is False:
+        with _cache_lock:
+            _cache.pop("sandbox", None)  # re-probe once it has been restarted
+        return {"ok": False, "layers": [{"name": "zygote", "ok": False, "required": True,
+                                         "detail": "the sandbox zygote process is not running",
+                                         "how_to_enable": "it is restarted on the next grading; if this "
+                                                          "persists, see `kiwame doctor`"}]}
     with _cache_lock:
         cached = _cache.get("sandbox")
         if cached and not fresh and time.monotonic() - cached[0] < _SELFCHECK_TTL_S:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -24,6 +23,7 @@ from service.results import GradeResult, fallback
 from service.services import catalog as catalog_service
 from service.services import outbox
 from service.services import progress as progress_service
+from service.services.fairness import FairQueue
 from service.services.runtime import Runtime, runtime
 from service.telemetry.metrics import observe_graded
 
@@ -41,26 +41,42 @@ class GradingQueue(Protocol):
 
 
 class InProcessQueue:
-    """Owns the worker threads and one Event per submission in flight (what ``wait`` blocks on)."""
+    """Owns the worker threads, the per-learner fair queue they drain (fairness.py) and one Event per
+    submission in flight (what ``wait`` blocks on)."""
 
     def __init__(self, app: Flask, workers: int) -> None:
         self._app = app
         self._workers = max(1, workers)
-        self._executor: ThreadPoolExecutor | None = None
+        self._threads: list[threading.Thread] = []
+        self._queue: FairQueue[int] = FairQueue()
         self._lock = threading.Lock()
         self._events: dict[int, threading.Event] = {}
 
-    def _pool(self) -> ThreadPoolExecutor:
-        # Created on first use: threads do not survive a fork, so none may exist before gunicorn forks.
+    def _start(self) -> None:
+        # Started on first use: threads do not survive a fork, so none may exist before gunicorn forks.
         with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(self._workers, thread_name_prefix="kiwame-grade")
-            return self._executor
+            if not self._threads:
+                self._queue = FairQueue()
+                self._threads = [threading.Thread(target=self._work, name=f"kiwame-grade-{i}", daemon=True)
+                                 for i in range(self._workers)]
+                for t in self._threads:
+                    t.start()
+
+    def _work(self) -> None:
+        queue = self._queue
+        while (got := queue.get()) is not None:
+            learner, submission_id = got
+            try:
+                self._run(submission_id)
+            finally:
+                queue.done(learner)
 
     def enqueue(self, submission_id: int) -> None:
+        """Queue behind the same learner's earlier submissions; learners are served round-robin."""
         with self._lock:
             self._events.setdefault(submission_id, threading.Event())
-        self._pool().submit(self._run, submission_id)
+        self._start()
+        self._queue.put(_learner(submission_id), submission_id)
 
     def wait(self, submission_id: int, timeout: float) -> None:
         """Wait on the submission's event; poll the database when another process grades it."""
@@ -77,9 +93,10 @@ class InProcessQueue:
 
     def close(self) -> None:
         with self._lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True)
+            threads, self._threads = self._threads, []
+            self._queue.close()
+        for t in threads:
+            t.join()
 
     def _run(self, submission_id: int) -> None:
         with self._app.app_context():
@@ -106,6 +123,9 @@ def is_final(submission_id: int) -> bool:
     """Whether the submission is graded (or gone), as the database says now."""
     db.session.rollback()  # end any open read so the next select sees other threads' commits
     status = db.session.scalar(sa.select(SubmissionRow.status).where(SubmissionRow.id == submission_id))
+    # Give the connection back while we wait: dozens of waiting requests must not hold the whole
+    # connection pool, or the grading workers block on it (seen as multi-second waits under load).
+    db.session.rollback()
     return status is None or status in FINAL_STATUSES
 
 
@@ -120,6 +140,16 @@ def recover(queue: GradingQueue) -> int:
     for submission_id in stale:
         queue.enqueue(submission_id)
     return len(stale)
+
+
+def _learner(submission_id: int) -> object:
+    """Whose submission this is (the fairness key); the submission itself if it cannot be read."""
+    try:  # its own connection: the caller's session (and what it has loaded) is left alone
+        with db.engine.connect() as conn:
+            user_id = conn.scalar(sa.select(SubmissionRow.user_id).where(SubmissionRow.id == submission_id))
+    except Exception:  # the grading itself will report a database problem; queue it anyway
+        user_id = None
+    return ("user", user_id) if user_id is not None else ("submission", submission_id)
 
 
 def grade_one(submission_id: int) -> None:

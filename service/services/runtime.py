@@ -53,8 +53,10 @@ class Runtime:
                     from service.grading.engine import Engine  # heavy (numpy): only where grading happens
                     from service.sandbox.pool import SandboxPool
 
-                    size = self.settings.sandbox_size
-                    self._engine = Engine(SandboxPool(size=size) if size else SandboxPool())
+                    # Both runs of every grading worker's grading at once (+ a reference run): a slow or
+                    # hostile learner's runs never hold the slot an honest learner needs (fairness.py).
+                    size = self.settings.sandbox_size or 2 * self.settings.grading_workers + 2
+                    self._engine = Engine(SandboxPool(size=size))
         return self._engine
 
     @engine.setter

@@ -60,7 +60,8 @@ def test_literal_with_explicit_dtype_and_value_passthrough() -> None:
 @pytest.mark.parametrize(("spec", "message"), [
     ([[1, 2], [3]], "expected a rectangular nested list (all rows the same length), got a ragged list"),
     ([True, 2], "expected all elements to be numbers or all to be booleans, got a mix"),
-    ({"arange": [2], "coded": [2]}, "expected a mapping with exactly one of literal/arange/coded/random/value, "
+    ({"arange": [2], "coded": [2]}, "expected a mapping with exactly one of literal/arange/coded/random/value/"
+                                    "ones/zeros/full/randint/index/mask/dim_of, "
                                     "got arange and coded"),
     ({"arange": [2], "seed": 1}, "unknown key 'seed' next to arange (allowed: dtype, start)"),
     ({"literal": [1.5], "dtype": "int64"}, "expected integer values for dtype int64, got floats"),

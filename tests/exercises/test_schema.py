@@ -48,7 +48,7 @@ def test_argument_of_wrong_type(tree: Callable[..., Path]) -> None:
     root = tree(text=_variant("args: {x: {arange: [3, 5]}}", "args: {x: hello}"))
     assert _errors(root) == [
         "exercises/basics/permute-2d.yaml:18: cases[1].args.x: expected a nested list of numbers or a mapping "
-        "with one of arange/coded/random/literal/value, got a string",
+        "with one of arange/coded/random/literal/value/ones/zeros/full/randint/index/mask/dim_of, got a string",
     ]
 
 

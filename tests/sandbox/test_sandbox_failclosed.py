@@ -54,11 +54,15 @@ def test_a_dead_zygote_is_restarted(pool):
 def test_selfcheck_probes_every_layer_from_inside(pool):
     layers = {ly.name: ly for ly in pool.selfcheck()}
     assert set(layers) == {"zygote", "uid", "mount", "network", "pid", "ipc", "uts", "seccomp", "rlimits",
-                           "environment", "wallclock"}
+                           "environment", "wallclock", "bounds"}
     assert all(ly.ok and ly.required and not ly.how_to_enable for ly in layers.values())
     uid = int(layers["uid"].detail.split()[0].removeprefix("uid="))
     assert uid in pool.uids() and "NoNewPrivs=1" in layers["uid"].detail
     assert "ptrace_killed=True" in layers["seccomp"].detail and "interfaces=['lo']" in layers["network"].detail
+    if pool.bounds.startswith("cgroup"):  # this host has cgroups: every child is in its own leaf
+        assert "cgroup leaf" in layers["bounds"].detail and "/kiwame-" in layers["bounds"].detail
+    else:  # none usable: the zygote says why and runs every job in single-process mode
+        assert "single-process mode" in layers["bounds"].detail, (pool.bounds, layers["bounds"])
 
 
 def test_a_pool_inherited_across_fork_starts_its_own_zygote(pool):

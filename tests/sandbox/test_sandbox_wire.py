@@ -19,13 +19,24 @@ def decode(node: dict, payload: bytes = b"") -> object:
 
 def test_job_roundtrip_keeps_arrays_and_values():
     a = np.arange(6, dtype=np.int64).reshape(2, 3)
+    b = np.array([1.0, -2.5, np.nan, 3.0e38], np.float32)
     job = Job(code="x", entry="solve", framework="torch",
-              cases=(CaseIn("c", (ArgIn("a", array=a.T, torch_dtype="bfloat16"), ArgIn("k", value=[1, 2]))),))
-    frames = list(wire.FrameReader(1 << 16, 1 << 20).feed(wire.encode_job(job)))
-    back = wire.decode_job(*frames[0])
-    arg, val = back.cases[0].args
+              cases=(CaseIn("c", (ArgIn("a", array=a.T), ArgIn("k", value=[1, 2]),
+                                  ArgIn("b", array=b, torch_dtype="bfloat16"))),))
+    head, blob, regions = wire.encode_job(job)
+    frames = list(wire.FrameReader(1 << 16, 1 << 20).feed(head))
+    assert frames[0][1] == b""  # inputs never travel in the frame, only in the shared file
+    back = wire.decode_job(frames[0][0], bytearray(blob))
+    arg, val, bf = back.cases[0].args
     np.testing.assert_array_equal(arg.array, a.T)
-    assert arg.torch_dtype == "bfloat16" and val.value == [1, 2]
+    assert arg.torch_dtype is None and val.value == [1, 2]
+    assert [(r.arg, r.dtype, r.shape) for r in regions] == [("a", "int64", (3, 2)), ("b", "bfloat16", (4,))]
+    # bfloat16 is cast on the trusted side, rounded as torch rounds (nearest even; NaN stays a NaN)
+    torch = pytest.importorskip("torch")
+    want = torch.from_numpy(b).to(torch.bfloat16)
+    got = torch.from_numpy(bf.array.copy()).view(torch.bfloat16)
+    torch.testing.assert_close(got, want, rtol=0, atol=0, equal_nan=True)
+    assert bf.torch_dtype == "bfloat16"
 
 
 def test_frames_arrive_in_pieces():
@@ -71,7 +82,7 @@ def test_bad_value_trees_are_violations(node):
 
 def test_bfloat16_is_widened_from_its_bit_pattern():
     bits = np.array([0x3F80, 0xC000], dtype=np.uint16)  # 1.0 and -2.0 in bfloat16
-    v = decode({"kind": "tensor", "dtype": "bfloat16", "shape": [2], "nbytes": 4}, bits.tobytes())
+    v = decode({"kind": "tensor", "dtype": "bfloat16", "shape": [2], "strides": [1], "nbytes": 4}, bits.tobytes())
     assert v.array.dtype == np.float32 and v.array.tolist() == [1.0, -2.0]
 
 

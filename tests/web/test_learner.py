@@ -54,6 +54,16 @@ def test_exercise_page_carries_visible_inputs_and_starter_but_no_solution(app: F
     assert "<table>" in html  # the prompt's Markdown table is rendered
 
 
+def test_exercise_page_shows_the_provided_helpers_read_only_but_never_the_solution(app: Flask) -> None:
+    client = app.test_client()
+    signup(client, "nora")
+    html = client.get("/exercises/tp-diag").get_data(as_text=True)
+    helpers = html.split('id="helpers"')[1].split("</details>")[0]
+    assert "def arange(n):" in helpers and "Provided helpers (read-only)" in helpers
+    assert "a[arange(a.shape[0]), arange(a.shape[0])]" not in html  # the reference stays on the server
+    assert 'id="helpers"' not in client.get(f"/exercises/{FIRST}").get_data(as_text=True)
+
+
 def test_prompt_markdown_cannot_inject_html(app: Flask) -> None:
     from service.web.common import markdown
 

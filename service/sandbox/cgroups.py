@@ -1,0 +1,189 @@
+"""One cgroup leaf per sandbox child, so memory, process count and CPU are bounded per sandbox, not per process.
+
+Used by the zygote (creates a leaf per child under its own parent group, removes it after reaping) and by
+the child (joins its leaf before anything else). The pool sets the memory limit of a job's leaf. cgroup v1
+(separate memory, pids and cpu hierarchies) and v2 (one unified hierarchy) are both handled; without a
+writable hierarchy `Groups.detect` says why, and the self-check reports the "bounds" layer missing.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+ROOT = "/sys/fs/cgroup"
+CPU_PERIOD_US = 100_000  # cpu quota = one period per period: at most one CPU for the whole sandbox
+DEFAULT_MEMORY_MB = 1024  # a leaf's limit until the pool sets the job's own
+SLACK_BYTES = 64 << 20  # the harness's own pages (copied from the zygote on write) on top of the job's limit
+
+
+def _own_path(controller: str) -> str:
+    """This process's group in `controller`'s v1 hierarchy (or "" for v2's unified line)."""
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, names, path = line.rstrip("\n").split(":", 2)
+            if controller in names.split(","):
+                return path
+    return "/"
+
+
+@dataclass(frozen=True)
+class Groups:
+    """The parent groups (one per hierarchy) under which this zygote creates its children's leaves."""
+
+    version: int  # 1 or 2
+    parents: dict[str, str]  # controller ("memory", "pids", "cpu"; or "unified") -> absolute parent dir
+
+    @staticmethod
+    def detect(name: str) -> Groups:
+        """Create `name` under our own groups; raises OSError saying what is missing."""
+        if os.path.exists(f"{ROOT}/cgroup.controllers"):  # v2 at /sys/fs/cgroup
+            with open(f"{ROOT}/cgroup.controllers") as f:
+                have = f.read().split()
+            missing = [c for c in ("memory", "pids", "cpu") if c not in have]
+            if missing:
+                raise OSError(f"cgroup v2 without the {', '.join(missing)} controller(s)")
+            parent = ROOT + _own_path("") .rstrip("/") + "/" + name
+            os.makedirs(parent, exist_ok=True)
+            with open(parent + "/cgroup.subtree_control", "w") as f:
+                f.write("+memory +pids +cpu")
+            _try_write(parent + "/cpu.weight", str(min(10000, 100 * 4 * (os.cpu_count() or 1))))
+            return Groups(2, {"unified": parent})
+        parents = {}
+        for ctl in ("memory", "pids", "cpu"):
+            base = f"{ROOT}/{ctl}"
+            if not os.path.isdir(base) or not os.path.exists(f"{base}/cgroup.procs"):
+                raise OSError(f"no cgroup v1 {ctl} hierarchy at {base}")
+            parent = base + _own_path(ctl).rstrip("/") + "/" + name
+            os.makedirs(parent, exist_ok=True)
+            parents[ctl] = parent
+        # One group for all sandboxes would weigh like a single process against everything else on the
+        # host; weigh it like one process per slot-ish (each leaf is capped at one CPU by its quota anyway).
+        _try_write(parents["cpu"] + "/cpu.shares", str(1024 * 4 * (os.cpu_count() or 1)))
+        return Groups(1, parents)
+
+    def sweep(self) -> None:
+        """Remove the empty groups left by zygotes that died without cleaning up (SIGKILL, host crash).
+        Only `kiwame-<pool>-<zygote>` groups whose zygote pid is gone; rmdir refuses non-empty ones."""
+        for parent in self.parents.values():
+            above = os.path.dirname(parent)
+            for name in os.listdir(above):
+                parts = name.split("-")
+                if len(parts) != 3 or parts[0] != "kiwame" or not parts[2].isdigit() or _alive(int(parts[2])):
+                    continue
+                group = f"{above}/{name}"
+                for leaf in os.listdir(group):
+                    if os.path.isdir(f"{group}/{leaf}"):
+                        _rmdir(f"{group}/{leaf}")
+                _rmdir(group)
+
+    def leaf_dirs(self, leaf: str) -> list[str]:
+        return [f"{p}/{leaf}" for p in self.parents.values()]
+
+    def create(self, leaf: str, nproc: int) -> list[str]:
+        """A fresh leaf with the fixed limits (processes, one CPU); memory is set per job by the pool."""
+        dirs = self.leaf_dirs(leaf)
+        for d in dirs:
+            os.mkdir(d)
+        set_memory(self.memory_file(leaf), DEFAULT_MEMORY_MB)  # bounded even before the pool sets the job's
+        if self.version == 2:
+            d = dirs[0]
+            _write(d + "/pids.max", str(nproc))
+            _write(d + "/cpu.max", f"{CPU_PERIOD_US} {CPU_PERIOD_US}")
+            _write(d + "/memory.swap.max", "0")
+        else:
+            _write(self.parents["pids"] + f"/{leaf}/pids.max", str(nproc))
+            _write(self.parents["cpu"] + f"/{leaf}/cpu.cfs_period_us", str(CPU_PERIOD_US))
+            _write(self.parents["cpu"] + f"/{leaf}/cpu.cfs_quota_us", str(CPU_PERIOD_US))
+        return dirs
+
+    def memory_file(self, leaf: str) -> str:
+        if self.version == 2:
+            return f"{self.parents['unified']}/{leaf}/memory.max"
+        return f"{self.parents['memory']}/{leaf}/memory.limit_in_bytes"
+
+    def weight_file(self, leaf: str) -> str:
+        if self.version == 2:
+            return f"{self.parents['unified']}/{leaf}/cpu.weight"
+        return f"{self.parents['cpu']}/{leaf}/cpu.shares"
+
+    def oom_killed(self, leaf: str) -> bool:
+        """Did the kernel's OOM killer act inside this leaf (the sandbox hit its memory limit)?"""
+        path = (f"{self.parents['unified']}/{leaf}/memory.events" if self.version == 2
+                else f"{self.parents['memory']}/{leaf}/memory.oom_control")
+        try:
+            with open(path) as f:
+                for line in f:
+                    key, _, num = line.partition(" ")
+                    if key == "oom_kill" and num.strip().isdigit():
+                        return int(num) > 0
+        except OSError:
+            pass
+        return False
+
+    def remove(self, leaf: str) -> bool:
+        """rmdir the leaf everywhere; False if something is still in it (retry later)."""
+        done = True
+        for d in self.leaf_dirs(leaf):
+            try:
+                os.rmdir(d)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                done = False
+        return done
+
+    def remove_parents(self) -> None:
+        for p in self.parents.values():
+            _rmdir(p)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _rmdir(path: str) -> None:
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
+def join(dirs: list[str]) -> None:
+    """Called by the child itself, first thing (still root, host /sys visible): move into its leaf."""
+    for d in dirs:
+        _write(d + "/cgroup.procs", "0")
+
+
+def set_weight(path: str, lowest: bool) -> None:
+    """The pool's side: a sandbox that runs on past its first moments competes for CPU at the lowest
+    weight; lowest=False restores the default."""
+    v2 = path.endswith("cpu.weight")
+    _write(path, ("1" if v2 else "2") if lowest else ("100" if v2 else "1024"))
+
+
+def set_memory(path: str, memory_mb: int) -> None:
+    """The pool's side: the job's memory limit for everything in the leaf, plus the harness's slack."""
+    _write(path, str((memory_mb << 20) + SLACK_BYTES))
+
+
+def _try_write(path: str, text: str) -> None:
+    """Best effort (a weight is a preference, not a bound)."""
+    try:
+        _write(path, text)
+    except OSError:
+        pass
+
+
+def _write(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)

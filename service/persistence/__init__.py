@@ -15,7 +15,9 @@ from service.persistence.lti_models import (
 )
 from service.persistence.models import (
     ApiToken,
+    Draft,
     ExerciseVersion,
+    Prediction,
     Progress,
     SubmissionRow,
     User,
@@ -23,6 +25,6 @@ from service.persistence.models import (
     WebSession,
 )
 
-__all__ = ["ApiToken", "Base", "Course", "Enrolment", "ExerciseVersion", "LtiDeployment", "LtiLaunch",
-           "LtiLoginState", "LtiPlatform", "LtiScoreDelivery", "LtiToolKey", "LtiUser", "Progress", "ResourceLink",
-           "SubmissionRow", "User", "WebSession", "WebhookDelivery", "db"]
+__all__ = ["ApiToken", "Base", "Course", "Draft", "Enrolment", "ExerciseVersion", "LtiDeployment", "LtiLaunch",
+           "LtiLoginState", "LtiPlatform", "LtiScoreDelivery", "LtiToolKey", "LtiUser", "Prediction", "Progress",
+           "ResourceLink", "SubmissionRow", "User", "WebSession", "WebhookDelivery", "db"]

@@ -179,3 +179,32 @@ class WebhookDelivery(DeliveryState, Model):
     submission_id: Mapped[int] = mapped_column(sa.ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
     url: Mapped[str] = mapped_column(sa.String(2048))
     event: Mapped[str] = mapped_column(sa.String(64), default="submission.graded")
+
+
+class Draft(Model):
+    """A learner's unsubmitted code for one exercise, kept on the server so it follows them across devices."""
+
+    __tablename__ = "drafts"
+    __table_args__ = (sa.UniqueConstraint("user_id", "exercise_id", name="uq_drafts_user_exercise"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    exercise_id: Mapped[str] = mapped_column(sa.String(128))
+    code: Mapped[str] = mapped_column(sa.Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Prediction(Model):
+    """One "predict, then run" attempt: the stated output shape and where the marked value was placed."""
+
+    __tablename__ = "predictions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    exercise_id: Mapped[str] = mapped_column(sa.String(128), index=True)
+    shape: Mapped[list[int]] = mapped_column(sa.JSON)
+    position: Mapped[list[int] | None] = mapped_column(sa.JSON)  # None: the exercise asked for the shape only
+    shape_correct: Mapped[bool] = mapped_column()
+    position_correct: Mapped[bool | None] = mapped_column()
+    correct: Mapped[bool] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

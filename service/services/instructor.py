@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from service.persistence import Progress, SubmissionRow, User, db
+from service.persistence import Course, Progress, SubmissionRow, User, db
 
 
 @dataclass(frozen=True)
@@ -79,10 +79,19 @@ class SubmissionInfo:
     result: dict[str, Any] | None
 
 
-def class_overview(exercise_ids: Sequence[str], user_ids: Sequence[int] | None = None) -> Overview:
-    """Every learner (role ``learner``, or only ``user_ids``: a course's roster) against the given exercises."""
+def class_overview(exercise_ids: Sequence[str], *, name: str | None = None,
+                   user_ids: Sequence[int] | None = None) -> Overview:
+    """Every learner (role ``learner``) against the given exercises, in the given order.
+
+    ``name`` keeps learners whose user name or display name contains it; ``user_ids`` (a course's members,
+    say) keeps only those learners.
+    """
     wanted = set(exercise_ids)
     query = sa.select(User).where(User.role == "learner").order_by(User.name)
+    if name:
+        pattern = "%" + name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(sa.or_(User.name.ilike(pattern, escape="\\"),
+                                   User.display_name.ilike(pattern, escape="\\")))
     if user_ids is not None:
         query = query.where(User.id.in_(list(user_ids)))
     users = db.session.scalars(query).all()
@@ -93,6 +102,12 @@ def class_overview(exercise_ids: Sequence[str], user_ids: Sequence[int] | None =
         by_user.setdefault(p.user_id, {})[p.exercise_id] = Cell(p.best_score or 0.0, p.attempts or 0, p.solved)
     rows = tuple(LearnerRow(u.id, u.name, u.display_name or u.name, by_user.get(u.id, {})) for u in users)
     return Overview(tuple(exercise_ids), rows)
+
+
+def courses() -> list[tuple[int, str]]:
+    """Every course (from LTI launches) as (id, title), for the class matrix's course filter."""
+    rows = db.session.execute(sa.select(Course.id, Course.title, Course.label).order_by(Course.title, Course.id))
+    return [(cid, title or label or f"#{cid}") for cid, title, label in rows]
 
 
 def exercise_stats(exercise_id: str, top: int = 5, scan: int = 5000) -> ExerciseStats:

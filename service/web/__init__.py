@@ -13,12 +13,12 @@ from service.config import settings
 from service.errors import use_html_pages
 from service.extensions import RATE_IDENTITIES
 from service.web import i18n
-from service.web.common import is_staff, load_request_state, page, rate_identity, t
+from service.web.common import inline_markdown, is_staff, load_request_state, page, rate_identity, t
 from service.web.sessions import DbSessionInterface
 
 STATIC = Path(__file__).parent / "static"
 csrf = CSRFProtect()
-WEB_BLUEPRINTS = ("web", "auth", "learn", "teach", "lti")
+WEB_BLUEPRINTS = ("web", "auth", "learn", "teach", "lti", "flow")
 # Posted by the LMS, not by our forms: protected by the OIDC state cookie and the signed id_token instead.
 CSRF_EXEMPT = {"lti.login", "lti.launch"}
 
@@ -37,6 +37,7 @@ def _asset_versions() -> dict[str, str]:
 
 def init_app(app: Flask) -> None:
     from service.web.auth import bp as auth_bp
+    from service.web.flow import bp as flow_bp
     from service.web.learn import bp as learn_bp
     from service.web.teach import bp as teach_bp
 
@@ -51,7 +52,7 @@ def init_app(app: Flask) -> None:
     app.session_interface = DbSessionInterface()
     versions = _asset_versions()
 
-    for bp in (_static_blueprint(), auth_bp, learn_bp, teach_bp):
+    for bp in (_static_blueprint(), auth_bp, learn_bp, teach_bp, flow_bp):
         app.register_blueprint(bp)
     # App-level hooks filtered by blueprint: blueprints are module singletons shared by every app instance.
     app.before_request(_protect)
@@ -60,7 +61,7 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def _context() -> dict[str, Any]:
         return {"t": t, "lang": g.get("lang", "en"), "user": g.get("user"), "is_instructor": is_staff(),
-                "csrf_token": generate_csrf,
+                "csrf_token": generate_csrf, "inline_md": inline_markdown,
                 "asset": lambda name: url_for("web.static", filename=name, v=versions.get(name, "0"))}
 
     app.extensions.setdefault(RATE_IDENTITIES, []).append(rate_identity)

@@ -21,8 +21,18 @@ F = TypeVar("F", bound=Callable[..., Any])
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 
 
+@functools.lru_cache(maxsize=1024)
 def markdown(text: str) -> Markup:
-    return Markup(_markdown.render(text))  # markdown-it escapes everything it does not produce itself
+    # Cached: prompts are rendered on every exercise page view and were the page's largest server cost.
+    html = _markdown.render(text)  # markdown-it escapes everything it does not produce itself
+    # Accessibility: a table's empty corner header names nothing (axe empty-table-header), and a code block
+    # that scrolls sideways must be reachable by keyboard (axe scrollable-region-focusable).
+    return Markup(html.replace("<th></th>", "<td></td>").replace("<pre>", '<pre tabindex="0">'))
+
+
+def inline_markdown(text: str) -> Markup:
+    """One line of Markdown (`code`, *emphasis*) without a wrapping paragraph, e.g. a diagnosis message."""
+    return Markup(_markdown.renderInline(text or ""))
 
 
 def load_request_state() -> None:
@@ -42,6 +52,11 @@ def t(key: str) -> str:
 def is_staff() -> bool:
     user = g.get("user")
     return user is not None and bool(user.is_staff)
+
+
+def user_rate_key() -> str:
+    """Rate-limit key: the signed-in user, else the client address."""
+    return f"user:{g.user.id}" if g.get("user") is not None else "ip:" + (request.remote_addr or "")
 
 
 def signin_required(view: F) -> F:

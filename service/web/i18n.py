@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from service.domain import LANGS, Lang
+from service.web import i18n_flow
 
 LANG_COOKIE = "kiwame_lang"
 
@@ -80,7 +81,7 @@ JA: dict[str, str] = {
     "ex.helpers": "用意された補助関数（読み取り専用）",
     "ex.helpers_help": "このコードはあなたのコードと一緒に実行されます。解答から呼び出せます。ルールはこのコードには適用されません。",
     "ex.picture": "図で見る", "ex.picture_help": "入力の各要素の色が、出力のどこに移ったかを示します。",
-    "ex.result": "結果", "ex.passed": "正解", "ex.failed": "不正解", "ex.case": "ケース",
+    "ex.result": "結果", "ex.passed": "正解", "ex.failed": "もう一息", "ex.case": "ケース",
     "ex.hidden_case": "非公開ケース", "ex.yours": "あなたの出力", "ex.expected": "期待される出力",
     "ex.input": "入力", "ex.stdout": "標準出力", "ex.score": "スコア",
     "ex.diff_cells": "個のセルが異なります", "ex.shape_differs": "形状が異なります。",
@@ -108,6 +109,8 @@ JA: dict[str, str] = {
     "err.csrf": "セッションの有効期限が切れました。ページを再読み込みしてもう一度お試しください。",
 }
 
+EN.update(i18n_flow.EN)
+JA.update(i18n_flow.JA)
 STRINGS: dict[str, dict[str, str]] = {"en": EN, "ja": JA}
 
 

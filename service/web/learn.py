@@ -10,19 +10,30 @@ from service.config import settings
 from service.errors import Forbidden, KiwameError, NotFound
 from service.extensions import limit_grading
 from service.services import display
+from service.services import drafts as drafts_service
+from service.services import predictions as predictions_service
 from service.services import submissions as submissions_service
 from service.web import i18n
-from service.web.common import catalog, exercise_or_404, is_staff, markdown, page, signin_required
-from service.web.views import exercise_state, track_items
+from service.web.common import (
+    catalog,
+    exercise_or_404,
+    is_staff,
+    markdown,
+    page,
+    signin_required,
+)
+from service.web.flow import landing
+from service.web.views import exercise_state, for_viewer, next_exercise, page_progress, track_items
 
 bp = Blueprint("learn", __name__)
 # Strings the exercise page's script needs, sent once in the page's JSON block.
-JS_PREFIXES = ("ex.", "grid.", "state.")
+JS_PREFIXES = ("ex.", "grid.", "state.", "anim.", "pred.", "diag.")
 
 
 @bp.route("/")
-@signin_required
 def index() -> Any:
+    if g.get("user") is None:
+        return landing()
     return page("exercises.html", tracks=track_items(catalog(), g.user.id, g.lang))
 
 
@@ -37,7 +48,8 @@ def progress() -> Any:
         if not lti_courses.is_enrolled(course_id, g.user.id):
             abort(404)
         only = set(lti_courses.course_view(course_id).exercise_ids)
-    return page("progress.html", tracks=track_items(catalog(), g.user.id, g.lang, only))
+    return page("progress.html", tracks=track_items(catalog(), g.user.id, g.lang, only),
+                predicted=predictions_service.first_predictions(g.user.id))
 
 
 def _own_submission(submission_id: int) -> submissions_service.SubmissionView:
@@ -51,13 +63,22 @@ def _own_submission(submission_id: int) -> submissions_service.SubmissionView:
 @signin_required
 def exercise(exercise_id: str) -> Any:
     ex = exercise_or_404(exercise_id)
-    code, result = None, None
+    code, result, resumed = None, None, False
     reopen = request.args.get("from", type=int)
     if reopen is not None:
         earlier = _own_submission(reopen)
         if earlier.exercise_id == ex.id:
             code, result = earlier.code, earlier.result
+    else:
+        # The draft and the last verdict live on the server: a reload or another device picks them up.
+        saved = drafts_service.resume(g.user.id, ex.id)
+        code, result, resumed = saved.code, saved.result, saved.result is not None
     lang = g.lang
+    state, new_learner = page_progress(g.user.id, ex.id)
+    predict_first = (ex.kind == "code" and bool(ex.visible_cases) and state == "not_tried" and code is None
+                     and new_learner and not predictions_service.has_predicted(g.user.id, ex.id))
+    if request.args.get("mode") == "predict" and ex.kind == "code" and ex.visible_cases:
+        predict_first = True
     data = {
         "lang": lang,
         "exercise": {"id": ex.id, "kind": ex.kind, "framework": ex.framework, "starter": ex.starter,
@@ -67,10 +88,17 @@ def exercise(exercise_id: str) -> Any:
         "pollUrl": url_for("learn.submission_json", submission_id=0),
         "labels": {k: v for k, v in i18n.STRINGS[lang].items() if k.startswith(JS_PREFIXES)},
         "code": code,
-        "result": result,
+        "result": for_viewer(result, is_staff()),
+        "resumed": resumed,
+        "staff": is_staff(),
+        "draftUrl": url_for("flow.save_draft", exercise_id=ex.id) if ex.kind == "code" else None,
+        "examplesUrl": url_for("flow.examples", exercise_id=ex.id),
+        "predictUrl": url_for("flow.predict", exercise_id=ex.id),
+        "predictFirst": predict_first,
+        "next": _next_link(ex.id) if state == "solved" else None,
     }
     return page("exercise.html", exercise=ex, title=ex.title.get(lang), prompt_html=markdown(ex.prompt.get(lang)),
-                state=exercise_state(g.user.id, ex.id), page_data=data, has_cases=bool(ex.visible_cases),
+                state=state, page_data=data, has_cases=bool(ex.visible_cases),
                 choices=[c.get(lang) for c in ex.choices], multi=data["exercise"]["multi"])
 
 
@@ -95,9 +123,20 @@ def submit(exercise_id: str) -> Any:
     return jsonify(_submission_payload(done))
 
 
+def _next_link(exercise_id: str) -> dict[str, str] | None:
+    found = next_exercise(catalog(), g.user.id, exercise_id)
+    ex = catalog().get(found) if found else None
+    if ex is None:
+        return None
+    return {"url": url_for("learn.exercise", exercise_id=ex.id), "title": ex.title.get(g.lang)}
+
+
 def _submission_payload(sub: submissions_service.SubmissionView) -> dict[str, Any]:
-    return {"id": sub.id, "status": sub.status, "pending": not sub.final, "result": sub.result if sub.final else None,
-            "state": exercise_state(sub.user_id, sub.exercise_id)}
+    result = for_viewer(sub.result, is_staff()) if sub.final else None
+    passed = bool(result and result.get("passed"))
+    return {"id": sub.id, "status": sub.status, "pending": not sub.final, "result": result,
+            "state": exercise_state(sub.user_id, sub.exercise_id),
+            "next": _next_link(sub.exercise_id) if passed and sub.user_id == g.user.id else None}
 
 
 @bp.route("/submissions/<int:submission_id>.json")

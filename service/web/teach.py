@@ -8,11 +8,14 @@ from flask import Blueprint, Response, abort, current_app, flash, g, redirect, r
 
 from service.errors import KiwameError
 from service.services import catalog as catalog_service
+from service.services import display, lti_courses
 from service.services import instructor as instructor_service
-from service.services import lti_courses
+from service.services import predictions as predictions_service
 from service.services import tokens as tokens_service
 from service.services import users as users_service
+from service.web import i18n
 from service.web.common import catalog, exercise_or_404, page, staff_required, t
+from service.web.learn import JS_PREFIXES
 
 bp = Blueprint("teach", __name__, url_prefix="/instructor")
 
@@ -25,26 +28,46 @@ def _tracks() -> list[tuple[str, str]]:
     return [(tr.id, tr.title.get(g.lang)) for tr in catalog().tracks]
 
 
+def _courses() -> list[tuple[int, str]]:
+    """(id, title) of the LMS courses an instructor may filter the class by."""
+    return instructor_service.courses()
+
+
+def _groups(exercises: list[Any]) -> list[dict[str, Any]]:
+    titles = dict(_tracks())
+    groups: list[dict[str, Any]] = []
+    for ex in exercises:
+        if not groups or groups[-1]["id"] != ex.track:
+            groups.append({"id": ex.track, "title": titles.get(ex.track, ex.track), "exercises": []})
+        groups[-1]["exercises"].append(ex)
+    return groups
+
+
 def _filtered(track: str | None) -> tuple[list[Any], instructor_service.Overview]:
-    """The exercises and learner grid, narrowed to one course (``?course=ID``) when asked."""
+    """The exercises and learner grid, narrowed to one course (``?course=ID``) and a learner name when asked."""
     exercises = _exercises(track)
+    learner = (request.args.get("learner") or "").strip()[:64] or None
     course_id = request.args.get("course", type=int)
     if not course_id:
-        return exercises, instructor_service.class_overview([e.id for e in exercises])
+        return exercises, instructor_service.class_overview([e.id for e in exercises], name=learner)
     try:
         course = lti_courses.course_view(course_id)
     except KiwameError:
         abort(404)
     exercises = [e for e in exercises if e.id in course.exercise_ids]
-    return exercises, instructor_service.class_overview([e.id for e in exercises], user_ids=course.learner_ids)
+    return exercises, instructor_service.class_overview([e.id for e in exercises], name=learner,
+                                                        user_ids=course.learner_ids)
 
 
 @bp.route("/")
 @staff_required
 def overview() -> Any:
     track = request.args.get("track") or None
+    learner = (request.args.get("learner") or "").strip()[:64]
+    course = request.args.get("course", type=int)
     exercises, data = _filtered(track)
-    return page("instructor/overview.html", overview=data, exercises=exercises, track=track, tracks=_tracks())
+    return page("instructor/overview.html", overview=data, exercises=exercises, groups=_groups(exercises),
+                track=track, tracks=_tracks(), learner=learner, course=course, courses=_courses())
 
 
 @bp.route("/grades.csv")
@@ -64,7 +87,8 @@ def grades_csv() -> Any:
 def exercise(exercise_id: str) -> Any:
     ex = exercise_or_404(exercise_id)
     return page("instructor/exercise.html", exercise=ex, title=ex.title.get(g.lang),
-                stats=instructor_service.exercise_stats(ex.id, top=10))
+                stats=instructor_service.exercise_stats(ex.id, top=10),
+                prediction=predictions_service.accuracy([ex.id])[ex.id])
 
 
 @bp.route("/learners/<int:user_id>")
@@ -85,7 +109,11 @@ def submission(submission_id: int) -> Any:
     if sub is None:
         abort(404)
     ex = catalog().get(sub.exercise_id)
-    return page("instructor/submission.html", sub=sub, title=ex.title.get(g.lang) if ex else sub.exercise_id)
+    data = {"lang": g.lang, "kind": ex.kind if ex else "code", "result": sub.result,
+            "cases": display.visible_inputs(ex) if ex and ex.kind == "code" else [],
+            "labels": {k: v for k, v in i18n.STRINGS[g.lang].items() if k.startswith(JS_PREFIXES)}}
+    return page("instructor/submission.html", sub=sub, title=ex.title.get(g.lang) if ex else sub.exercise_id,
+                page_data=data)
 
 
 @bp.route("/catalog", methods=["GET", "POST"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Iterator
@@ -24,14 +25,14 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str]]:
+@contextlib.contextmanager
+def serve(config: dict[str, Any]) -> Iterator[tuple[Any, str]]:
+    """The real app with ``config`` on a free port, in a thread; yields (app, base URL)."""
     from werkzeug.serving import make_server
 
     from service.app import create_app
 
-    instance = tmp_path_factory.mktemp("instance")
-    app = create_app({"KIWAME_INSTANCE_DIR": str(instance), "KIWAME_SECRET_KEY": "b" * 32})
+    app = create_app({"KIWAME_SECRET_KEY": "b" * 32, **config})
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -42,6 +43,23 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, st
         from service.services.runtime import runtime
 
         runtime(app).close()
+
+
+@pytest.fixture(scope="session")
+def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str]]:
+    with serve({"KIWAME_INSTANCE_DIR": str(tmp_path_factory.mktemp("instance"))}) as running:
+        yield running
+
+
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"  # axe-core from npm (service/web/frontend: npm run axe)
+
+
+def axe_violations(page: Any) -> list[str]:
+    """Runs axe-core in the page (WCAG 2.x A/AA and best practices) and returns one line per violation."""
+    page.evaluate(AXE.read_text())  # evaluated through the DevTools protocol: the page's CSP does not apply
+    found = page.evaluate("""() => axe.run(document, {resultTypes: ['violations']}).then(r => r.violations.map(
+        v => v.id + ' (' + v.impact + '): ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | ')))""")
+    return list(found)
 
 
 @pytest.fixture(scope="session")

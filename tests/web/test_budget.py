@@ -11,7 +11,10 @@ from tests.web.conftest import signup
 
 PAGE = "/exercises/permute-2d"
 WEIGHT_BUDGET = 600_000  # bytes, uncompressed, HTML + CSS + JS (the editor bundle is most of it)
-GZIP_BUDGET = 180_000
+GZIP_BUDGET = 180_000  # issue 13: the animation must keep the first load under 200 KB gzip; this is tighter
+ASSETS = {"/static/web/favicon.svg", "/static/web/app.css", "/static/web/site.js", "/static/web/vendor/editor.js",
+          "/static/web/grid.js", "/static/web/anim.js", "/static/web/verdict.js", "/static/web/predict.js",
+          "/static/web/exercise.js"}
 
 
 def test_exercise_page_weight(app: Flask) -> None:
@@ -26,5 +29,5 @@ def test_exercise_page_weight(app: Flask) -> None:
     raw = sum(s[0] for s in sizes.values())
     packed = sum(s[1] for s in sizes.values())
     print(f"\nexercise page weight: {raw} bytes raw, {packed} bytes gzip; {sizes}")
-    assert len(assets) == 5  # app.css, site.js, editor.js, grid.js, exercise.js: no CDN, nothing else
+    assert set(sizes) - {"html"} == ASSETS  # all served by Kiwame itself: no CDN, nothing else
     assert raw < WEIGHT_BUDGET and packed < GZIP_BUDGET

@@ -87,7 +87,7 @@ def test_a_deactivated_user_is_signed_out(app: Flask) -> None:
 
     client = app.test_client()
     signup(client, "gone")
-    assert client.get("/").status_code == 200
+    assert client.get("/progress").status_code == 200
     with app.app_context():
         accounts.set_active("gone", False)
-    assert client.get("/").status_code == 302
+    assert client.get("/progress").status_code == 302  # sent to sign in

@@ -11,7 +11,7 @@ import {
 import { closeBrackets, closeBracketsKeymap } from "@codemirror/autocomplete";
 import { python } from "@codemirror/lang-python";
 
-// create(parent, doc, {onSubmit, label}) -> {getValue(), setValue(text), focus()}
+// create(parent, doc, {onSubmit, onChange, label}) -> {getValue(), setValue(text), focus()}
 export function create(parent, doc, opts) {
   const options = opts || {};
   const submitKeys = [
@@ -28,6 +28,8 @@ export function create(parent, doc, opts) {
         keymap.of([...submitKeys, ...closeBracketsKeymap, ...defaultKeymap, ...historyKeymap, indentWithTab]),
         python(),
         EditorView.contentAttributes.of({ "aria-label": options.label || "Code editor" }),
+        // The server keeps a draft: tell the page when the text changes (it debounces the save).
+        EditorView.updateListener.of((u) => { if (u.docChanged && options.onChange) options.onChange(); }),
       ],
     }),
   });

@@ -1,4 +1,5 @@
-/* Exercise page: editor, submit via fetch (JSON + CSRF header), verdict rendering, "picture it".
+/* Exercise page: editor with server-side drafts, examples with expected outputs and the animation, predict mode,
+   submit via fetch (JSON + CSRF header), verdicts (verdict.js) and "Next exercise".
    Every learner-controlled string is written with textContent; nothing from the server becomes HTML. */
 (function () {
   "use strict";
@@ -6,88 +7,150 @@
   if (!dataNode) return;
   var page = JSON.parse(dataNode.textContent);
   var L = page.labels;
-  var lang = page.lang;
   var csrf = document.querySelector('meta[name="csrf-token"]').getAttribute("content");
   var picture = false;
   var lastResult = null;
+  var expected = {};  // visible case name -> expected output, once examples.json has answered
+  var el = KGrid.el;
+  var narrow = window.matchMedia ? window.matchMedia("(max-width: 560px)") : { matches: false };
 
-  var el = KGrid.el;  // grid.js is loaded first
-  // Messages use `backticks` for code: split them into <code> elements (text nodes only, never HTML).
-  function rich(tag, cls, text) {
-    var node = el(tag, cls);
-    String(text || "").split("`").forEach(function (part, i) {
-      if (!part) return;
-      if (i % 2) { node.appendChild(el("code", "", part)); return; }
-      part.split(/\*([^*\s][^*]*)\*/).forEach(function (bit, j) {  // *emphasis*, as in the exercise hints
-        if (bit) node.appendChild(j % 2 ? el("em", "", bit) : document.createTextNode(bit));
-      });
-    });
-    return node;
-  }
-  function pick(texts, fallback) {
-    if (texts && typeof texts === "object") return texts[lang] || texts.en || fallback || "";
-    return fallback || "";
-  }
-  function gridLabels() { return { dim: L["grid.dim"], none: L["grid.none"], empty: L["grid.empty"], elided: L["grid.elided"], expected: L["ex.expected"] }; }
   // "Picture it" colours every grid by the values of the case's first input tensor; null when off.
   function pictureColours(inputs) {
     if (!picture || !inputs) return null;
     for (var k in inputs) if (inputs[k] && inputs[k].shape) return KGrid.colourMap(inputs[k]);
     return null;
   }
-  function draw(tensor, name, extra) {
-    var opts = { name: name, labels: gridLabels() };
-    if (extra) for (var k in extra) opts[k] = extra[k];
-    return KGrid.render(tensor, opts);
+  function firstTensor(inputs) {
+    for (var k in inputs || {}) if (inputs[k] && inputs[k].shape) return [k, inputs[k]];
+    return null;
   }
+  function cues() { KGrid.cue(document.getElementById("main"), L["ex.scroll_cue"]); }
+  window.addEventListener("resize", cues);
 
-  // --- Editor -----------------------------------------------------------------------------------------
+  // --- Editor and its server-side draft --------------------------------------------------------------------
   var editor = null;
   var host = document.getElementById("editor");
+  var draftTimer = null, draftStatus = document.getElementById("draft-status"), savedText = null;
+  function saveDraft() {
+    if (!page.draftUrl || !editor) return;
+    var code = editor.getValue();
+    if (code === savedText) return;
+    fetch(page.draftUrl, { method: "PUT", credentials: "same-origin",
+                           headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+                           body: JSON.stringify({ code: code }) })
+      .then(function (r) {
+        if (r.ok) savedText = code;
+        if (draftStatus) { draftStatus.textContent = r.ok ? L["ex.draft_saved"] : L["ex.draft_failed"]; draftStatus.dataset.saved = r.ok ? "1" : "0"; }
+      }, function () { if (draftStatus) draftStatus.textContent = L["ex.draft_failed"]; });
+  }
+  function changed() {
+    if (draftStatus) draftStatus.dataset.saved = "0";
+    clearTimeout(draftTimer);
+    draftTimer = setTimeout(saveDraft, 700);
+  }
   if (host) {
     var initial = page.code !== null && page.code !== undefined ? page.code : page.exercise.starter;
+    savedText = initial;
     if (window.KiwameEditor) {
-      editor = window.KiwameEditor.create(host, initial, { onSubmit: submit, label: L["ex.editor"] });
+      editor = window.KiwameEditor.create(host, initial, { onSubmit: submit, label: L["ex.editor"], onChange: changed });
     } else {
       var ta = el("textarea");
       ta.value = initial;
       ta.setAttribute("aria-label", L["ex.editor"]);
+      ta.addEventListener("input", changed);
       host.appendChild(ta);
       editor = { getValue: function () { return ta.value; }, setValue: function (v) { ta.value = v; }, focus: function () { ta.focus(); } };
     }
     var reset = document.getElementById("reset");
-    if (reset) reset.addEventListener("click", function () { editor.setValue(page.exercise.starter); editor.focus(); });
+    if (reset) reset.addEventListener("click", function () { editor.setValue(page.exercise.starter); changed(); editor.focus(); });
+    window.addEventListener("pagehide", saveDraft);
   }
   document.addEventListener("keydown", function (ev) {
     if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey) && !(host && host.contains(ev.target))) { ev.preventDefault(); submit(); }
   });
 
-  // --- Examples (visible cases, drawn before any submission) -----------------------------------------------
+  // --- Predict, then run --------------------------------------------------------------------------------------
+  var answerBox = document.getElementById("answer-box");
+  var predictBox = document.getElementById("predict");
+  function unlock(focus) {
+    if (predictBox) predictBox.hidden = true;
+    if (answerBox) { answerBox.inert = false; answerBox.classList.remove("locked"); }
+    if (focus !== false && editor) editor.focus();
+  }
+  function openPredict(auto) {
+    if (!predictBox) return;
+    predictBox.hidden = false;
+    if (answerBox) { answerBox.inert = true; answerBox.classList.add("locked"); }
+    KPredict.mount(document.getElementById("predict-body"), { url: page.predictUrl, labels: L, csrf: csrf, onUnlock: unlock, auto: auto === true });
+  }
+  var predictOpen = document.getElementById("predict-open");
+  if (predictOpen) predictOpen.addEventListener("click", function () { openPredict(false); predictBox.scrollIntoView({ block: "nearest" }); });
+  if (page.predictFirst) openPredict(true);
+
+  // The shape quiz answers with the same shape widget (without the position pick).
+  var shapeHost = document.getElementById("shape-widget");
+  if (shapeHost) shapeHost.appendChild(KPredict.shapeField({ labels: L, id: "shape-answer", name: "y" }).node);
+
+  // --- Examples: inputs, then expected outputs and the animation --------------------------------------------------
   function drawExamples() {
     var box = document.getElementById("examples");
     if (!box) return;
     box.replaceChildren();
     page.cases.forEach(function (c) {
+      var item = el("div", "example");
       var wrap = el("div", "side");
       var colours = pictureColours(c.inputs);
-      Object.keys(c.inputs).forEach(function (name) { wrap.appendChild(draw(c.inputs[name], name, { colours: colours })); });
-      box.appendChild(wrap);
+      var gl = KVerdict.gridLabels(L);
+      Object.keys(c.inputs).forEach(function (name) {
+        wrap.appendChild(KGrid.render(c.inputs[name], { name: name, labels: gl, colours: colours, collapse: narrow.matches }));
+      });
+      var exp = expected[c.name];
+      if (exp) {
+        wrap.appendChild(el("span", "arrow", "→"));
+        var fig = KGrid.render(exp, { name: L["ex.expected_out"], labels: gl, colours: colours, variable: "", collapse: narrow.matches });
+        fig.classList.add("expected-example");
+        wrap.appendChild(fig);
+      }
+      item.appendChild(wrap);
+      var src = firstTensor(c.inputs);
+      if (exp && src && exp.shape && exp.values) {
+        var play = el("button", "play", "▶ " + L["ex.playing"]);
+        play.type = "button";
+        play.dataset.case = c.name;
+        var stage = el("div", "anim-host");
+        play.addEventListener("click", function () {
+          var anim = KAnim.build(src[1], exp, { labels: L, inName: src[0], outName: "y" });
+          stage.replaceChildren(anim.node);
+          play.textContent = "▶ " + L["ex.replay"];
+          anim.play();
+          cues();
+        });
+        item.appendChild(play);
+        item.appendChild(stage);
+      }
+      box.appendChild(item);
     });
+    cues();
+  }
+  if (page.examplesUrl && page.cases.length) {
+    fetch(page.examplesUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : { cases: [] }; })
+      .then(function (body) {
+        (body.cases || []).forEach(function (c) { if (c.expected) expected[c.name] = c.expected; });
+        drawExamples();
+      }, function () {});
   }
 
   // --- Submit -----------------------------------------------------------------------------------------------
   var button = document.getElementById("submit");
   var spinner = document.getElementById("spinner");
   var out = document.getElementById("result");
+  var nextBox = document.getElementById("next");
   var busy = false;
 
   function payload() {
     if (page.exercise.kind === "code") return { code: editor.getValue() };
-    if (page.exercise.kind === "shape") {
-      var raw = document.getElementById("shape-answer").value;
-      var dims = raw.replace(/[()\[\]\s]/g, "").split(",").filter(function (s) { return s !== ""; }).map(Number);
-      return { answer: dims };
-    }
+    if (page.exercise.kind === "shape") return { answer: KPredict.parseShape(document.getElementById("shape-answer").value) || [] };
     var ticked = Array.prototype.slice.call(document.querySelectorAll('input[name="choice"]:checked')).map(function (i) { return Number(i.value); });
     return { answer: page.exercise.multi ? ticked : (ticked.length ? ticked[0] : null) };
   }
@@ -103,6 +166,7 @@
     button.disabled = true;
     spinner.dataset.on = "1";
     out.setAttribute("aria-busy", "true");
+    if (editor && page.draftUrl) { clearTimeout(draftTimer); saveDraft(); }
     fetch(page.submitUrl, {
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf, "Accept": "application/json" },
@@ -113,8 +177,9 @@
     }).then(function (res) {
       if (!res.ok || !res.body.result) { showError(res.body.error || L["ex.network_error"]); return; }
       lastResult = res.body.result;
-      renderResult(lastResult);
+      renderResult(lastResult, "");
       if (res.body.state) updateState(res.body.state);
+      showNext(res.body.next, lastResult.passed);
     }, function () { showError(L["ex.network_error"]); })
       .then(function () {
         busy = false; button.disabled = false; spinner.dataset.on = "0"; out.setAttribute("aria-busy", "false");
@@ -132,114 +197,31 @@
     });
   }
 
-  function showError(message) {
-    out.replaceChildren(el("div", "flash error", message));
-  }
+  function showError(message) { out.replaceChildren(el("div", "flash error", message)); }
   function updateState(state) {
     var badge = document.getElementById("ex-state");
     if (!badge) return;
     badge.className = "state state-" + state;
     badge.textContent = L["state." + state] || state;
   }
-
-  // --- Verdict ------------------------------------------------------------------------------------------------
-  function permText(p) { return Array.isArray(p) ? "(" + p.join(", ") + ")" : String(p); }
-  function detailPair(d) {
-    var applied = d.applied !== undefined ? d.applied : (d.applied_permutation !== undefined ? d.applied_permutation : d.permutation);
-    var wanted = d.expected !== undefined ? d.expected : (d.expected_permutation !== undefined ? d.expected_permutation : d.wanted);
-    return applied !== undefined && wanted !== undefined ? [applied, wanted] : null;
+  function showNext(next, passed) {
+    if (!nextBox) return;
+    nextBox.replaceChildren();
+    if (!passed) return;
+    if (next) {
+      var a = el("a", "btn btn-primary next-link", L["ex.next"] + " → " + next.title);
+      a.href = next.url;
+      a.id = "next-link";
+      nextBox.appendChild(a);
+    } else {
+      nextBox.appendChild(el("p", "muted", L["ex.all_done"]));
+    }
   }
 
-  function renderDiagnoses(result, box) {
-    var seen = {};
-    (result.diagnoses || []).forEach(function (d) {
-      if (seen[d.code]) return;
-      seen[d.code] = true;
-      var node = el("div", "diag");
-      node.dataset.code = d.code;
-      node.appendChild(rich("p", "msg", pick(d.messages, d.message)));
-      var pair = d.details ? detailPair(d.details) : null;
-      if (pair) {
-        var p = el("p");
-        p.appendChild(document.createTextNode(L["ex.applied"] + " "));
-        p.appendChild(el("span", "perm", permText(pair[0])));
-        p.appendChild(document.createTextNode("; " + L["ex.wanted"] + " "));
-        p.appendChild(el("span", "perm", permText(pair[1])));
-        node.appendChild(p);
-      }
-      if (d.hint) {
-        var h = rich("div", "hint", pick(d.hint));
-        h.insertBefore(el("strong", "", L["ex.hint"] + ": "), h.firstChild);
-        node.appendChild(h);
-      }
-      box.appendChild(node);
-    });
-  }
-
-  function renderCase(c, index) {
-    var node = el("section", "case");
-    node.dataset.passed = c.passed ? "1" : "0";
-    var head = el("div", "case-head");
-    head.appendChild(el("span", "badge " + (c.passed ? "pass" : "fail"), c.passed ? L["ex.passed"] : L["ex.failed"]));
-    head.appendChild(el("span", "", c.visible ? L["ex.case"] + " " + c.name : L["ex.hidden_case"] + " " + (index + 1)));
-    node.appendChild(head);
-    var bad = (c.checks || []).filter(function (k) { return !k.passed; });
-    if (bad.length) {
-      var ul = el("ul", "checks");
-      bad.forEach(function (k) { ul.appendChild(rich("li", "bad", pick(k.messages, k.message || k.name))); });
-      node.appendChild(ul);
-    }
-    if (c.error) {
-      node.appendChild(el("p", "", L["ex.error"] + ": " + (c.error.type || "") + (c.error.message ? ": " + c.error.message : "")));
-      if (c.error.traceback) node.appendChild(el("pre", "stdout", c.error.traceback));
-    }
-    if (c.visible && (c.output || c.expected)) {
-      var inputs = c.inputs || (page.cases.filter(function (pc) { return pc.name === c.name; })[0] || {}).inputs;
-      var colours = pictureColours(inputs);
-      var side = el("div", "side");
-      if (inputs) Object.keys(inputs).forEach(function (name) { side.appendChild(draw(inputs[name], name, { colours: colours })); });
-      if (side.childNodes.length) side.appendChild(el("span", "arrow", "→"));
-      // Yours and expected stay together (one flex item) so they wrap as a pair, never apart.
-      var pair = el("div", "pair");
-      var yours = draw(c.output, L["ex.yours"], { colours: colours, against: c.passed ? null : c.expected, variable: "" });
-      yours.classList.add("yours");
-      pair.appendChild(yours);
-      if (!c.passed) {
-        var exp = draw(c.expected, L["ex.expected"], { colours: colours, variable: "" });
-        exp.classList.add("expected");
-        pair.appendChild(exp);
-      }
-      side.appendChild(pair);
-      node.appendChild(side);
-      var n = Number(yours.dataset.diffCells || 0);
-      if (n) node.appendChild(el("p", "muted diff-count", n + " " + L["ex.diff_cells"]));
-      else if (yours.classList.contains("shape-differs")) node.appendChild(el("p", "muted", L["ex.shape_differs"]));
-    }
-    return node;
-  }
-
-  function renderResult(result) {
-    var box = el("div", "verdict " + (result.passed ? "pass" : "fail"));
-    box.dataset.passed = result.passed ? "1" : "0";
-    var head = el("div", "verdict-head");
-    head.appendChild(el("span", "badge " + (result.passed ? "pass" : "fail"), result.passed ? L["ex.passed"] : L["ex.failed"]));
-    head.appendChild(el("span", "", L["ex.score"] + " " + Math.round((result.score || 0) * 100) + "%"));
-    box.appendChild(head);
-    renderDiagnoses(result, box);
-    if (result.explanation) {
-      var ex = rich("div", "diag explanation", pick(result.explanation));
-      ex.insertBefore(el("strong", "", L["ex.explanation"] + ": "), ex.firstChild);
-      box.appendChild(ex);
-    }
-    var frag = document.createDocumentFragment();
-    frag.appendChild(box);
-    // Quiz kinds have one synthetic "answer" case: the verdict and explanation already say it all.
-    if (page.exercise.kind === "code") (result.cases || []).forEach(function (c, i) { frag.appendChild(renderCase(c, i)); });
-    if (result.stdout) {
-      frag.appendChild(el("h3", "", L["ex.stdout"]));
-      frag.appendChild(el("pre", "stdout", result.stdout));
-    }
-    out.replaceChildren(frag);
+  function renderResult(result, caption) {
+    out.replaceChildren(KVerdict.render(result, { labels: L, lang: page.lang, kind: page.exercise.kind, cases: page.cases,
+                                                  colours: pictureColours, collapse: narrow.matches, caption: caption }));
+    cues();
   }
 
   // --- Picture it -----------------------------------------------------------------------------------------------
@@ -247,9 +229,13 @@
   if (toggle) toggle.addEventListener("change", function () {
     picture = toggle.checked;
     drawExamples();
-    if (lastResult) renderResult(lastResult);
+    if (lastResult) renderResult(lastResult, "");
   });
 
   drawExamples();
-  if (page.result) { lastResult = page.result; renderResult(page.result); }
+  if (page.result) {
+    lastResult = page.result;
+    renderResult(page.result, page.resumed ? L["ex.resumed"] : "");
+    showNext(page.next, page.result.passed);
+  }
 })();

@@ -105,29 +105,45 @@
     var t = el("table", "grid");
     var rows = nd >= 2 ? shape[nd - 2] : 1, cols = nd >= 1 ? shape[nd - 1] : 1;
     var rIdx = nd >= 2 ? shown(rows, MAX_AXIS, EDGE) : [null], cIdx = shown(cols, MAX_AXIS, EDGE);
+    // Screen readers get a caption naming the axes, and each header names its axis and index.
+    var dim = opts.labels.dim, rowDim = nd - 2, colDim = nd - 1;
+    var capText = (opts.variable || opts.name || "") + (prefix.length ? "[" + prefix.join(", ") + ", …]" : "") + ": " +
+      (nd >= 2 ? (opts.labels.rows || "rows") + " " + dim + " " + rowDim + ", " : "") + (opts.labels.cols || "columns") + " " + dim + " " + colDim;
+    t.appendChild(el("caption", "sr-only", capText));
     var head = el("thead"), hr = el("tr");
-    hr.appendChild(el("th", "corner", ""));
-    cIdx.forEach(function (c) { var th = el("th", "idx col", c === null ? "…" : c); th.scope = "col"; hr.appendChild(th); });
+    hr.appendChild(el("td", "corner", ""));  // a td: an empty header cell names nothing (axe empty-table-header)
+    cIdx.forEach(function (c) {
+      var th = el("th", "idx col", c === null ? "…" : c);
+      th.scope = "col";
+      if (c !== null) th.setAttribute("aria-label", dim + " " + colDim + " = " + c);
+      hr.appendChild(th);
+    });
     head.appendChild(hr);
     t.appendChild(head);
     var body = el("tbody");
     rIdx.forEach(function (r) {
       var tr = el("tr");
       if (nd >= 2 && r === null) {
-        tr.appendChild(el("th", "idx row", "⋮"));
+        tr.appendChild(el("td", "idx row", "⋮"));
         cIdx.forEach(function () { tr.appendChild(el("td", "gap", "⋮")); });
         body.appendChild(tr);
         return;
       }
-      var th = el("th", "idx row", nd >= 2 ? r : "");
-      th.scope = "row";
-      tr.appendChild(th);
+      if (nd >= 2) {
+        var th = el("th", "idx row", r);
+        th.scope = "row";
+        th.setAttribute("aria-label", dim + " " + rowDim + " = " + r);
+        tr.appendChild(th);
+      } else {
+        tr.appendChild(el("td", "idx row", ""));
+      }
       cIdx.forEach(function (c) {
         if (c === null) { tr.appendChild(el("td", "gap", "…")); return; }
         var idx = prefix.slice();
         if (nd >= 2) idx.push(r);
         idx.push(c);
         var td = el("td", "cell");
+        td.dataset.idx = idx.join(",");
         paint(td, at(tensor.values, idx), opts, idx);
         tr.appendChild(td);
       });
@@ -157,10 +173,21 @@
     shown(tensor.shape[depth], MAX_SLICES, 3).forEach(function (i) {
       if (i === null) { box.appendChild(el("div", "slice-gap", "…")); return; }
       var p = prefix.concat([i]);
-      var fig = el("figure", "slice");
       var rest = [];
       for (var k = p.length; k < nd; k++) rest.push(":");
-      fig.appendChild(el("figcaption", "slice-label", (opts.variable || "") + "[" + p.concat(rest).join(", ") + "]"));
+      var label = (opts.variable || "") + "[" + p.concat(rest).join(", ") + "]";
+      var before = opts.stats.diff;
+      if (opts.collapse) {
+        // Phones: each slice folds away; the ones with differences open (see render()'s first-slice rule).
+        var det = el("details", "slice");
+        det.appendChild(el("summary", "slice-label", label));
+        det.appendChild(slices(tensor, depth + 1, p, opts));
+        if (opts.stats.diff > before) { det.open = true; det.classList.add("has-diff"); }
+        box.appendChild(det);
+        return;
+      }
+      var fig = el("figure", "slice");
+      fig.appendChild(el("figcaption", "slice-label", label));
       fig.appendChild(slices(tensor, depth + 1, p, opts));
       box.appendChild(fig);
     });
@@ -222,11 +249,31 @@
     } else if (shape.indexOf(0) >= 0) {
       fig.appendChild(el("p", "muted", opts.labels.empty || "empty tensor"));
     } else {
+      if (opts.collapse && shape.length < 3) opts.collapse = false;
       fig.appendChild(slices(tensor, 0, [], opts));
+      if (opts.collapse && !opts.stats.diff) {
+        // Nothing differs: show the first slice (down every level of nesting), fold the rest.
+        for (var first = fig.querySelector("details.slice"); first; first = first.querySelector("details.slice")) first.open = true;
+      }
     }
     fig.dataset.diffCells = String(opts.stats.diff);
     return fig;
   }
 
-  global.KGrid = { render: render, colourMap: colourMap, format: fmt, sameShape: sameShape, el: el };
+  // Marks grids wider than their box with a visible cue (call after they are in the document).
+  function cue(root, label) {
+    (root || document).querySelectorAll(".tensor").forEach(function (fig) {
+      var over = fig.scrollWidth > fig.clientWidth + 1;
+      fig.classList.toggle("overflows", over);
+      if (over) fig.tabIndex = 0; else fig.removeAttribute("tabindex");  // scrollable: reachable by keyboard
+      var tag = fig.querySelector(":scope > .scroll-cue");
+      if (over && !tag) {
+        tag = el("span", "scroll-cue", label || "scroll →");
+        tag.setAttribute("aria-hidden", "true");
+        fig.insertBefore(tag, fig.firstChild.nextSibling);
+      } else if (!over && tag) tag.remove();
+    });
+  }
+
+  global.KGrid = { render: render, colourMap: colourMap, format: fmt, sameShape: sameShape, el: el, at: at, cue: cue, key: key };
 })(window);

@@ -1,5 +1,5 @@
 # The two set-up commands of the README: `make serve` and `make test` (`make serve PORT=8001 HOST=0.0.0.0`).
-.PHONY: serve test lint wheel-check
+.PHONY: serve test test-faults lint wheel-check
 VENV ?= .venv
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -10,7 +10,12 @@ serve:
 
 test:
 	./scripts/bootstrap.sh test
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -m "not faults"
+
+# Queue mode under faults: starts its own Redis and PostgreSQL (needs redis-server, PostgreSQL, root).
+test-faults:
+	./scripts/bootstrap.sh test
+	$(VENV)/bin/python -m pytest -m faults -s tests/faults
 
 lint:
 	$(VENV)/bin/ruff check service tests benchmarks

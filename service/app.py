@@ -78,8 +78,13 @@ def _register_runtime(app: Flask) -> None:
     from service.services.runtime import Runtime, install
 
     settings = kiwame_config.settings(app)
+    make_queue: Any = queue.make_queue
+    if settings.broker_url:  # queue mode: graded by `kiwame worker` processes (imports Celery only here)
+        from service.services import celery_queue
+
+        make_queue = celery_queue.make_queue
     install(app, Runtime(app=app, settings=settings, catalog=load_catalog(settings.exercises_dir),
-                         make_queue=queue.make_queue, make_outbox=outbox.make_scheduler))
+                         make_queue=make_queue, make_outbox=outbox.make_scheduler))
 
 
 def _register_outbox_kinds() -> None:

@@ -1,4 +1,4 @@
-"""The ``kiwame`` command line: serve, db, user, token, exercises, grade, doctor, lti."""
+"""The ``kiwame`` command line: serve, worker, db, user, token, exercises, grade, doctor, lti."""
 
 from __future__ import annotations
 
@@ -39,12 +39,32 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--threads", default=8, show_default=True, type=int, help="gthread threads in the one worker")
-def serve(host: str, port: int, threads: int) -> None:
-    """Run the service with gunicorn (one worker process: the grading pool and sandbox live in it)."""
+@click.option("--threads", default=8, show_default=True, type=int, help="gthread threads per process")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="web processes; above 1 only in queue mode (KIWAME_BROKER_URL)")
+def serve(host: str, port: int, threads: int, workers: int) -> None:
+    """Run the service with gunicorn (embedded: one process, the grading pool and sandbox live in it)."""
     from service.serve import run
 
-    run(host, port, threads)
+    try:
+        run(host, port, threads, workers)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+@click.option("--queues", default="cpu", show_default=True, help="comma-separated: cpu, gpu (gpu needs CUDA)")
+@click.option("--concurrency", default=None, type=click.IntRange(min=1),
+              help="gradings at once (sandbox slots); default: one per CPU")
+def worker(queues: str, concurrency: int | None) -> None:
+    """Grade in queue mode (KIWAME_BROKER_URL): a Celery worker holding its own sandbox pool."""
+    import os
+    import sys
+
+    # The worker is an entry point nothing imports (its tasks are reached by name): run it as a module.
+    args = [sys.executable, "-m", "service.worker", "--queues", queues,
+            "--concurrency", str(concurrency or os.cpu_count() or 1)]
+    os.execv(sys.executable, args)
 
 
 @main.group()

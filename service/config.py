@@ -81,6 +81,14 @@ class Settings:
     auto_reload: bool = setting(True, "re-read changed exercise files (checked at most once a second)")
     secure_cookies: bool = setting(False, "mark session cookies Secure (turn on behind HTTPS)")
     session_cookie: str = setting("kiwame_session", "name of the browser session cookie")
+    broker_url: str | None = setting(None, "queue mode: Celery broker (Redis) URL; the web tier then never grades",
+                                      secret=True)  # may hold a password
+    grading_lease_s: float = setting(120.0, "queue mode: a claim's lease; longer than the longest grading")
+    sweep_interval_s: float = setting(10.0, "how often a grader re-enqueues lost messages and expired leases")
+    requeue_after_s: float = setting(30.0, "a queued row not claimed this long after its message is re-sent")
+    visibility_timeout_s: int = setting(3600, "queue mode: Redis redelivers an unacknowledged task after this")
+    db_retry_s: float = setting(60.0, "grading retries its database writes with backoff for this long")
+    wait_poll_s: float = setting(5.0, "?wait= re-reads the database this often (safety net under notifications)")
     public_url: str | None = setting(None, "the public https:// base the LMS was given; unset: the request's host")
     lti_http_timeout_s: float = setting(10.0, "LTI: timeout of each call to a platform (JWKS, token, scores, roster)")
     lti_clock_skew_s: float = setting(60.0, "LTI: tolerated clock difference for id_token exp/iat, in seconds")

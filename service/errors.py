@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -131,6 +132,14 @@ def handle_http_exception(err: HTTPException) -> Any:
 def handle_unexpected(err: Exception) -> Any:
     if isinstance(err, HTTPException):
         return handle_http_exception(err)
+    if isinstance(err, sa.exc.OperationalError | sa.exc.InterfaceError):
+        # The database is unreachable (a restart, a failover): nothing was stored, retrying is safe.
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, err)
+        if (render := _html_page()) is not None:
+            return render(503, "database_unavailable", "The database is unavailable; try again shortly")
+        response = error_response(503, "database_unavailable", "Database unavailable; retry shortly", None)
+        response.headers["Retry-After"] = "2"
+        return response
     log.exception("unhandled error on %s %s", request.method, request.path)
     if (render := _html_page()) is not None:
         return render(500, "internal_error", "Internal error")

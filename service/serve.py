@@ -15,22 +15,31 @@ log = logging.getLogger(__name__)
 
 
 def build_app() -> Flask:
-    """The served app (``run`` migrated the database already): stale work re-queued, deliveries resumed."""
+    """The served app (``run`` migrated the database already): stale work re-queued, deliveries resumed.
+
+    Embedded default: this process is the only grader, so its start-up re-queues every running row and a
+    sweeper re-queues expired leases (a grading whose result could not be stored during a database
+    outage). Queue mode: the web tier grades nothing and starts no sandbox; the workers sweep.
+    """
     from service.app import create_app
-    from service.services import catalog, outbox, queue
+    from service.services import catalog, leases, outbox, queue
     from service.services.runtime import runtime
 
     app = create_app({"KIWAME_AUTO_MIGRATE": "0"})
     rt = runtime(app)
+    queue_mode = bool(rt.settings.broker_url)
     with app.app_context():
         try:
-            requeued = queue.recover(rt.queue)
+            requeued = 0 if queue_mode else queue.recover(rt.queue)
             resumed = outbox.resume(rt.outbox)
             if requeued or resumed:
                 log.warning("re-queued %d submissions and %d outbox deliveries", requeued, resumed)
         except Exception:  # e.g. schema not migrated yet: serve anyway, healthz will say what is wrong
             log.exception("startup recovery failed")
-    catalog.start_reference_check(app)
+    if not queue_mode:
+        leases.Sweeper(app, lambda: rt.queue, rt.settings.sweep_interval_s, rt.settings.requeue_after_s,
+                       resend_lost=False).start()
+        catalog.start_reference_check(app)
     return app
 
 
@@ -71,7 +80,7 @@ def _multiprocess_dir() -> bool:
     return True
 
 
-def run(host: str, port: int, threads: int = 8) -> None:
+def run(host: str, port: int, threads: int = 8, workers: int = 1) -> None:
     from service import config
     from service.app import create_app
     from service.persistence.migrate import upgrade
@@ -83,11 +92,17 @@ def run(host: str, port: int, threads: int = 8) -> None:
     logs.GunicornJsonLogger.log_kind = log_format
     # Migrate once, in the arbiter, before any worker (the worker's create_app does not): on the embedded
     # SQLite, when KIWAME_AUTO_MIGRATE asks (by default only the embedded SQLite), or when asked to here.
+    if workers > 1 and not settings.broker_url:
+        # Two processes would each grade in-process and each re-queue the other's running rows at start-up.
+        raise ValueError("--workers above 1 needs queue mode (KIWAME_BROKER_URL): the embedded default "
+                         "grades inside its one process")
     if settings.embedded_db or settings.auto_migrate or settings.auto_migrate_on_serve:
         upgrade(create_app({"KIWAME_AUTO_MIGRATE": "0"}))
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",
-        "workers": 1,  # the grading pool and sandbox zygote are in-process: one worker, many threads
+        # Embedded: the grading pool and sandbox zygote are in-process, so one worker with many threads;
+        # queue mode: the web tier holds no sandbox, so one process per core is fine.
+        "workers": workers,
         "worker_class": "gthread",
         "threads": threads,
         "timeout": 60,  # ?wait= may block a thread up to 30 s

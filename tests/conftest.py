@@ -100,8 +100,54 @@ def close_app(app: Flask) -> None:
         db.engine.dispose()
 
 
+# Queue mode: with KIWAME_TEST_BROKER_URL set (a Redis URL), apps send their submissions to a real
+# `kiwame worker` process started for the session (.ci/run runs the submission/API tests this way too).
+QUEUE_BROKER = os.environ.get("KIWAME_TEST_BROKER_URL")
+
+
+@pytest.fixture(scope="session")
+def queue_worker(migrated: str, instance_dir: Path) -> Iterator[dict[str, str]]:
+    """Queue mode's extra config (and its worker process); an empty dict in the embedded default."""
+    if not QUEUE_BROKER:
+        yield {}
+        return
+    import subprocess
+    import sys
+
+    import redis
+
+    redis.Redis.from_url(QUEUE_BROKER).flushdb()  # no task left by an earlier session
+    extra = {"KIWAME_BROKER_URL": QUEUE_BROKER, "KIWAME_WAIT_POLL_S": "1", "KIWAME_SWEEP_INTERVAL_S": "2"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIWAME_")}
+    env.update({**{k: str(v) for k, v in base_config(migrated, instance_dir).items() if k.startswith("KIWAME_")},
+                **extra})
+    worker = subprocess.Popen([sys.executable, "-m", "service.worker", "--concurrency", "2"], env=env)
+    _until_worker_grades({**base_config(migrated, instance_dir), **extra})
+    yield extra
+    worker.terminate()
+    worker.wait(30)
+
+
+def _until_worker_grades(config: dict[str, Any]) -> None:
+    """Block until the worker graded a canary submission (it starts slowly on a loaded machine)."""
+    from service.app import create_app
+    from service.services import submissions, users
+    from service.services.runtime import runtime
+
+    app = create_app(config)
+    with app.app_context():
+        user = users.create_user("queue-canary", "learner", "pw-for-tests").user
+        code = runtime(app).catalog.get("permute-2d").solution  # a code exercise: the sandbox is warm
+        sent = submissions.submit(submissions.SubmitRequest(user.id, "permute-2d", code=code))
+        done = submissions.wait_for(sent.id, 240, viewer_id=user.id, staff=False)
+    runtime(app).close()
+    assert done.final, "the queue-mode worker did not grade within 240 s"
+    clean_tables(app)
+
+
 @pytest.fixture
-def make_app(migrated: str, instance_dir: Path, engine: Any) -> Iterator[Callable[..., Flask]]:
+def make_app(migrated: str, instance_dir: Path, engine: Any, queue_worker: dict[str, str]
+             ) -> Iterator[Callable[..., Flask]]:
     """Build apps on the session database; tables are emptied after the test."""
     from service.app import create_app
     from service.services.runtime import runtime
@@ -109,8 +155,9 @@ def make_app(migrated: str, instance_dir: Path, engine: Any) -> Iterator[Callabl
     apps: list[Flask] = []
 
     def build(**overrides: Any) -> Flask:
-        app = create_app({**base_config(migrated, instance_dir), **overrides})
-        runtime(app).engine = engine  # the session's, instead of a sandbox per app
+        app = create_app({**base_config(migrated, instance_dir), **queue_worker, **overrides})
+        if not queue_worker:  # queue mode: the web tier must never start a sandbox (the worker grades)
+            runtime(app).engine = engine  # the session's, instead of a sandbox per app
         apps.append(app)
         return app
 

@@ -202,8 +202,9 @@ def test_deployment_files() -> None:
     assert {"web", "db", "migrate"} <= set(services)
     web, migrate = services["web"], services["migrate"]
     assert web["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
-    assert "SYS_ADMIN" in web["cap_add"]
-    assert {"seccomp=unconfined", "apparmor=unconfined"} <= set(web["security_opt"])
+    # Queue mode (issue 9): the sandbox's privileges moved from web to worker (tests/test_deploy_files.py).
+    assert "SYS_ADMIN" in services["worker"]["cap_add"] and "cap_add" not in web
+    assert {"seccomp=unconfined", "apparmor=unconfined"} <= set(services["worker"]["security_opt"])
     assert "db upgrade" in " ".join(migrate["command"]) if isinstance(migrate["command"], list) \
         else "db upgrade" in migrate["command"]
     assert "0.0.0.0" in str(web.get("command", "")) or "0.0.0.0" in (REPO / "Dockerfile").read_text()

@@ -78,7 +78,8 @@ class Submissions(MethodView):
             callback_url=body.get("callback_url"), token_id=me.token_id))
         wait = min(query["wait"], settings(current_app).max_wait_s)
         if wait and not view.final:
-            view = submission_service.wait_for(view.id, wait, viewer_id=me.user_id, staff=me.is_staff)
+            view = submission_service.wait_for(view.id, wait, viewer_id=me.user_id, staff=me.is_staff,
+                                               fallback=view)
         headers = {"Location": url_for("api_v1.SubmissionDetail", submission_id=view.id)}
         return view, 200 if view.final else 202, headers
 

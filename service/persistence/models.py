@@ -99,6 +99,8 @@ class SubmissionRow(Model):
         sa.UniqueConstraint("user_id", "idempotency_key", name="uq_submissions_user_idempotency"),
         sa.CheckConstraint("status IN ('queued', 'running', 'graded', 'error')", name="status"),
         sa.CheckConstraint("source IN ('web', 'api', 'lti')", name="source"),
+        sa.Index("ix_submissions_status_queue", "status", "queue"),
+        sa.Index("ix_submissions_user_status", "user_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -121,6 +123,13 @@ class SubmissionRow(Model):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     graded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     duration_ms: Mapped[float | None] = mapped_column(sa.Float)
+    # The grading claim (services/leases.py): which grader holds it and until when; the sweep re-queues
+    # running rows whose lease expired and re-sends queued rows whose message was sent long ago.
+    queue: Mapped[str] = mapped_column(sa.String(8), default="cpu", server_default="cpu")
+    lease_token: Mapped[str | None] = mapped_column(sa.String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claims: Mapped[int] = mapped_column(default=0, server_default="0")
 
     user: Mapped[User] = relationship()
     exercise_version: Mapped[ExerciseVersion | None] = relationship()

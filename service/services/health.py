@@ -44,6 +44,25 @@ def database_check() -> dict[str, Any]:
         return {"ok": False, "backend": db.engine.dialect.name, "error": f"{type(exc).__name__}: {exc}"}
 
 
+def broker_check(url: str) -> dict[str, Any]:
+    """Queue mode's sandbox report: the broker answers and the live workers' own self-checks (their
+    heartbeats); ok when at least one worker is alive and none misses a required layer."""
+    import redis
+
+    from service.services.celery_queue import worker_reports
+
+    try:
+        workers = worker_reports(url)
+    except redis.RedisError as exc:
+        return {"ok": False, "mode": "queue", "layers": [], "error": f"broker: {type(exc).__name__}: {exc}"}
+    layers: list[Any] = next((w.get("layers", []) for w in workers.values()), [])
+    ok = bool(workers) and all(w.get("ok") for w in workers.values())
+    report: dict[str, Any] = {"ok": ok, "mode": "queue", "layers": layers, "workers": workers}
+    if not workers:
+        report["error"] = "no live `kiwame worker`: submissions are queued but nobody grades them"
+    return report
+
+
 def sandbox_check(*, fresh: bool = False, pool: SandboxPool | None = None) -> dict[str, Any]:
     """The sandbox's ``selfcheck()`` per layer; ok unless a required layer failed. The layer report is
     cached; whether the zygote is alive is checked on every call."""
@@ -91,6 +110,14 @@ def schema_check() -> dict[str, Any]:
     return report
 
 
+def process_sandbox_check(*, fresh: bool = False) -> dict[str, Any]:
+    """This process's sandbox report: the running engine's own pool when there is one, rather than
+    starting a second sandbox (a queue-mode worker sends it as its heartbeat)."""
+    rt = runtime()
+    pool = rt.engine.pool if rt.engine_started else None
+    return sandbox_check(fresh=fresh, pool=pool if isinstance(pool, SandboxPool) else None)
+
+
 def health(*, fresh: bool = False) -> Health:
     rt = runtime()
     catalog = rt.catalog
@@ -99,10 +126,11 @@ def health(*, fresh: bool = False) -> Health:
     database = database_check()
     if database["ok"]:
         database["schema"] = schema_check()
-    # Probe the running engine's own pool when there is one, rather than starting a second sandbox.
-    pool = rt.engine.pool if rt.engine_started else None
-    sandbox = sandbox_check(fresh=fresh, pool=pool if isinstance(pool, SandboxPool) else None)
     schema_ok = database.get("schema", {}).get("ok", False)
+    if rt.settings.broker_url:  # queue mode: this process starts no sandbox; the workers grade
+        broker = broker_check(rt.settings.broker_url)
+        return Health(database["ok"] and schema_ok and broker["ok"], database, exercises, broker)
+    sandbox = process_sandbox_check(fresh=fresh)
     return Health(database["ok"] and schema_ok and sandbox["ok"], database, exercises, sandbox)
 
 
@@ -120,7 +148,11 @@ def readiness() -> Readiness:
     passing, and this process's zygote alive (the grading pool is started here if it was not yet)."""
     checks: dict[str, dict[str, Any]] = {"database": database_check()}
     checks["schema"] = schema_check() if checks["database"]["ok"] else {"ok": False, "error": "no database"}
-    pool = runtime().engine.pool
+    rt = runtime()
+    if rt.settings.broker_url:  # queue mode: this process grades nothing; ready when the workers are
+        checks["broker"] = broker_check(rt.settings.broker_url)
+        return Readiness(all(check["ok"] for check in checks.values()), checks)
+    pool = rt.engine.pool
     if not isinstance(pool, SandboxPool):  # an engine without a local sandbox cannot grade here
         checks["sandbox"] = checks["zygote"] = {"ok": False, "error": "no sandbox pool in this process"}
         return Readiness(False, checks)

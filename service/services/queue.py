@@ -1,9 +1,10 @@
 """The grading queue: the ``GradingQueue`` seam, its in-process implementation and the unit of work.
 
 Submissions talk to ``runtime().queue`` only (``enqueue``, ``wait``). ``InProcessQueue`` grades on worker
-threads of this process; a second implementation (a Celery queue) sends ``grade_one(submission_id)`` to
-another process. Both share ``grade_one``, ``store_result``, ``is_final`` (the database poll ``wait`` falls
-back on) and ``recover`` (re-queue what a previous process left queued or running).
+threads of this process; ``services/celery_queue.CeleryQueue`` (queue mode, ``KIWAME_BROKER_URL``) sends a
+task by name to ``kiwame worker`` processes. Both share the claim (``services/leases.py``), ``grade_claimed``,
+``store_result`` (stored once, under the claim's lease), ``is_final`` (the database read ``wait`` falls back
+on) and ``recover`` (the embedded server's start-up sweep).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from service.persistence import SubmissionRow, db
 from service.persistence.models import utcnow
 from service.results import GradeResult, fallback
 from service.services import catalog as catalog_service
-from service.services import outbox
+from service.services import leases, outbox
 from service.services import progress as progress_service
 from service.services.fairness import FairQueue
 from service.services.runtime import Runtime, runtime
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 class GradingQueue(Protocol):
     """Where submissions go to be graded; ``wait`` returns when graded or after ``timeout`` seconds."""
 
-    def enqueue(self, submission_id: int) -> None: ...
+    def enqueue(self, submission_id: int, queue: str = "cpu") -> None: ...
 
     def wait(self, submission_id: int, timeout: float) -> None: ...
 
@@ -71,8 +72,9 @@ class InProcessQueue:
             finally:
                 queue.done(learner)
 
-    def enqueue(self, submission_id: int) -> None:
+    def enqueue(self, submission_id: int, queue: str = "cpu") -> None:
         """Queue behind the same learner's earlier submissions; learners are served round-robin."""
+        # One process grades every queue here (CUDA cases run when this machine has a GPU, as before).
         with self._lock:
             self._events.setdefault(submission_id, threading.Event())
         self._start()
@@ -115,7 +117,7 @@ class InProcessQueue:
 
 
 def make_queue(rt: Runtime) -> GradingQueue:
-    """The queue this process uses (the runtime calls it on first use, after the fork)."""
+    """The embedded default's queue (the runtime calls it on first use, after the fork)."""
     return InProcessQueue(rt.app, rt.settings.grading_workers)
 
 
@@ -130,16 +132,9 @@ def is_final(submission_id: int) -> bool:
 
 
 def recover(queue: GradingQueue) -> int:
-    """Re-queue submissions a previous process left queued or running; returns how many."""
-    stale = list(db.session.scalars(sa.select(SubmissionRow.id).where(
-        SubmissionRow.status.in_(("queued", "running")))))
-    if stale:
-        db.session.execute(sa.update(SubmissionRow).where(SubmissionRow.id.in_(stale))
-                           .values(status="queued", started_at=None))
-        db.session.commit()
-    for submission_id in stale:
-        queue.enqueue(submission_id)
-    return len(stale)
+    """The embedded server's start-up: it is the only grader, so every running row is a dead claim."""
+    # Nothing of a previous process is in memory: every queued row is sent again, every running one re-queued.
+    return leases.sweep(queue, 0.0, all_running=True)
 
 
 def _learner(submission_id: int) -> object:
@@ -152,40 +147,63 @@ def _learner(submission_id: int) -> object:
     return ("user", user_id) if user_id is not None else ("submission", submission_id)
 
 
-def grade_one(submission_id: int) -> None:
-    """Claim, grade and store one submission (in the current app context)."""
-    # Atomic claim: only the thread that flips queued -> running grades it (recovery may enqueue twice).
-    claimed = db.session.execute(
-        sa.update(SubmissionRow).where(SubmissionRow.id == submission_id, SubmissionRow.status == "queued")
-        .values(status="running", started_at=utcnow())
-    )
-    db.session.commit()
-    if getattr(claimed, "rowcount", 0) != 1:
-        return
-    row = db.session.get(SubmissionRow, submission_id)
-    assert row is not None
+def grade_one(submission_id: int) -> bool:
+    """Claim this submission, grade it and store the result (in the current app context)."""
+    settings = runtime().settings
+    claim = leases.with_retry(f"claiming submission {submission_id}",
+                              lambda: leases.claim(submission_id, settings.grading_lease_s), settings.db_retry_s)
+    return claim is not None and grade_claimed(claim)
+
+
+def grade_claimed(claim: leases.Claim) -> bool:
+    """Grade a claimed submission; database reads and writes are retried with backoff (an outage)."""
     rt = runtime()
-    exercise = rt.catalog.get(row.exercise_id)
+    budget = rt.settings.db_retry_s
+    submission_id = claim.submission_id
+
+    def load() -> tuple[str, str | None, Any]:
+        row = db.session.get(SubmissionRow, submission_id)
+        assert row is not None
+        found = (row.exercise_id, row.code, row.answer)
+        db.session.rollback()  # no transaction stays open while the sandbox runs
+        return found
+
+    exercise_id, code, answer = leases.with_retry(f"reading submission {submission_id}", load, budget)
+    exercise = rt.catalog.get(exercise_id)
     started = time.perf_counter()
     result: GradeResult
     if exercise is None:
-        result = fallback(row.exercise_id, "", {
-            "en": f"exercise {row.exercise_id!r} is no longer in the catalog",
-            "ja": f"演習 {row.exercise_id!r} はカタログにありません"})
+        result = fallback(exercise_id, "", {
+            "en": f"exercise {exercise_id!r} is no longer in the catalog",
+            "ja": f"演習 {exercise_id!r} はカタログにありません"})
     else:
         try:
-            result = rt.engine.grade(exercise, Submission(exercise.id, code=row.code, answer=row.answer))
+            result = rt.engine.grade(exercise, Submission(exercise.id, code=code, answer=answer))
         except Exception as exc:  # the engine promises a result; if it breaks that promise, explain
             log.exception("engine failed on submission %s", submission_id)
             failure = f"{type(exc).__name__}: {exc}"
             result = fallback(exercise.id, exercise.content_hash, {
                 "en": f"the grader failed: {failure}", "ja": f"採点器でエラーが発生しました: {failure}"})
-        row.exercise_version_id = catalog_service.version_id(exercise) or row.exercise_version_id
-    store_result(row, result, (time.perf_counter() - started) * 1000)
+    duration_ms = (time.perf_counter() - started) * 1000
+
+    def store() -> bool:
+        row = db.session.get(SubmissionRow, submission_id)
+        assert row is not None
+        if exercise is not None:
+            row.exercise_version_id = catalog_service.version_id(exercise) or row.exercise_version_id
+        return store_result(row, result, duration_ms, claim)
+
+    return leases.with_retry(f"storing the result of submission {submission_id}", store, budget)
 
 
-def store_result(row: SubmissionRow, result: GradeResult, duration_ms: float) -> None:
-    """Store the result, count the attempt and add the outbox's deliveries in one transaction."""
+def store_result(row: SubmissionRow, result: GradeResult, duration_ms: float,
+                 claim: leases.Claim | None = None) -> bool:
+    """Store the result, count the attempt and add the outbox's deliveries in one transaction; with a
+    ``claim``, only while its lease is still the row's (False: another grader stored it, nothing written)."""
+    if claim is not None and not leases.release(claim):
+        db.session.rollback()
+        log.warning("submission %s: lease lost before storing; the other grader's result stands", row.id)
+        return False
     data: dict[str, Any] = result.to_dict()
     now = utcnow()
     row.result = data
@@ -204,6 +222,7 @@ def store_result(row: SubmissionRow, result: GradeResult, duration_ms: float) ->
     latency = graded.pop("latency_s")
     observe_graded(graded["status"], graded["diagnosis"], graded["passed"], duration_ms / 1000, latency)
     log.info("submission graded", extra=graded)
+    return True
 
 
 def _graded_fields(row: SubmissionRow, duration_ms: float) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -14,11 +15,13 @@ from flask import current_app
 from service.config import settings
 from service.errors import Forbidden, Invalid, KiwameError, NotFound
 from service.persistence import SubmissionRow, User, db
-from service.persistence.models import SOURCES
+from service.persistence.models import SOURCES, utcnow
 from service.services import catalog as catalog_service
+from service.services import leases
 from service.services.runtime import runtime
 from service.services.submission_views import SubmissionView, view
 
+log = logging.getLogger(__name__)
 __all__ = ["SubmissionView", "SubmitRequest", "get_submission", "list_submissions", "submit", "view", "wait_for"]
 
 
@@ -80,9 +83,11 @@ def submit(req: SubmitRequest) -> SubmissionView:
                         exercise_version_id=catalog_service.version_id(exercise), token_id=req.token_id,
                         code=req.code, answer=req.answer, status="queued", source=req.source,
                         idempotency_key=req.idempotency_key or None, request_hash=digest,
-                        callback_url=req.callback_url)
+                        callback_url=req.callback_url, queue=leases.queue_of(exercise), enqueued_at=utcnow())
     db.session.add(row)
     try:
+        db.session.flush()
+        created, queue_name = view(row), row.queue  # before the commit: answering needs no database again
         db.session.commit()
     except sa.exc.IntegrityError:
         # A concurrent retry with the same key won the insert: answer with its submission.
@@ -92,8 +97,11 @@ def submit(req: SubmitRequest) -> SubmissionView:
             if earlier is not None:
                 return earlier
         raise
-    runtime().queue.enqueue(row.id)
-    return view(row)
+    try:
+        runtime().queue.enqueue(created.id, queue_name)
+    except Exception:  # the row is stored: the sweep sends it later; the client gets its 202 and id
+        log.exception("could not enqueue submission %s; the sweep will", created.id)
+    return created
 
 
 def _by_key(user_id: int, key: str, digest: str) -> SubmissionView | None:
@@ -134,7 +142,16 @@ def list_submissions(*, user_id: int | None, exercise_id: str | None, status: st
     return [view(row, name) for row, name in rows], total
 
 
-def wait_for(submission_id: int, timeout: float, *, viewer_id: int, staff: bool) -> SubmissionView:
-    """Block until the submission is graded or ``timeout`` seconds passed, then return it."""
-    runtime().queue.wait(submission_id, timeout)
-    return get_submission(submission_id, viewer_id=viewer_id, staff=staff)
+def wait_for(submission_id: int, timeout: float, *, viewer_id: int, staff: bool,
+             fallback: SubmissionView | None = None) -> SubmissionView:
+    """Block until the submission is graded or ``timeout`` seconds passed, then return it; with the
+    database down, ``fallback`` (what the caller already has: a stored submission is never a 5xx)."""
+    try:
+        runtime().queue.wait(submission_id, timeout)
+        return get_submission(submission_id, viewer_id=viewer_id, staff=staff)
+    except sa.exc.SQLAlchemyError:
+        if fallback is None:
+            raise
+        log.warning("database unavailable while waiting for submission %s", submission_id, exc_info=True)
+        db.session.rollback()
+        return fallback

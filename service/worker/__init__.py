@@ -1,0 +1,1 @@
+"""The Celery grading worker (``kiwame worker``): an entry point, imported by nobody."""

@@ -1,0 +1,48 @@
+"""``python -m service.worker --queues cpu,gpu --concurrency N`` (what ``kiwame worker`` runs)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import sys
+
+from service.services import catalog
+from service.services.runtime import runtime
+from service.worker import tasks
+from service.worker.celery_app import WorkerRefused, celery, configure, parse_queues
+
+
+def start(queues: list[str], concurrency: int) -> None:
+    """Run a worker until it is stopped (SIGTERM: finish the gradings in hand, then exit)."""
+    app = configure(queues, concurrency)
+    sweeper = tasks.start_sweeper(app)
+    name = f"kiwame-{os.getpid()}@{socket.gethostname()}"
+    tasks.start_heartbeat(app, name)
+    catalog.start_reference_check(app)  # warms the reference cache, and reports broken exercises early
+    tasks.publish_all_expected(app)  # the web tier's exercise pages read them (it runs no sandbox)
+    try:
+        celery.worker_main(["worker", "-P", "threads", "-c", str(concurrency), "-Q", ",".join(queues),
+                            "-n", name, "--loglevel", "INFO", "--without-gossip", "--without-mingle"])
+    finally:
+        sweeper.stop()
+        runtime(app).close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kiwame worker")
+    parser.add_argument("--queues", default="cpu")
+    parser.add_argument("--concurrency", type=int, default=1)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        start(parse_queues(args.queues), max(1, args.concurrency))
+    except WorkerRefused as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

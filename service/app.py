@@ -10,8 +10,9 @@ from typing import Any
 from flask import Flask
 
 from service import config as kiwame_config
-from service import errors
+from service import errors, request_limits
 from service.extensions import db, limiter
+from service.telemetry import http as telemetry_http
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     limiter.init_app(app)
+    telemetry_http.init_app(app)  # request ids first, so every later log line carries one
+    limiter.exempt(telemetry_http.bp)  # the scraper's address must not eat a page budget
+    request_limits.init_app(app)
 
     from service import api
 
@@ -41,6 +45,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     _register_runtime(app)
     _register_outbox_kinds()
+    from service.services import readings
+
+    readings.init_app(app)  # /metrics gauges read at scrape time
     if settings.auto_migrate:
         from service.persistence.migrate import upgrade
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 from flask import Flask
 
-from service.errors import KiwameError
+from service import cli_ops
+from service.cli_ops import service_call as _service_call
+from service.config import ConfigError
 
 
 def _app(**overrides: Any) -> Flask:
@@ -20,17 +20,17 @@ def _app(**overrides: Any) -> Flask:
     return create_app(overrides or None)
 
 
-@contextmanager
-def _service_call() -> Iterator[None]:
-    """An app context in which a service's ``KiwameError`` ends the command with a one-line message."""
-    with _app().app_context():
+class _Group(click.Group):
+    """A setting that cannot work ends any command with its one-line message, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
         try:
-            yield
-        except KiwameError as err:
-            raise click.ClickException(f"{err.message} ({err.code})") from err
+            return super().invoke(ctx)
+        except ConfigError as err:
+            raise click.ClickException(str(err)) from err
 
 
-@click.group()
+@click.group(cls=_Group)
 @click.version_option(package_name="kiwame")
 def main() -> None:
     """Kiwame: tensor exercises graded in milliseconds."""
@@ -287,6 +287,11 @@ def lti_remove_key(kid: str) -> None:
     with _service_call():
         lti_registry.remove_key(kid)
     click.echo(f"removed key {kid}")
+
+
+for _command in cli_ops.USER_COMMANDS:
+    user.add_command(_command)
+main.add_command(cli_ops.backup)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -102,14 +102,23 @@ def format_result(result: Any) -> str:
 
 def doctor() -> int:
     from service.app import create_app
-    from service.services.health import database_check, sandbox_check
+    from service.config import bundled_dir
+    from service.services.health import database_check, sandbox_check, schema_check
 
     app = create_app({"KIWAME_AUTO_MIGRATE": "0"})
     failed = False
+    click.echo(f"instance folder: {app.config['KIWAME_INSTANCE_DIR']}")
+    click.echo(f"exercises: {app.config['KIWAME_EXERCISES_DIR']}")
+    click.echo(f"migrations: {bundled_dir('migrations')}")
     with app.app_context():
         dbc = database_check()
         click.echo(f"database ({dbc['backend']}): {'ok' if dbc['ok'] else 'FAILED ' + dbc.get('error', '')}")
         failed |= not dbc["ok"]
+        if dbc["ok"]:
+            schema = schema_check()
+            click.echo(f"database schema: {'ok' if schema['ok'] else 'FAILED'} "
+                       f"(at {schema.get('current')}, newest {schema.get('head')}) {schema.get('error', '')}".rstrip())
+            failed |= not schema["ok"]
         report = sandbox_check(fresh=True)
     for layer in report.get("layers", []):
         state = "ok" if layer.get("ok") else ("FAILED" if layer.get("required") else "missing (optional)")

@@ -20,11 +20,21 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from flask import Flask
 
-# The repository root (…/service/config.py -> …): bundled exercises and migrations live there, so a
-# checkout installed with ``pip install -e .`` finds them wherever the process starts.
-REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The checkout's root (…/service/config.py -> …): an editable install reads migrations/ and exercises/ there.
+REPO_ROOT = PACKAGE_DIR.parent
 PREFIX = "KIWAME_"
 _TRUE = {"1", "true", "yes", "on"}
+
+
+class ConfigError(Exception):
+    """A setting that cannot work (missing folder, unwritable instance); the message names what to set."""
+
+
+def bundled_dir(name: str) -> Path:
+    """A top-level folder shipped with Kiwame: the wheel's copy (``service/_bundled``), else the checkout's."""
+    packaged = PACKAGE_DIR / "_bundled" / name
+    return packaged if packaged.is_dir() else REPO_ROOT / name
 
 
 def setting(default: Any, doc: str, *, derived: bool = False, secret: bool = False) -> Any:
@@ -37,17 +47,25 @@ def setting(default: Any, doc: str, *, derived: bool = False, secret: bool = Fal
 class Settings:
     """Every ``KIWAME_*`` key, typed (read them as ``settings(app).max_wait_s``)."""
 
-    instance_dir: str = setting(str(REPO_ROOT / "instance"), "folder for the SQLite file and the secret key")
+    instance_dir: str = setting("", "folder for the SQLite file and the secret key; unset: ./instance in the "
+                                "working directory (never inside the installed package)")
     database_url: str | None = setting(None, "SQLAlchemy URL; unset: sqlite:///<instance>/kiwame.sqlite3",
                                         secret=True)  # may hold a password
-    exercises_dir: str = setting(str(REPO_ROOT / "exercises"), "the exercise YAML tree")
+    exercises_dir: str = setting("", "the exercise YAML tree; unset: the bundled exercises")
     secret_key: str | None = setting(None, "session/CSRF key; unset: generated once into <instance>/secret_key",
                                       secret=True)
     redis_url: str | None = setting(None, "shared rate-limit storage; unset: counters in memory")
     # More than the hostile learners one expects at once: each holds at most one (services/fairness.py).
     grading_workers: int = setting(8, "in-process grading threads, served round-robin per learner")
-    rate_limit: str = setting("120 per minute", "API requests per token")
-    submit_rate_limit: str = setting("30 per minute", "submissions per token (API and web)")
+    rate_limit: str = setting("120 per minute", "requests per signed-in user (per address when anonymous)")
+    submit_rate_limit: str = setting("30 per minute", "gradings per user (API and web together)")
+    address_submit_rate_limit: str = setting("300 per minute", "gradings per client address, all its users")
+    global_submit_rate_limit: str = setting("1200 per minute", "gradings for the whole service")
+    signup_rate_limit: str = setting("50 per hour", "sign-ups per client address")
+    proxy_count: int = setting(0, "reverse proxies in front whose X-Forwarded-For/-Proto are trusted")
+    metrics: bool = setting(True, "serve /metrics (Prometheus text format)")
+    log_format: str = setting("json", "json: one JSON object per line; text: for a terminal")
+    log_level: str = setting("INFO", "the root logger's level (kiwame serve)")
     max_code_bytes: int = setting(64 * 1024, "largest submitted source, in bytes")
     max_content_length: int = setting(256 * 1024, "largest request body, in bytes")
     webhook_secret: str | None = setting(None, "webhook signing secret; unset: derived from the secret key",
@@ -126,8 +144,18 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
         for key, value in source.items():
             if key.startswith(PREFIX) and not (key in FIELDS and FIELDS[key].metadata["derived"]):
                 cfg[key] = coerce(key, value)
-    instance = Path(cfg["KIWAME_INSTANCE_DIR"]).resolve()
+    instance = Path(cfg["KIWAME_INSTANCE_DIR"] or Path.cwd() / "instance").resolve()
     cfg["KIWAME_INSTANCE_DIR"] = str(instance)
+    exercises = Path(cfg["KIWAME_EXERCISES_DIR"] or bundled_dir("exercises")).resolve()
+    if not exercises.is_dir():
+        raise ConfigError(f"the exercises folder {exercises} does not exist: "
+                          "set KIWAME_EXERCISES_DIR to a folder of exercise YAML files")
+    cfg["KIWAME_EXERCISES_DIR"] = str(exercises)
+    try:
+        instance.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the instance folder {instance} ({exc.strerror or exc}): "
+                          "set KIWAME_INSTANCE_DIR to a writable folder") from exc
     cfg["KIWAME_EMBEDDED_DB"] = not cfg.get("KIWAME_DATABASE_URL")
     if cfg["KIWAME_EMBEDDED_DB"]:
         cfg["KIWAME_DATABASE_URL"] = f"sqlite:///{instance / 'kiwame.sqlite3'}"
@@ -165,13 +193,15 @@ def settings(app: Flask) -> Settings:
 
 def instance_secret(instance: Path) -> str:
     """The secret key kept in the instance folder, created once with mode 0600."""
-    instance.mkdir(parents=True, exist_ok=True)
     path = instance / "secret_key"
     try:
         # O_EXCL: two processes starting at once must not both write (and disagree on) the key.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot write the instance folder {instance} ({exc.strerror or exc}): "
+                          "set KIWAME_INSTANCE_DIR to a writable folder, or KIWAME_SECRET_KEY") from exc
     with os.fdopen(fd, "w") as fh:
         fh.write(secrets.token_hex(32))
     return path.read_text().strip()
@@ -190,7 +220,6 @@ def flask_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
         "MAX_CONTENT_LENGTH": cfg["KIWAME_MAX_CONTENT_LENGTH"],
         "RATELIMIT_STORAGE_URI": cfg["KIWAME_REDIS_URL"] or "memory://",
-        "RATELIMIT_DEFAULT": cfg["KIWAME_RATE_LIMIT"],
         "RATELIMIT_HEADERS_ENABLED": True,
         "API_TITLE": "Kiwame API",
         "API_VERSION": "v1",

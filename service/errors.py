@@ -30,6 +30,10 @@ STATUS_CODES: dict[int, str] = {
 }
 
 
+# Machine-read paths: always JSON (or Prometheus text), never an HTML error page.
+PROBE_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics"})
+
+
 class KiwameError(Exception):
     """A failure the services report to callers; the status is a hint for the HTTP layer."""
 
@@ -85,7 +89,7 @@ def use_html_pages(app: Flask, render: HtmlErrorPage) -> None:
 
 def _html_page() -> HtmlErrorPage | None:
     path = request.path
-    if path.startswith("/api") or path == "/healthz":
+    if path.startswith("/api") or path in PROBE_PATHS:
         return None
     render: HtmlErrorPage | None = current_app.extensions.get(_HTML_PAGES)
     return render

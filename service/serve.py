@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -55,21 +58,47 @@ class KiwameServer(BaseApplication):  # type: ignore[misc]
         return build_app()
 
 
+def _child_exit(_server: Any, worker: Any) -> None:
+    """Multiprocess metrics: a gone worker's live gauges must not be summed any more."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def _multiprocess_dir() -> bool:
+    """PROMETHEUS_MULTIPROC_DIR set: start from an empty folder (stale files would add old counts)."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        return False
+    path = Path(folder)
+    if path.is_dir():
+        for entry in path.glob("*.db"):
+            entry.unlink()
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True, exist_ok=True)
+    return True
+
+
 def run(host: str, port: int, threads: int = 8, workers: int = 1) -> None:
     from service import config
     from service.app import create_app
     from service.persistence.migrate import upgrade
+    from service.telemetry import logs
 
+    settings = config.load_settings()
+    log_format = settings.log_format.lower()
+    logs.configure(log_format, settings.log_level)
+    logs.GunicornJsonLogger.log_kind = log_format
     # Migrate once, in the arbiter, before any worker (the worker's create_app does not): on the embedded
     # SQLite, when KIWAME_AUTO_MIGRATE asks (by default only the embedded SQLite), or when asked to here.
-    settings = config.load_settings()
     if workers > 1 and not settings.broker_url:
         # Two processes would each grade in-process and each re-queue the other's running rows at start-up.
         raise ValueError("--workers above 1 needs queue mode (KIWAME_BROKER_URL): the embedded default "
                          "grades inside its one process")
     if settings.embedded_db or settings.auto_migrate or settings.auto_migrate_on_serve:
         upgrade(create_app({"KIWAME_AUTO_MIGRATE": "0"}))
-    KiwameServer({
+    options: dict[str, Any] = {
         "bind": f"{host}:{port}",
         # Embedded: the grading pool and sandbox zygote are in-process, so one worker with many threads;
         # queue mode: the web tier holds no sandbox, so one process per core is fine.
@@ -80,4 +109,9 @@ def run(host: str, port: int, threads: int = 8, workers: int = 1) -> None:
         "graceful_timeout": 10,
         "accesslog": "-",
         "preload_app": False,
-    }).run()
+        "logger_class": logs.GunicornJsonLogger,  # gunicorn's own lines in the same format as the app's
+        "loglevel": settings.log_level.lower(),
+    }
+    if _multiprocess_dir():
+        options["child_exit"] = _child_exit
+    KiwameServer(options).run()

@@ -73,6 +73,9 @@ def base_config(database_url: str, instance_dir: Path) -> dict[str, Any]:
     return {"KIWAME_DATABASE_URL": database_url, "KIWAME_INSTANCE_DIR": str(instance_dir),
             "KIWAME_AUTO_MIGRATE": "0", "KIWAME_RATE_LIMIT": "100000 per minute",
             "KIWAME_SUBMIT_RATE_LIMIT": "100000 per minute", "KIWAME_WEBHOOK_BACKOFF_S": "0.05",
+            "KIWAME_SIGNUP_RATE_LIMIT": "100000 per minute",
+            "KIWAME_ADDRESS_SUBMIT_RATE_LIMIT": "100000 per minute",
+            "KIWAME_GLOBAL_SUBMIT_RATE_LIMIT": "100000 per minute",
             "KIWAME_WEBHOOK_ALLOW_PRIVATE": "1",  # the test receivers listen on 127.0.0.1
             "TESTING": True}
 

@@ -29,12 +29,15 @@ def spec_options() -> dict[str, object]:
 
 
 def init_app(app: Flask) -> None:
-    from service.api import health, v1
+    from service.api import auth, health, v1
+    from service.extensions import RATE_IDENTITIES, limiter
 
     app.config.setdefault("API_SPEC_OPTIONS", spec_options())
     api.init_app(app)
     api.register_blueprint(v1.blp)
     api.register_blueprint(health.blp)
+    app.extensions.setdefault(RATE_IDENTITIES, []).append(auth.rate_identity)
+    limiter.exempt(health.blp)  # probes come every few seconds from one address (the orchestrator's)
     # Swagger UI's files are vendored (swagger-ui-dist from npm) so the docs page needs no CDN.
     app.register_blueprint(Blueprint("api_static", __name__, static_folder=str(STATIC_DIR),
                                      static_url_path="/api/static"))

@@ -148,3 +148,13 @@ class HealthSchema(Schema):
     database = fields.Dict(required=True)
     exercises = fields.Dict(required=True)
     sandbox = fields.Dict(required=True)
+
+
+class LivenessSchema(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(["ok"]))
+
+
+class ReadinessSchema(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(["ready", "not_ready"]))
+    checks = fields.Dict(required=True, metadata={
+        "description": "database, schema, sandbox, zygote: each {ok, ...details}"})

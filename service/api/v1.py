@@ -12,14 +12,14 @@ from service.api import schemas
 from service.api.auth import load_principal, principal, resolve_user
 from service.api.pagination import paginate
 from service.config import settings
-from service.extensions import limiter
+from service.extensions import limit_grading, limiter
 from service.services import exercises as exercise_service
 from service.services import progress as progress_service
 from service.services import submissions as submission_service
 
 blp = Blueprint("api_v1", __name__, url_prefix="/api/v1", description="Kiwame REST API v1")
 blp.before_request(load_principal)
-# Per token (see extensions.rate_limit_key); the limit string is read per request so tests can lower it.
+# Per user (see extensions.rate_limit_key); the limit string is read per request so tests can lower it.
 limiter.limit(lambda: settings(current_app).rate_limit)(blp)
 
 ERRORS = (401, 403, 404, 413, 422, 429)
@@ -66,7 +66,7 @@ class Submissions(MethodView):
     @blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
                           "schema": {"type": "string", "maxLength": 255},
                           "description": "a retry with the same key returns the same submission"}])
-    @limiter.limit(lambda: settings(current_app).submit_rate_limit)
+    @limit_grading
     @_errors(*ERRORS)
     def post(self, body: dict[str, Any], query: dict[str, Any]) -> Any:
         """Submit code (code exercises) or an answer (quiz exercises) for grading."""

@@ -50,6 +50,8 @@ class SandboxPool:
         self._refusal = ""
         self._owner = os.getpid()
         self.uid_base = -1
+        self._busy = 0  # jobs holding a slot now (read by stats())
+        self._restarts = 0  # zygotes started again after the first one died
         self.bounds = ""
 
     # ---- zygote -------------------------------------------------------------------------------------
@@ -161,6 +163,7 @@ class SandboxPool:
                 try:
                     if self._ctl is None or (self._proc is not None and self._proc.poll() is not None):
                         self._stop_zygote()
+                        self._restarts += 1
                         self._start_zygote()
                         self._layers = None  # the report described the old zygote: re-probe on request
                     child = self._spares.popleft() if self._spares else self._new_child()
@@ -184,6 +187,8 @@ class SandboxPool:
             return RawRun(status="cancelled", detail="stopped by the grader before it started")
         try:
             queued = time.monotonic()
+            with self._lock:
+                self._busy += 1
             for _attempt in range(2):
                 try:
                     child = self._take_child()
@@ -197,6 +202,8 @@ class SandboxPool:
                 if run.status != "unavailable":
                     break
         finally:
+            with self._lock:
+                self._busy -= 1
             self._slots.release()
         end = time.monotonic()
         run.timings = {**run.timings, "queue": (queued - started) * 1000, "take": (taken - queued) * 1000,
@@ -216,6 +223,29 @@ class SandboxPool:
             return self._run_unchecked(job, cancel)
         except Exception as exc:  # infrastructure failure: fail closed, never crash the caller
             return RawRun(status="unavailable", detail=f"sandbox error: {type(exc).__name__}: {exc}")
+
+    def revive(self) -> bool:
+        """Start the zygote again if it died while idle (readiness probes call this); True when alive."""
+        self.start()
+        with self._lock:
+            if self._ctl is not None and self._proc is not None and self._proc.poll() is not None:
+                self._stop_zygote()
+                self._restarts += 1
+                try:
+                    self._start_zygote()
+                    self._layers = None  # re-probed by the next self-check
+                    self._top_up()
+                except OSError:
+                    self._stop_zygote()
+        return bool(self.stats()["zygote_alive"])
+
+    def stats(self) -> dict[str, int | bool]:
+        """Pool state for operators: size, spares ready, jobs running, zygote restarts, zygote alive."""
+        with self._lock:
+            alive = self._ctl is not None and self._proc is not None and self._proc.poll() is None \
+                and self._owner == os.getpid()
+            return {"size": self.size, "spares": len(self._spares), "busy": self._busy,
+                    "restarts": self._restarts, "zygote_alive": alive}
 
     def uids(self) -> range:
         """The uids this pool's children run as (empty before the zygote has started)."""

@@ -88,6 +88,28 @@ def sandbox_check(*, fresh: bool = False, pool: SandboxPool | None = None) -> di
         return report
 
 
+def schema_check() -> dict[str, Any]:
+    """Whether the database is at the newest migration this code ships (an unmigrated one is not ready)."""
+    from service.persistence.migrate import head
+
+    try:
+        # Read directly (not through Alembic's MigrationContext, which logs on every probe).
+        if sa.inspect(db.session.connection()).has_table("alembic_version"):
+            current = db.session.scalar(sa.text("SELECT version_num FROM alembic_version"))
+        else:
+            current = None
+        db.session.rollback()
+    except Exception as exc:
+        db.session.rollback()
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    expected = head()
+    report: dict[str, Any] = {"ok": current == expected, "current": current, "head": expected}
+    if current != expected:
+        report["error"] = "run `kiwame db upgrade`" if current is None else \
+            f"database at {current}, code expects {expected}: run `kiwame db upgrade`"
+    return report
+
+
 def process_sandbox_check(*, fresh: bool = False) -> dict[str, Any]:
     """This process's sandbox report: the running engine's own pool when there is one, rather than
     starting a second sandbox (a queue-mode worker sends it as its heartbeat)."""
@@ -102,8 +124,42 @@ def health(*, fresh: bool = False) -> Health:
     errors = catalog_service.catalog_errors(catalog)
     exercises = {"loaded": len(catalog_service.exercises(catalog)), "errors": errors}
     database = database_check()
+    if database["ok"]:
+        database["schema"] = schema_check()
+    schema_ok = database.get("schema", {}).get("ok", False)
     if rt.settings.broker_url:  # queue mode: this process starts no sandbox; the workers grade
         broker = broker_check(rt.settings.broker_url)
-        return Health(database["ok"] and broker["ok"], database, exercises, broker)
+        return Health(database["ok"] and schema_ok and broker["ok"], database, exercises, broker)
     sandbox = process_sandbox_check(fresh=fresh)
-    return Health(database["ok"] and sandbox["ok"], database, exercises, sandbox)
+    return Health(database["ok"] and schema_ok and sandbox["ok"], database, exercises, sandbox)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: bool
+    checks: dict[str, dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": "ready" if self.ready else "not_ready", "checks": self.checks}
+
+
+def readiness() -> Readiness:
+    """What /readyz answers: database reachable, schema at the newest migration, sandbox self-check
+    passing, and this process's zygote alive (the grading pool is started here if it was not yet)."""
+    checks: dict[str, dict[str, Any]] = {"database": database_check()}
+    checks["schema"] = schema_check() if checks["database"]["ok"] else {"ok": False, "error": "no database"}
+    rt = runtime()
+    if rt.settings.broker_url:  # queue mode: this process grades nothing; ready when the workers are
+        checks["broker"] = broker_check(rt.settings.broker_url)
+        return Readiness(all(check["ok"] for check in checks.values()), checks)
+    pool = rt.engine.pool
+    if not isinstance(pool, SandboxPool):  # an engine without a local sandbox cannot grade here
+        checks["sandbox"] = checks["zygote"] = {"ok": False, "error": "no sandbox pool in this process"}
+        return Readiness(False, checks)
+    alive = pool.revive()  # an idle pool whose zygote died would otherwise wait for a submission
+    sandbox = sandbox_check(pool=pool)
+    checks["sandbox"] = {"ok": sandbox["ok"], **({"error": sandbox["error"]} if "error" in sandbox else {}),
+                         "failed": [layer["name"] for layer in sandbox.get("layers", [])
+                                    if layer.get("required") and not layer.get("ok")]}
+    checks["zygote"] = {"ok": alive, **pool.stats()}
+    return Readiness(all(check["ok"] for check in checks.values()), checks)

@@ -27,6 +27,7 @@ from service.services import leases, outbox
 from service.services import progress as progress_service
 from service.services.fairness import FairQueue
 from service.services.runtime import Runtime, runtime
+from service.telemetry.metrics import observe_graded
 
 log = logging.getLogger(__name__)
 
@@ -226,10 +227,23 @@ def store_result(row: SubmissionRow, result: GradeResult, duration_ms: float,
     row.duration_ms = duration_ms
     if row.status == "graded":  # infrastructure errors are not the learner's attempts
         progress_service.record_attempt(row.user_id, row.exercise_id, row.score, row.passed, now)
+    graded = _graded_fields(row, duration_ms)  # read before the commit expires the row
     pending = outbox.graded(row)
     db.session.commit()
     outbox.dispatch(pending)  # after the commit: a delivery never describes a grade that was rolled back
+    latency = graded.pop("latency_s")
+    observe_graded(graded["status"], graded["diagnosis"], graded["passed"], duration_ms / 1000, latency)
+    log.info("submission graded", extra=graded)
     return True
+
+
+def _graded_fields(row: SubmissionRow, duration_ms: float) -> dict[str, Any]:
+    """The one log line per graded submission: who, what, how it went (never the code: it is the learner's)."""
+    latency = (row.graded_at - row.created_at).total_seconds() if row.graded_at and row.created_at else None
+    return {"event": "submission_graded", "submission_id": row.id, "exercise": row.exercise_id,
+            "user_id": row.user_id, "status": row.status, "score": row.score, "passed": row.passed,
+            "diagnosis": row.diagnosis, "duration_ms": round(duration_ms, 2), "source": row.source,
+            "latency_s": latency}
 
 
 def _store_crash(submission_id: int) -> None:

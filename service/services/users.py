@@ -69,6 +69,12 @@ def get_user_by_id(user_id: int) -> UserView | None:
     return view(user) if user is not None else None
 
 
+def get_active_user_by_id(user_id: int) -> UserView | None:
+    """The signed-in user of a session, unless deactivated since (then the session counts as signed out)."""
+    user = db.session.get(User, user_id)
+    return view(user) if user is not None and user.active else None
+
+
 def authenticate(name: str, password: str) -> UserView | None:
     """The user when the password matches, else None (same answer for unknown users and wrong passwords)."""
     user = db.session.scalar(sa.select(User).where(User.name == name, User.active.is_(True)))

@@ -5,14 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
-import socket
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 
 from flask import current_app
 
@@ -20,6 +15,7 @@ from service.config import settings
 from service.persistence import SubmissionRow, WebhookDelivery, db
 from service.persistence.models import utcnow
 from service.services import outbox
+from service.services.destinations import BlockedDestination, Destination, post, resolve
 from service.services.submission_views import to_json, view
 from service.services.tokens import token_webhook_secret
 
@@ -60,41 +56,13 @@ def create(row: SubmissionRow) -> list[WebhookDelivery]:
     return [WebhookDelivery(submission_id=row.id, url=row.callback_url, status="pending", next_attempt_at=utcnow())]
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect could point the signed POST at an internal address: treat 3xx as a failed attempt."""
-
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
-class BlockedDestination(Exception):
-    pass
-
-
-def check_destination(url: str, allow_private: bool) -> None:
-    """Refuse callbacks to loopback, private, link-local and other non-public addresses (SSRF).
+def check_destination(url: str, allow_private: bool) -> Destination:
+    """Refuse callbacks to loopback, private, special-purpose and IPv4-in-IPv6 forms of those (SSRF).
 
     Why: the service sits inside a network an LMS user should not be able to probe through us. The
-    name is resolved here; the small window before urllib resolves it again is accepted and documented.
+    name is resolved once, here, and the request connects to exactly the addresses checked.
     """
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise BlockedDestination(f"not an http(s) URL: {url!r}")
-    if allow_private:
-        return
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
-                                   proto=socket.IPPROTO_TCP)
-    except OSError as exc:
-        raise BlockedDestination(f"cannot resolve {parts.hostname}: {exc}") from exc
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global:
-            raise BlockedDestination(f"{parts.hostname} resolves to the non-public address {address} "
-                                     "(set KIWAME_WEBHOOK_ALLOW_PRIVATE=1 to allow it)")
+    return resolve(url, allow_private)
 
 
 def perform(delivery: WebhookDelivery) -> outbox.Outcome:
@@ -105,22 +73,21 @@ def perform(delivery: WebhookDelivery) -> outbox.Outcome:
     payload = {"type": delivery.event, "timestamp": now.isoformat(), "data": to_json(view(row))}
     body = json.dumps(payload, default=str).encode()
     msg_id, timestamp = f"msg_{delivery.id}", int(time.time())
-    request = urllib.request.Request(delivery.url, data=body, method="POST", headers={
+    headers = {
         "content-type": "application/json", "user-agent": "kiwame-webhooks",
         "webhook-id": msg_id, "webhook-timestamp": str(timestamp),
         "webhook-signature": sign(_secret(row), msg_id, timestamp, body),
-    })
+    }
     config = settings(current_app)
     try:
-        check_destination(delivery.url, config.webhook_allow_private)
-        with _OPENER.open(request, timeout=config.webhook_timeout_s) as resp:
-            return outbox.delivered(resp.status)
+        dest = check_destination(delivery.url, config.webhook_allow_private)
+        status = post(dest, body, headers, config.webhook_timeout_s)
     except BlockedDestination as exc:  # retrying cannot help: fail the delivery at once
         return outbox.give_up(f"blocked: {exc}")
-    except urllib.error.HTTPError as exc:
-        return outbox.retry(f"HTTP {exc.code}", exc.code)
     except Exception as exc:  # network errors of every kind count as a failed attempt
         return outbox.retry(f"{type(exc).__name__}: {exc}")
+    # 3xx is a failed attempt too: a redirect could point the signed POST at an internal address.
+    return outbox.delivered(status) if 200 <= status < 300 else outbox.retry(f"HTTP {status}", status)
 
 
 KIND = outbox.Kind("webhook", WebhookDelivery, create, perform)

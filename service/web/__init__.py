@@ -11,8 +11,9 @@ from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
 from service.config import settings
 from service.errors import use_html_pages
+from service.extensions import RATE_IDENTITIES
 from service.web import i18n
-from service.web.common import inline_markdown, is_staff, load_request_state, page, t
+from service.web.common import inline_markdown, is_staff, load_request_state, page, rate_identity, t
 from service.web.sessions import DbSessionInterface
 
 STATIC = Path(__file__).parent / "static"
@@ -63,6 +64,7 @@ def init_app(app: Flask) -> None:
                 "csrf_token": generate_csrf, "inline_md": inline_markdown,
                 "asset": lambda name: url_for("web.static", filename=name, v=versions.get(name, "0"))}
 
+    app.extensions.setdefault(RATE_IDENTITIES, []).append(rate_identity)
     use_html_pages(app, _error_page)
     app.register_error_handler(CSRFError, _csrf_error)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, flash, g, make_response, redirect, request, session, url_for
+from flask import Blueprint, current_app, flash, g, make_response, redirect, request, session, url_for
 
+from service.config import settings
 from service.errors import Conflict, Invalid
-from service.extensions import limiter
+from service.extensions import address_key, limiter
 from service.services import users as users_service
 from service.services.web_sessions import purge_expired
 from service.web import i18n
@@ -38,6 +39,9 @@ def _form(mode: str) -> dict[str, Any]:
 
 
 @bp.route("/signup", methods=["GET", "POST"])
+# Per address, whoever is signed in: fresh accounts would otherwise multiply the per-user grading budget.
+@limiter.limit(lambda: settings(current_app).signup_rate_limit, key_func=address_key,
+               methods=["POST"], error_message="auth.rate_limited")
 def signup() -> Any:
     ctx = _form("signup")
     if request.method == "GET":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from flask import abort, g, redirect, render_template, request, session, url_for
 from markdown_it import MarkdownIt
@@ -38,7 +39,7 @@ def inline_markdown(text: str) -> Markup:
 def load_request_state() -> None:
     """before_request: who is signed in and which language to speak."""
     user_id = session.get("user_id")
-    user = users_service.get_user_by_id(int(user_id)) if user_id else None
+    user = users_service.get_active_user_by_id(int(user_id)) if user_id else None
     g.user = user
     stored = user.locale if user is not None else None
     g.lang = i18n.choose([stored, request.cookies.get(i18n.LANG_COOKIE)],
@@ -79,11 +80,27 @@ def staff_required(view: F) -> F:
     return signin_required(wrapped)  # type: ignore[return-value]
 
 
+def rate_identity() -> str | None:
+    """The rate-limit key of a signed-in browser: its user (the session is server-side, so not forgeable)."""
+    user_id = session.get("user_id")
+    return f"user:{int(user_id)}" if user_id else None
+
+
 def safe_next(target: str | None, default: str) -> str:
-    """Only same-site relative paths: an open redirect after sign-in would be a phishing aid."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return default
+    """Only a local path: an open redirect after sign-in would be a phishing aid.
+
+    Checked on what a browser will make of it: browsers drop tabs and newlines and read a backslash as a
+    slash, so "/<TAB>/evil.example/" becomes "//evil.example/". Any control character, whitespace or
+    backslash is refused outright, and after parsing there must be no scheme and no host.
+    """
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return default
+    if any(ch <= " " or ch == "\x7f" or ch == "\\" or ch.isspace() for ch in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+        return default
+    return target
 
 
 def catalog() -> Any:

@@ -8,7 +8,7 @@ from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
 
 from service.config import settings
 from service.errors import Forbidden, KiwameError, NotFound
-from service.extensions import limiter
+from service.extensions import limit_grading
 from service.services import catalog as catalog_service
 from service.services import display
 from service.services import drafts as drafts_service
@@ -22,7 +22,6 @@ from service.web.common import (
     markdown,
     page,
     signin_required,
-    user_rate_key,
 )
 from service.web.flow import landing
 from service.web.views import exercise_state, for_viewer, next_exercise, page_progress, track_items
@@ -30,10 +29,6 @@ from service.web.views import exercise_state, for_viewer, next_exercise, page_pr
 bp = Blueprint("learn", __name__)
 # Strings the exercise page's script needs, sent once in the page's JSON block.
 JS_PREFIXES = ("ex.", "grid.", "state.", "anim.", "pred.", "diag.")
-
-
-def _submit_limit() -> str:
-    return settings(current_app).submit_rate_limit
 
 
 @bp.route("/")
@@ -110,7 +105,7 @@ def exercise(exercise_id: str) -> Any:
 
 @bp.route("/exercises/<path:exercise_id>/submit", methods=["POST"])
 @signin_required
-@limiter.limit(_submit_limit, key_func=user_rate_key)
+@limit_grading
 def submit(exercise_id: str) -> Any:
     ex = exercise_or_404(exercise_id)
     body = request.get_json(silent=True)

@@ -21,7 +21,8 @@ def test_subclasses_walk_reaches_only_the_sandbox(run):
     r = run(code)
     assert r.status == "ok"
     out = r.cases["case0"].value.scalar if r.cases["case0"].value else str(r.cases["case0"].error)
-    assert "kiwame" not in out and not leaked(r)
+    # The file's content must not come back; its path may (in an error message), whatever the checkout is called.
+    assert "[build-system]" not in out and "\"flask>=" not in out and not leaked(r)
 
 
 def test_ctypes_cannot_regain_root(run):

@@ -90,15 +90,6 @@ def test_signin_rotates_the_session_token(app: Flask) -> None:
     assert after is not None and (before is None or before.value != after.value)
 
 
-def test_open_redirect_after_signin_is_refused(app: Flask) -> None:
-    make_user(app, "ivy", "learner")
-    client = app.test_client()
-    token = csrf_of(client)
-    response = client.post("/signin", data={"csrf_token": token, "username": "ivy", "password": "correct horse",
-                                            "next": "//evil.example/"})
-    assert response.headers["Location"] == "/"
-
-
 def test_pages_carry_a_strict_content_security_policy(app: Flask) -> None:
     response = app.test_client().get("/signin")
     csp = response.headers["Content-Security-Policy"]

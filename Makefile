@@ -10,9 +10,10 @@ serve:
 
 test:
 	./scripts/bootstrap.sh test
-	$(VENV)/bin/python -m pytest -m "not faults"
+	$(VENV)/bin/python -m pytest
 
-# Queue mode under faults: starts its own Redis and PostgreSQL (needs redis-server, PostgreSQL, root).
+# Only the queue-mode fault test (also part of `make test`): starts its own Redis and PostgreSQL
+# (needs redis-server, PostgreSQL binaries and root; skips with the reason otherwise).
 test-faults:
 	./scripts/bootstrap.sh test
 	$(VENV)/bin/python -m pytest -m faults -s tests/faults

@@ -9,7 +9,7 @@ from typing import Any
 
 from service.domain import Exercise, Submission
 from service.grading.reference import Runner, job_for
-from service.sandbox.protocol import CaseIn, Job, RawRun
+from service.sandbox.protocol import CaseIn, RawRun
 
 # Why two runs: one process that sees a hidden input could print it (stdout is shown), or stash it in a
 # global and return it as a visible case's output. A separate single-use sandbox for the hidden cases,
@@ -18,15 +18,6 @@ from service.sandbox.protocol import CaseIn, Job, RawRun
 _EXECUTOR = ThreadPoolExecutor(max_workers=64, thread_name_prefix="kiwame-hidden")
 # A visible run that ended like this would end the same way on the hidden cases: stop paying for them.
 _CANCEL_HIDDEN = ("timeout", "memory_limit")
-
-
-def _run(runner: Runner, job: Job, cancel: threading.Event | None) -> RawRun:
-    if cancel is None:
-        return runner.run(job)
-    try:
-        return runner.run(job, cancel=cancel)  # type: ignore[call-arg]
-    except TypeError:  # a runner without cancellation (tests' fakes): just run it
-        return runner.run(job)
 
 
 def pick_framework(exercise: Exercise, submission: Submission) -> str:
@@ -57,7 +48,7 @@ def run_learner(runner: Runner, exercise: Exercise, code: str, cases: tuple[Case
         return merge(runner.run(job_for(exercise, code, visible, device, exercise.limits.time_s)), None,
                      visible_names, set())
     cancel = threading.Event()
-    pending = _EXECUTOR.submit(_run, runner, job_for(exercise, code, hidden, device, exercise.limits.time_s),
+    pending = _EXECUTOR.submit(runner.run, job_for(exercise, code, hidden, device, exercise.limits.time_s),
                                cancel)
     shown = runner.run(job_for(exercise, code, visible, device, exercise.limits.time_s)) if visible else None
     if shown is not None and shown.status in _CANCEL_HIDDEN:

@@ -20,7 +20,8 @@ CACHE_SIZE = 512  # exercise versions x devices; one entry is a handful of small
 
 
 class Runner(Protocol):
-    def run(self, job: Job) -> RawRun: ...
+    # ``cancel``: set by the engine to stop a run whose outcome no longer matters (see learner.run_learner).
+    def run(self, job: Job, cancel: threading.Event | None = None) -> RawRun: ...
 
 
 class ReferenceFailed(RuntimeError):

@@ -64,7 +64,7 @@ class InProcessRunner:
     def __init__(self) -> None:
         self.jobs: list[Job] = []
 
-    def run(self, job: Job) -> RawRun:
+    def run(self, job: Job, cancel: object = None) -> RawRun:
         self.jobs.append(job)
         namespace: dict[str, object] = {}
         try:

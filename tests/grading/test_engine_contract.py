@@ -25,7 +25,7 @@ class RecordingRunner:
         self.jobs: list[Job] = []
         self.behaviour = behaviour
 
-    def run(self, job: Job) -> RawRun:
+    def run(self, job: Job, cancel: object = None) -> RawRun:
         self.jobs.append(job)
         if self.behaviour is not None:
             answer = self.behaviour(job)
@@ -143,7 +143,7 @@ class GpuRunner(RecordingRunner):
     def has_cuda(self) -> bool:
         return True
 
-    def run(self, job: Job) -> RawRun:
+    def run(self, job: Job, cancel: object = None) -> RawRun:
         self.jobs.append(job)
         device = "cpu" if job.device == "cpu" or ".cpu()" in job.code else "cuda"
         outs = {c.name: CaseOut(c.name, value=tensor(c.args[0].array.T, device=device)) for c in job.cases
@@ -169,7 +169,7 @@ def test_gpu_cases_are_extra_and_do_not_change_the_score() -> None:
 
 def test_gpu_reference_failure_skips_the_gpu_pass_only() -> None:
     class BrokenGpu(GpuRunner):
-        def run(self, job: Job) -> RawRun:
+        def run(self, job: Job, cancel: object = None) -> RawRun:
             if job.device == "cuda":
                 return RawRun(status="crashed", detail="CUDA error: no kernel image")
             return super().run(job)

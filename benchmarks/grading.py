@@ -46,7 +46,7 @@ def permute_exercise() -> Exercise:
 class FreshRunner:
     """Baseline: a fresh interpreter (import torch, same harness and isolation) per sandbox run."""
 
-    def run(self, job: Job) -> RawRun:
+    def run(self, job: Job, cancel: threading.Event | None = None) -> RawRun:
         return run_fresh(job, gpu=False)
 
 

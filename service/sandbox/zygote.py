@@ -196,15 +196,14 @@ def serve(ctl: socket.socket) -> None:
             groups.sweep()
     except OSError as exc:
         groups, cg_word = None, f"no-cgroup {exc}"
-    counter = 0
-    stale: list[str] = []  # leaves whose rmdir failed (a process still exiting): retried on every reap
+    leaves = cgroups.Leaves(groups, DEFAULT_LIMITS.nproc) if groups is not None else None
+    live: dict[int, tuple[int, int, str]] = {}  # pid -> (slot, status fd, cgroup leaf)
     try:
         plan = isolation.plan_mounts(mountpoint)
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         free = list(range(DEFAULT_LIMITS.uid_slots))
-        live: dict[int, tuple[int, int, str]] = {}  # pid -> (slot, status fd, cgroup leaf)
         ctl.send(f"ready {uid_base} {cg_word}".encode()[:1000])
         while True:
             ready, _, _ = select.select([ctl.fileno(), wake_r], [], [])
@@ -216,14 +215,16 @@ def serve(ctl: socket.socket) -> None:
                     break
                 if pid in live:
                     slot, status_fd, leaf = live.pop(pid)
-                    report_exit(status_fd, wstatus, bool(groups and leaf and groups.oom_killed(leaf)))
+                    oom = bool(leaves and leaf and leaves.groups.oom_killed(leaf))
+                    report_exit(status_fd, wstatus, oom)
                     free.append(slot)
-                    stale = [lf for lf in (stale + [leaf] if leaf else stale)
-                             if groups is not None and not groups.remove(lf)]
+                    if leaves is not None:  # the PID namespace died with its init: the leaf is empty
+                        leaves.release(leaf, oom)
             if ctl.fileno() in ready:
                 msg, fds, _, _ = socket.recv_fds(ctl, 64, 8)
                 if not msg:  # the pool is gone: its children see EOF on their job pipes and exit
-                    stale += [leaf for _, _, leaf in live.values() if leaf]
+                    if leaves is not None:
+                        leaves.stale += [leaf for _, _, leaf in live.values() if leaf]
                     _drain(live)
                     return
                 if msg != b"S" or len(fds) != 6 or not free:
@@ -231,28 +232,23 @@ def serve(ctl: socket.socket) -> None:
                         os.close(fd)  # the pool sees EOF on the status socket and reports unavailable
                     continue
                 slot = free.pop(0)
-                counter += 1
-                leaf = f"c{counter}" if groups else ""
+                leaf = ""
                 try:
-                    dirs = groups.create(leaf, DEFAULT_LIMITS.nproc) if groups else []
+                    leaf = leaves.take() if leaves is not None else ""  # a parked leaf or a new one
                     pid = spawn(fds, uid_base + slot, plan, filt, False, [ctl.fileno(), wake_r, wake_w],
-                                dirs, groups.memory_file(leaf) if groups else "",
-                                groups.weight_file(leaf) if groups else "")
+                                leaves.groups.leaf_dirs(leaf) if leaves else [],
+                                leaves.groups.memory_file(leaf) if leaves else "",
+                                leaves.groups.weight_file(leaf) if leaves else "")
                 except OSError as exc:  # e.g. no CAP_SYS_ADMIN for new namespaces: say so, stay up
                     free.append(slot)
-                    if groups and leaf:
-                        groups.remove(leaf)
+                    if leaves is not None and leaf:
+                        leaves.release(leaf, True)
                     _refuse(fds, f"error clone: {exc.strerror or exc}")
                     continue
                 live[pid] = (slot, fds[4], leaf)
     finally:
-        if groups is not None:  # the last children may take a moment to be gone from their leaves
-            end = time.monotonic() + 2.0
-            while stale and time.monotonic() < end:
-                stale = [lf for lf in stale if not groups.remove(lf)]
-                if stale:
-                    time.sleep(0.02)
-            groups.remove_parents()
+        if leaves is not None:
+            leaves.close([leaf for _, _, leaf in live.values() if leaf])
         try:
             os.rmdir(mountpoint)
         except OSError:

@@ -142,8 +142,12 @@ def test_a_leaf_with_memory_still_charged_is_not_reused(leaves: cgroups.Leaves) 
 def test_sandboxes_running_at_once_are_in_different_leaves(pool: SandboxPool) -> None:
     code = "import time\ndef solve(x):\n    time.sleep(0.5)\n    return open('/proc/self/cgroup').read()\n"
     out: list[str] = []
-    threads = [threading.Thread(target=lambda: out.append(pool.run(job(code)).cases["case0"].value.scalar))
-               for _ in range(2)]
+
+    def run() -> None:
+        value = pool.run(job(code)).cases["case0"].value
+        out.append(value.scalar if value is not None else "")
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
@@ -159,4 +163,5 @@ def test_memory_held_by_one_sandbox_does_not_count_against_the_next(pool: Sandbo
             "        b[i] = 1\n    return len(b)\n")
     for _ in range(3):
         r = pool.run(job(code, memory_mb=512, time_s=5.0))
-        assert r.status == "ok" and r.cases["case0"].value.scalar == 400 << 20, r
+        value = r.cases["case0"].value if r.status == "ok" else None
+        assert value is not None and value.scalar == 400 << 20, r

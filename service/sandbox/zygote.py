@@ -29,7 +29,7 @@ import einops
 import numpy as np
 import torch
 
-from service.sandbox import cgroups, harness, isolation, libc, seccomp
+from service.sandbox import cgroups, harness, isolation, libc, netns, seccomp
 from service.sandbox.limits import DEFAULT_LIMITS
 
 
@@ -78,12 +78,13 @@ def use_huge_pages() -> int:
 
 
 def child_main(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccomp.Filter,
-               gpu: bool, cgroup: list[str] | None) -> NoReturn:
+               gpu: bool, cgroup: list[str] | None, netns: int = -1) -> NoReturn:
     """In the fresh child (PID 1 of its namespaces, still root): isolate, report ready, serve one job.
 
     `cgroup`: the leaf directories to join first (everything this sandbox ever starts is bounded there);
     None for a fresh single-use runner (GPU, baseline); [] where the host has no usable cgroups, and then
     the job runs in single-process mode (RLIMIT_NPROC 1), so per-process limits are per-sandbox limits.
+    `netns`: an empty network namespace lent by the zygote (netns.py); -1 for a new one.
     """
     try:
         if cgroup:
@@ -91,7 +92,9 @@ def child_main(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccom
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.nice(10 - os.nice(0))  # set up at low priority; the pool boosts us back when we get a job
-        libc.unshare(libc.CHILD_NS)
+        if netns >= 0:
+            libc.setns(netns, libc.CLONE_NEWNET)
+        libc.unshare(libc.CHILD_NS_LENT_NET if netns >= 0 else libc.CHILD_NS)
         isolation.build_root(plan, DEFAULT_LIMITS)
         isolation.setup_fds(fds[0], fds[1], fds[2], fds[3], fds[5])
         # CUDA opens a dozen device fds and starts a few threads of its own.
@@ -110,14 +113,14 @@ def child_main(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccom
 
 def spawn(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccomp.Filter, gpu: bool,
           close_in_child: list[int], cgroup: list[str] | None = None, memory_file: str = "",
-          weight_file: str = "") -> int:
+          weight_file: str = "", netns: int = -1) -> int:
     """Fork a child for one job; sends its pid and pidfd on the status socket (fds[4])."""
     # PID 1 of a new PID namespace; the child unshares the other namespaces itself (libc.CHILD_NS).
     pid = libc.fork_into_namespaces(libc.CLONE_NEWPID)  # raises OSError before any fd is touched
     if pid == 0:
         for fd in close_in_child + [fds[4]]:
             os.close(fd)
-        child_main(fds, uid, plan, filt, gpu, cgroup)
+        child_main(fds, uid, plan, filt, gpu, cgroup, netns)
     pidfd = os.pidfd_open(pid)
     try:
         status = socket.socket(fileno=os.dup(fds[4]))
@@ -154,7 +157,7 @@ def report_exit(status_fd: int, wait_status: int, oom: bool = False) -> None:
     os.close(status_fd)
 
 
-def _drain(live: dict[int, tuple[int, int, str]], timeout_s: float = 5.0) -> None:
+def _drain(live: dict[int, tuple[int, int, str, int]], timeout_s: float = 5.0) -> None:
     """Wait (bounded) for the last children, so none is still using the mountpoint we are about to remove."""
     end = time.monotonic() + timeout_s
     while live and time.monotonic() < end:
@@ -197,7 +200,8 @@ def serve(ctl: socket.socket) -> None:
     except OSError as exc:
         groups, cg_word = None, f"no-cgroup {exc}"
     leaves = cgroups.Leaves(groups, DEFAULT_LIMITS.nproc) if groups is not None else None
-    live: dict[int, tuple[int, int, str]] = {}  # pid -> (slot, status fd, cgroup leaf)
+    nets = netns.NetworkNamespaces()
+    live: dict[int, tuple[int, int, str, int]] = {}  # pid -> (slot, status fd, cgroup leaf, netns fd)
     try:
         plan = isolation.plan_mounts(mountpoint)
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -214,7 +218,8 @@ def serve(ctl: socket.socket) -> None:
                 if pid == 0:
                     break
                 if pid in live:
-                    slot, status_fd, leaf = live.pop(pid)
+                    slot, status_fd, leaf, net = live.pop(pid)
+                    nets.release(net)  # kept only if nothing of this sandbox is left in it
                     oom = bool(leaves and leaf and leaves.groups.oom_killed(leaf))
                     report_exit(status_fd, wstatus, oom)
                     free.append(slot)
@@ -224,7 +229,7 @@ def serve(ctl: socket.socket) -> None:
                 msg, fds, _, _ = socket.recv_fds(ctl, 64, 8)
                 if not msg:  # the pool is gone: its children see EOF on their job pipes and exit
                     if leaves is not None:
-                        leaves.stale += [leaf for _, _, leaf in live.values() if leaf]
+                        leaves.stale += [leaf for _, _, leaf, _ in live.values() if leaf]
                     _drain(live)
                     return
                 if msg != b"S" or len(fds) != 6 or not free:
@@ -232,23 +237,26 @@ def serve(ctl: socket.socket) -> None:
                         os.close(fd)  # the pool sees EOF on the status socket and reports unavailable
                     continue
                 slot = free.pop(0)
-                leaf = ""
+                leaf, net = "", -1
                 try:
                     leaf = leaves.take() if leaves is not None else ""  # a parked leaf or a new one
+                    net = nets.take()
                     pid = spawn(fds, uid_base + slot, plan, filt, False, [ctl.fileno(), wake_r, wake_w],
                                 leaves.groups.leaf_dirs(leaf) if leaves else [],
                                 leaves.groups.memory_file(leaf) if leaves else "",
-                                leaves.groups.weight_file(leaf) if leaves else "")
+                                leaves.groups.weight_file(leaf) if leaves else "", net)
                 except OSError as exc:  # e.g. no CAP_SYS_ADMIN for new namespaces: say so, stay up
                     free.append(slot)
                     if leaves is not None and leaf:
                         leaves.release(leaf, True)
+                    if net >= 0:
+                        os.close(net)
                     _refuse(fds, f"error clone: {exc.strerror or exc}")
                     continue
-                live[pid] = (slot, fds[4], leaf)
+                live[pid] = (slot, fds[4], leaf, net)
     finally:
         if leaves is not None:
-            leaves.close([leaf for _, _, leaf in live.values() if leaf])
+            leaves.close([leaf for _, _, leaf, _ in live.values() if leaf])
         try:
             os.rmdir(mountpoint)
         except OSError:

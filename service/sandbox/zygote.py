@@ -78,13 +78,14 @@ def use_huge_pages() -> int:
 
 
 def child_main(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccomp.Filter,
-               gpu: bool, cgroup: list[str] | None, netns: int = -1) -> NoReturn:
+               gpu: bool, cgroup: list[str] | None, netns: int = -1, template: int = -1) -> NoReturn:
     """In the fresh child (PID 1 of its namespaces, still root): isolate, report ready, serve one job.
 
     `cgroup`: the leaf directories to join first (everything this sandbox ever starts is bounded there);
     None for a fresh single-use runner (GPU, baseline); [] where the host has no usable cgroups, and then
     the job runs in single-process mode (RLIMIT_NPROC 1), so per-process limits are per-sandbox limits.
-    `netns`: an empty network namespace lent by the zygote (netns.py); -1 for a new one.
+    `netns`: an empty network namespace lent by the zygote (netns.py); -1 for a new one. `template`: the
+    zygote's template mount namespace (`make_template`); -1 to build the root here.
     """
     try:
         if cgroup:
@@ -94,8 +95,13 @@ def child_main(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccom
         os.nice(10 - os.nice(0))  # set up at low priority; the pool boosts us back when we get a job
         if netns >= 0:
             libc.setns(netns, libc.CLONE_NEWNET)
+        if template >= 0:  # root and cwd become the template's root; the unshare below copies its mounts
+            libc.setns(template, libc.CLONE_NEWNS)
         libc.unshare(libc.CHILD_NS_LENT_NET if netns >= 0 else libc.CHILD_NS)
-        isolation.build_root(plan, DEFAULT_LIMITS)
+        if template >= 0:
+            isolation.finish_root(DEFAULT_LIMITS)
+        else:
+            isolation.build_root(plan, DEFAULT_LIMITS)
         isolation.setup_fds(fds[0], fds[1], fds[2], fds[3], fds[5])
         # CUDA opens a dozen device fds and starts a few threads of its own.
         isolation.drop_privileges(uid, replace(DEFAULT_LIMITS, nofile=256, nproc=64) if gpu else DEFAULT_LIMITS)
@@ -113,14 +119,14 @@ def child_main(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccom
 
 def spawn(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccomp.Filter, gpu: bool,
           close_in_child: list[int], cgroup: list[str] | None = None, memory_file: str = "",
-          weight_file: str = "", netns: int = -1) -> int:
+          weight_file: str = "", netns: int = -1, template: int = -1) -> int:
     """Fork a child for one job; sends its pid and pidfd on the status socket (fds[4])."""
     # PID 1 of a new PID namespace; the child unshares the other namespaces itself (libc.CHILD_NS).
     pid = libc.fork_into_namespaces(libc.CLONE_NEWPID)  # raises OSError before any fd is touched
     if pid == 0:
         for fd in close_in_child + [fds[4]]:
             os.close(fd)
-        child_main(fds, uid, plan, filt, gpu, cgroup, netns)
+        child_main(fds, uid, plan, filt, gpu, cgroup, netns, template)
     pidfd = os.pidfd_open(pid)
     try:
         status = socket.socket(fileno=os.dup(fds[4]))
@@ -134,6 +140,39 @@ def spawn(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccomp.Fil
         for fd in fds[:4] + fds[5:]:
             os.close(fd)
     return pid
+
+
+def make_template(plan: isolation.MountPlan) -> int:
+    """A mount namespace holding the sandbox root (read-only binds, /dev, empty /tmp and /proc), built once
+    by a helper process; returns an fd that keeps it alive (children `setns` into it and copy it), or -1
+    where children must build their own root (`isolation.templatable`)."""
+    if not isolation.templatable(plan):
+        return -1
+    ready_r, ready_w = os.pipe()
+    hold_r, hold_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 2
+        try:
+            os.close(ready_r)
+            os.close(hold_w)
+            libc.unshare(libc.CLONE_NEWNS)
+            isolation.build_root(plan, DEFAULT_LIMITS, template=True)
+            os.write(ready_w, b"k")
+            os.read(hold_r, 1)  # until the zygote has opened our namespace and closes its end
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(ready_w)
+    os.close(hold_r)
+    try:
+        if os.read(ready_r, 1) != b"k":
+            raise OSError("the sandbox root template could not be built")
+        return os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        os.close(ready_r)
+        os.close(hold_w)
+        os.waitpid(pid, 0)
 
 
 def _refuse(fds: list[int], line: str) -> None:
@@ -204,6 +243,7 @@ def serve(ctl: socket.socket) -> None:
     live: dict[int, tuple[int, int, str, int]] = {}  # pid -> (slot, status fd, cgroup leaf, netns fd)
     try:
         plan = isolation.plan_mounts(mountpoint)
+        template = make_template(plan)
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
@@ -244,7 +284,7 @@ def serve(ctl: socket.socket) -> None:
                     pid = spawn(fds, uid_base + slot, plan, filt, False, [ctl.fileno(), wake_r, wake_w],
                                 leaves.groups.leaf_dirs(leaf) if leaves else [],
                                 leaves.groups.memory_file(leaf) if leaves else "",
-                                leaves.groups.weight_file(leaf) if leaves else "", net)
+                                leaves.groups.weight_file(leaf) if leaves else "", net, template)
                 except OSError as exc:  # e.g. no CAP_SYS_ADMIN for new namespaces: say so, stay up
                     free.append(slot)
                     if leaves is not None and leaf:

@@ -95,7 +95,7 @@ def build_root(plan: MountPlan, limits: SandboxLimits, template: bool = False) -
     if template:
         _mkdirs(root, "/tmp")
     else:
-        _mount_tmp(root + "/tmp", limits)
+        _mount_tmp(_mkdirs(root, "/tmp"), limits)
     for d in sorted(plan.ro_dirs):  # parents before anything below them
         _bind(d, _mkdirs(root, d))
     for f in plan.ro_files:

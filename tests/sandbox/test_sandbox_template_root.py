@@ -5,13 +5,16 @@ gone for the next)."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 import uuid
 
 import pytest
 from sandbox_support import job
 
-from service.sandbox import isolation
+from service.sandbox import isolation, libc
+from service.sandbox.limits import DEFAULT_LIMITS
 from service.sandbox.pool import SandboxPool
 
 pytestmark = pytest.mark.sandbox
@@ -53,3 +56,31 @@ def test_a_root_with_binds_under_tmp_is_built_per_child() -> None:
     plan = isolation.MountPlan("/x", ("/usr", "/tmp/ci/.venv"), (), ())
     assert not isolation.templatable(plan)  # a child's own /tmp would hide the venv bound under it
     assert isolation.templatable(isolation.MountPlan("/x", ("/usr", "/root/.venv"), ("/etc/ld.so.cache",), ()))
+
+
+def test_a_root_built_in_the_child_itself_is_complete() -> None:
+    # Single-use runners (GPU, the benchmark's baseline) and plans with binds under /tmp build the whole
+    # root in the child (template=False): /tmp and /proc mounted, the rest read-only, the host gone.
+    if os.geteuid() != 0:
+        pytest.skip("mounting needs root")
+    mountpoint = tempfile.mkdtemp(prefix="kiwame-test-root-")
+    plan = isolation.plan_mounts(mountpoint)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            libc.unshare(libc.CLONE_NEWNS)
+            isolation.build_root(plan, DEFAULT_LIMITS)
+            with open("/tmp/x", "w") as f:
+                f.write("x")
+            try:
+                os.mkdir("/kiwame-x")
+                code = 3
+            except OSError:
+                code = 0 if os.getcwd() == "/tmp" and os.path.isdir("/proc/self") \
+                    and not os.path.exists(mountpoint) else 4
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    os.rmdir(mountpoint)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -15,6 +15,9 @@ ROOT = "/sys/fs/cgroup"
 CPU_PERIOD_US = 100_000  # cpu quota = one period per period: at most one CPU for the whole sandbox
 DEFAULT_MEMORY_MB = 1024  # a leaf's limit until the pool sets the job's own
 SLACK_BYTES = 64 << 20  # the harness's own pages (copied from the zygote on write) on top of the job's limit
+# A GPU job's leaf also holds CUDA's host-side context and the pages of the CUDA libraries it loads
+# (a guess, not measured on a GPU yet: see docs/sandbox.md, GPU).
+CUDA_HOST_MB = 4096
 
 
 def _own_path(controller: str) -> str:

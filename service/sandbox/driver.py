@@ -267,7 +267,8 @@ def _limit_memory(child: Child, job: Job) -> None:
         finally:
             child.status.setblocking(False)
     if child.memory_file:
-        cgroups.set_memory(child.memory_file, job.memory_mb)
+        cuda = cgroups.CUDA_HOST_MB if job.device == "cuda" else 0  # CUDA's own host memory on top
+        cgroups.set_memory(child.memory_file, job.memory_mb + cuda)
 
 
 def drive(child: Child, job: Job, limits: SandboxLimits = DEFAULT_LIMITS,

@@ -22,6 +22,7 @@ import torch
 
 from service.sandbox.limits import DEFAULT_LIMITS
 from service.sandbox.protocol import DTYPES
+from service.sandbox.wire import span_bounds as _span_bounds
 
 _Tensor, _ndarray, _generic = torch.Tensor, np.ndarray, np.generic
 _as_subclass = torch.Tensor.as_subclass
@@ -36,7 +37,7 @@ _detach, _cpu, _contiguous, _view = _TB.detach, _TB.cpu, _TB.contiguous, _TB.vie
 _resolve_conj, _resolve_neg, _to_numpy = _TB.resolve_conj, _TB.resolve_neg, _TB.numpy
 _size, _stride = _TB.size, _TB.stride
 _numel, _element_size, _dim, _data_ptr = _TB.numel, _TB.element_size, _TB.dim, _TB.data_ptr
-_as_strided, _storage_offset = _TB.as_strided, _TB.storage_offset
+_as_strided, _storage_offset, _is_contiguous = _TB.as_strided, _TB.storage_offset, _TB.is_contiguous
 _dtype, _device, _layout, _is_meta = (_TB.__dict__[n].__get__ for n in ("dtype", "device", "layout", "is_meta"))
 _ascontiguous, _tobytes = np.ascontiguousarray, np.ndarray.tobytes
 _array_interface = np.ndarray.__dict__["__array_interface__"].__get__
@@ -51,14 +52,14 @@ def _span(shape: tuple[int, ...], strides: tuple[int, ...]) -> tuple[int, int]:
     """(first element's index within the span, span length) in elements, for any sign of stride."""
     if not all(shape):
         return 0, 0
-    lo = sum(min(0, (d - 1) * s) for d, s in zip(shape, strides, strict=True))
-    hi = sum(max(0, (d - 1) * s) for d, s in zip(shape, strides, strict=True))
+    lo, hi = _span_bounds(shape, strides, 0)
     return -lo, hi - lo + 1
 
 
 def _raw_span(t: torch.Tensor, n: int) -> torch.Tensor:
-    """The tensor's memory from its first to its last element, as a 1-D tensor (torch strides are >= 0)."""
-    flat = _as_strided(_detach(t), (n,), (1,), _storage_offset(t))
+    """The tensor's memory from its first to its last element, as a 1-D tensor (torch strides are >= 0).
+    A contiguous tensor's span is its values: no re-striding needed (the common case, kept fast)."""
+    flat = _detach(t) if _is_contiguous(t) else _as_strided(_detach(t), (n,), (1,), _storage_offset(t))
     c = _contiguous(_resolve_neg(_resolve_conj(_cpu(flat))))
     return _view(c, torch.int16) if _dtype(c) == torch.bfloat16 else c
 
@@ -136,7 +137,7 @@ def _encode_tensor(x: Any, payload: list[bytes], budget: list[int]) -> dict[str,
         if name is None or _layout(t) != torch.strided or _is_meta(t) or _dim(t) > DEFAULT_LIMITS.max_ndim:
             return {"kind": "other", "type_name": f"Tensor[{str(_dtype(t)).removeprefix('torch.')}]"}
         shape, strides = tuple(_size(t)), tuple(_stride(t))
-        first, n = _span(shape, strides)
+        first, n = (0, _numel(t)) if _is_contiguous(t) else _span(shape, strides)
         _take(n * _element_size(t), budget)
         window = _window(_data_ptr(t)) if _device(t).type == "cpu" and n else None
         raw = _tobytes(_to_numpy(_raw_span(t, n))) if n else b""

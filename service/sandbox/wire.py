@@ -235,21 +235,41 @@ def strided(span: memoryview | bytes, npd: np.dtype, shape: tuple[int, ...], str
     `first`. The strides must cover the span exactly, first element to last: checked with exact integers
     before as_strided touches anything, so every index it reads lies inside `span`. Negative and
     overlapping (zero) strides are fine: the array is only read. `budget` is charged before allocating."""
-    n = len(span) // npd.itemsize
-    empty = math.prod(shape) == 0
-    lo = first + sum(min(0, (d - 1) * s) for d, s in zip(shape, strides, strict=True))
-    hi = first + sum(max(0, (d - 1) * s) for d, s in zip(shape, strides, strict=True))
-    if (n or first) if empty else (lo != 0 or hi != n - 1):
+    n, count = len(span) // npd.itemsize, math.prod(shape)
+    lo, hi = span_bounds(shape, strides, first)
+    if (n or first) if count == 0 else (lo != 0 or hi != n - 1):
         raise WireError("violation", "tensor strides do not cover exactly the memory sent")
-    budget[0] -= math.prod(shape) * npd.itemsize
+    budget[0] -= count * npd.itemsize
     if budget[0] < 0:  # stride-0 (expanded) tensors are small on the wire but not once rebuilt
         raise WireError("limit", "result data is over the size cap")
-    if empty:
+    if count == 0:
         return np.zeros(shape, npd)
-    flat = np.frombuffer(span, dtype=npd, count=n)
-    view = np.lib.stride_tricks.as_strided(flat[first:], shape=shape, strides=tuple(s * npd.itemsize for s in strides),
-                                           writeable=False)
+    if n == count and first == 0 and list(strides) == c_strides(shape):  # the common case: C order
+        return np.frombuffer(span, npd).reshape(shape).copy()
+    # Like as_strided, straight from the C constructor (numpy checks the extent against the buffer again).
+    view = np.ndarray(shape, npd, buffer=span, offset=first * npd.itemsize,
+                      strides=tuple(s * npd.itemsize for s in strides))
     return np.array(view, order="C", copy=True)
+
+
+def span_bounds(shape: tuple[int, ...], strides: tuple[int, ...], first: int) -> tuple[int, int]:
+    """Lowest and highest element index a non-empty strided tensor touches, counted from index `first`."""
+    lo = hi = first
+    for d, s in zip(shape, strides, strict=True):
+        if s < 0:
+            lo += (d - 1) * s
+        else:
+            hi += (d - 1) * s
+    return lo, hi
+
+
+def c_strides(shape: tuple[int, ...]) -> list[int]:
+    """Element strides of a C-order (row-major) array of `shape`."""
+    out, step = [0] * len(shape), 1
+    for i in range(len(shape) - 1, -1, -1):
+        out[i] = step
+        step *= shape[i]
+    return out
 
 
 def _str(x: Any) -> str | None:

@@ -105,5 +105,7 @@ class RawRun:
     limits_hit: list[str] = field(default_factory=list)
     detail: str = ""  # human-readable explanation for non-ok statuses (e.g. "killed by SIGSYS")
     timings: dict[str, float] = field(default_factory=dict)  # ms: queue, run, total
-    # Set by the engine when the failure came from a hidden-case run: only `status` may be shown.
+    # Set by the engine when the failure came from a hidden-case run: only `status` may be shown...
     sealed: bool = False
+    # ...to a learner; staff may see the hidden run's detail (GradeResult.staff).
+    sealed_detail: str = ""

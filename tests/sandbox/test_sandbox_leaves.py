@@ -6,12 +6,11 @@ process left, an OOM kill, memory still charged) is removed, not reused."""
 from __future__ import annotations
 
 import os
-import threading
 import uuid
 from collections.abc import Iterator
 
 import pytest
-from sandbox_support import job
+from sandbox_support import job, scalars_at_once
 
 from service.sandbox import cgroups
 from service.sandbox.pool import SandboxPool
@@ -141,17 +140,7 @@ def test_a_leaf_with_memory_still_charged_is_not_reused(leaves: cgroups.Leaves) 
 
 def test_sandboxes_running_at_once_are_in_different_leaves(pool: SandboxPool) -> None:
     code = "import time\ndef solve(x):\n    time.sleep(0.5)\n    return open('/proc/self/cgroup').read()\n"
-    out: list[str] = []
-
-    def run() -> None:
-        value = pool.run(job(code)).cases["case0"].value
-        out.append(value.scalar if value is not None else "")
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    out = [str(x) for x in scalars_at_once(pool, code)]
     leaves = [{ln.rsplit("/", 1)[-1] for ln in text.splitlines() if "/kiwame-" in ln} for text in out]
     assert all(len(lv) == 1 for lv in leaves) and leaves[0] != leaves[1], out
 

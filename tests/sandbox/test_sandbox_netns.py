@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 
 import pytest
-from sandbox_support import job
+from sandbox_support import job, scalars_at_once
 
 from service.sandbox import libc
 from service.sandbox.netns import NetworkNamespaces
@@ -70,16 +69,6 @@ def test_a_namespace_with_a_socket_left_in_it_is_not_lent_again() -> None:
 
 def test_sandboxes_running_at_once_have_different_network_namespaces(pool: SandboxPool) -> None:
     code = "import os, time\ndef solve(x):\n    time.sleep(0.5)\n    return os.readlink('/proc/self/ns/net')\n"
-    out: list[str] = []
-
-    def run() -> None:
-        value = pool.run(job(code)).cases["case0"].value
-        out.append(value.scalar if value is not None else "")
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    out = scalars_at_once(pool, code)
     assert len(out) == 2 and all(out) and out[0] != out[1], out
     assert os.readlink("/proc/self/ns/net") not in out

@@ -89,6 +89,7 @@ def test_a_parked_leaf_is_renamed_emptied_reset_and_then_reused(leaves: cgroups.
     assert int(_read(g.memory_file(second))) == (cgroups.DEFAULT_MEMORY_MB << 20) + cgroups.SLACK_BYTES
     assert _read(g.weight_file(second)) == "1024"
     assert _read(g._file("pids", second, "pids.max")) == "16"  # the fixed limits stay in place
+    assert _read(g._file("cpu", second, "cpu.cfs_quota_us")) == str(cgroups.CPU_PERIOD_US)
 
 
 def test_live_children_never_share_a_leaf(leaves: cgroups.Leaves) -> None:

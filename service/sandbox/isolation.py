@@ -4,7 +4,9 @@ Order matters and every step fails closed (an exception here kills the child bef
 private mounts -> tmpfs root with read-only binds of only what Python needs -> fresh /proc, minimal
 /dev, size-limited /tmp -> pivot_root and detach the host -> hostname -> fds -> rlimits -> drop to the
 per-child uid -> no_new_privs -> empty environment. Per-job limits (CPU, address space) come later in
-`apply_job_limits`, then seccomp, then the learner's code.
+`apply_job_limits`, then seccomp, then the learner's code. A zygote builds the read-only part of the
+root once, in a template mount namespace (`build_root(template=True)`); its children copy that and add
+only their own /tmp and /proc (`finish_root`).
 """
 
 from __future__ import annotations

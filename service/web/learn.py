@@ -83,7 +83,7 @@ def exercise(exercise_id: str) -> Any:
     lang = g.lang
     state, new_learner = page_progress(g.user.id, ex.id)
     predict_first = (ex.kind == "code" and bool(ex.visible_cases) and state == "not_tried" and code is None
-                     and new_learner and not predictions_service.has_predicted(g.user.id, ex.id))
+                     and not any(f["code"] for f in switch) and new_learner and not predictions_service.has_predicted(g.user.id, ex.id))
     if request.args.get("mode") == "predict" and ex.kind == "code" and ex.visible_cases:
         predict_first = True
     data = {

@@ -6,7 +6,7 @@ import re
 
 from flask import Flask
 
-from tests.web.conftest import csrf_of, signup
+from tests.web.conftest import csrf_of, make_user, signin, signup
 from tests.web.test_learner import page_data
 
 BOTH = "np100-sum-of-products"  # framework: [numpy, torch]
@@ -79,3 +79,16 @@ def test_the_pick_is_sent_graded_stored_and_reopened(app: Flask) -> None:
     last = page_data(client.get(f"/exercises/{BOTH}").get_data(as_text=True))
     assert last["exercise"]["framework"] == "numpy" and last["code"] == TORCH
     assert {f["name"]: f["code"] for f in last["exercise"]["frameworks"]}["torch"] == TORCH
+
+
+def test_the_instructor_sees_which_framework_a_submission_was_graded_in(app: Flask) -> None:
+    learner = app.test_client()
+    signup(learner, "fwd")
+    token = csrf_of(learner, f"/exercises/{BOTH}")
+    sid = learner.post(f"/exercises/{BOTH}/submit", headers={"X-CSRFToken": token},
+                       json={"code": NUMPY, "framework": "numpy"}).get_json()["id"]
+    make_user(app, "fwteacher", "instructor")
+    staff = app.test_client()
+    signin(staff, "fwteacher")
+    html = staff.get(f"/instructor/submissions/{sid}").get_data(as_text=True)
+    assert '<span class="tag" id="sub-framework">numpy</span>' in html

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.domain import Exercise
+from service.errors import Invalid
 from service.services import drafts as drafts_service
 
 LABELS = {"torch": "PyTorch", "numpy": "NumPy"}  # product names: the same in English and Japanese
@@ -34,6 +35,11 @@ def switch(ex: Exercise, user_id: int, lang: str, current: str, code: str | None
 
 
 def draft_framework(ex: Exercise, wanted: object) -> str | None:
-    """The draft key's framework part: None for the first framework (its drafts keep the plain id)."""
+    """The draft key's framework part: None for the first framework (its drafts keep the plain id).
+    One the exercise does not offer is refused rather than filed under another framework's draft."""
+    if wanted is None:
+        return None
     fw = pick(ex, wanted)
+    if fw is None:
+        raise Invalid(f"{ex.id} is offered in {', '.join(ex.offered)}, not {wanted!r}", code="framework_not_offered")
     return fw if fw != ex.framework else None

@@ -48,6 +48,8 @@ def test_drafts_are_kept_per_framework(app: Flask) -> None:
     assert fresh["code"] is None and fresh["predictFirst"] is False  # a draft in torch: past the prediction step
     assert client.put(url, json={"code": "# numpy draft"}, headers=headers).status_code == 204
     assert client.put(url, json={"code": "# numpy again", "framework": "numpy"}, headers=headers).status_code == 204
+    refused = client.put(url, json={"code": "# jax?", "framework": "jax"}, headers=headers)
+    assert refused.status_code == 422 and refused.get_json()["code"] == "framework_not_offered"
     data = page_data(client.get(f"/exercises/{BOTH}").get_data(as_text=True))
     assert data["code"] == "# numpy again"
     assert {f["name"]: f["code"] for f in data["exercise"]["frameworks"]} == {"numpy": "# numpy again",

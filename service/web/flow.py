@@ -43,6 +43,7 @@ def examples(exercise_id: str) -> Any:
     """Visible cases with their expected outputs (fetched after the page renders: the first call runs the
     reference solution in the sandbox, which must not hold up the page)."""
     ex = exercise_or_404(exercise_id)
+    ex = ex.for_framework(frameworks.pick(ex, request.args.get("framework")))  # the learner's pick
     found = exercises_service.expected_outputs(ex) if ex.kind == "code" else {}
     cases = [{"name": c.name, "expected": (found.get(c.name) or {}).get("expected")} for c in ex.visible_cases]
     return jsonify({"cases": cases})

@@ -6,6 +6,7 @@ from typing import Any
 
 from service.domain import Exercise
 from service.errors import Invalid
+from service.services import display
 from service.services import drafts as drafts_service
 
 LABELS = {"torch": "PyTorch", "numpy": "NumPy"}  # product names: the same in English and Japanese
@@ -29,8 +30,9 @@ def switch(ex: Exercise, user_id: int, lang: str, current: str, code: str | None
     out = []
     for fw in ex.offered:
         mine = code if fw == current else drafts_service.resume(user_id, ex.id, fw, first=fw == ex.framework).code
-        out.append({"name": fw, "label": LABELS.get(fw, fw), "starter": ex.for_framework(fw).starter_for(lang),
-                    "code": mine})
+        mine_ex = ex.for_framework(fw)
+        out.append({"name": fw, "label": LABELS.get(fw, fw), "starter": mine_ex.starter_for(lang), "code": mine,
+                    "cases": display.visible_inputs(mine_ex)})
     return out
 
 

@@ -35,6 +35,7 @@ def test_switch_to_numpy_and_pass_with_a_numpy_answer(browser: Any, live_app: tu
     assert numpy.is_checked()
     assert "from einops import rearrange" in editor_text(page)  # this framework's (shared) starter, not the draft
     assert page.locator("#ex-framework").text_content() == "numpy"
+    page.wait_for_selector("#examples .expected-example")  # the examples are drawn again, now as numpy arrays
     set_code(page, NUMPY_ANSWER)
     page.click("#submit")
     page.wait_for_selector('.verdict[data-passed="1"]', timeout=VERDICT_TIMEOUT)

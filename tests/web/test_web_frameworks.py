@@ -94,3 +94,17 @@ def test_the_instructor_sees_which_framework_a_submission_was_graded_in(app: Fla
     signin(staff, "fwteacher")
     html = staff.get(f"/instructor/submissions/{sid}").get_data(as_text=True)
     assert '<span class="tag" id="sub-framework">numpy</span>' in html
+
+
+def test_examples_follow_the_pick(app: Flask) -> None:
+    client = app.test_client()
+    signup(client, "fwe")
+    ex = "einops-batch-into-width"  # framework: [torch, numpy]; floats are float32 in torch, float64 in numpy
+    data = page_data(client.get(f"/exercises/{ex}").get_data(as_text=True))
+    inputs = {f["name"]: f["cases"][0]["inputs"]["x"] for f in data["exercise"]["frameworks"]}
+    assert (inputs["torch"]["kind"], inputs["numpy"]["kind"]) == ("tensor", "ndarray")
+    assert inputs["torch"]["values"] == inputs["numpy"]["values"]
+    torch = client.get(f"/exercises/{ex}/examples.json").get_json()["cases"][0]["expected"]
+    numpy = client.get(f"/exercises/{ex}/examples.json?framework=numpy").get_json()["cases"][0]["expected"]
+    assert (torch["kind"], numpy["kind"]) == ("tensor", "ndarray") and torch["values"] == numpy["values"]
+    assert client.get(f"/exercises/{ex}/examples.json?framework=jax").get_json()["cases"][0]["expected"] == torch

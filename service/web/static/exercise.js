@@ -87,6 +87,7 @@
         var tag = document.getElementById("ex-framework");
         if (tag) tag.textContent = framework;
         if (draftStatus) { draftStatus.textContent = ""; draftStatus.dataset.saved = "1"; }
+        window.dispatchEvent(new Event("kiwame:framework"));
       });
     });
   }
@@ -157,14 +158,28 @@
     });
     cues();
   }
-  if (page.examplesUrl && page.cases.length) {
-    fetch(page.examplesUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+  function loadExamples() {
+    if (!page.examplesUrl || !page.cases.length) return;
+    var asked = framework;
+    var url = offered.length ? page.examplesUrl + "?framework=" + encodeURIComponent(framework) : page.examplesUrl;
+    fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (r) { return r.ok ? r.json() : { cases: [] }; })
       .then(function (body) {
+        if (asked !== framework) return;  // the learner switched again meanwhile
         (body.cases || []).forEach(function (c) { if (c.expected) expected[c.name] = c.expected; });
         drawExamples();
       }, function () {});
   }
+  loadExamples();
+  // After a framework switch: that framework's inputs (numpy arrays or tensors) and expected outputs.
+  window.addEventListener("kiwame:framework", function () {
+    var next = offered.filter(function (f) { return f.name === framework; })[0];
+    if (!next || !next.cases) return;
+    page.cases = next.cases;
+    expected = {};
+    drawExamples();
+    loadExamples();
+  });
 
   // --- Submit -----------------------------------------------------------------------------------------------
   var button = document.getElementById("submit");

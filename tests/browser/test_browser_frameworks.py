@@ -3,11 +3,12 @@ pick is graded (a numpy-only answer passes once numpy is picked)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.test_flows import VERDICT_TIMEOUT, set_code
+from tests.browser.test_flows import VERDICT_TIMEOUT, set_code, shot
 from tests.browser.test_round2 import new_page, sign_up
 
 pytestmark = pytest.mark.browser
@@ -20,7 +21,8 @@ def editor_text(page: Any) -> str:
     return str(page.locator(".cm-content").inner_text())
 
 
-def test_switch_to_numpy_and_pass_with_a_numpy_answer(browser: Any, live_app: tuple[Any, str]) -> None:
+def test_switch_to_numpy_and_pass_with_a_numpy_answer(browser: Any, live_app: tuple[Any, str],
+                                                      artifacts: Path) -> None:
     page = sign_up(new_page(browser, live_app[1]), "switcher")
     page.goto("/exercises/einops-batch-into-width")
     group = page.get_by_role("group", name="Answer in")
@@ -39,6 +41,7 @@ def test_switch_to_numpy_and_pass_with_a_numpy_answer(browser: Any, live_app: tu
     set_code(page, NUMPY_ANSWER)
     page.click("#submit")
     page.wait_for_selector('.verdict[data-passed="1"]', timeout=VERDICT_TIMEOUT)
+    shot(page, artifacts, "framework-switch-numpy-passed")
     page.goto("/exercises/einops-batch-into-width/history")
     cells = [page.get_by_role("cell", name=fw, exact=True).count() for fw in ("numpy", "torch")]
     assert cells == [1, 1]  # the history's Framework column: one submission in each

@@ -1,7 +1,7 @@
 """submissions.framework: the framework (torch | numpy) a submission was graded in (issue 15: the learner picks)
 
 Revision ID: i15_framework
-Revises: i12_reveal
+Revises: i8_staff_detail
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "i15_framework"
-down_revision = "i12_reveal"
+down_revision = "i8_staff_detail"
 branch_labels = None
 depends_on = None
 

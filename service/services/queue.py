@@ -220,6 +220,7 @@ def store_result(row: SubmissionRow, result: GradeResult, duration_ms: float,
     data: dict[str, Any] = result.to_dict()
     now = utcnow()
     row.result = data
+    row.staff_detail = result.staff or None  # hidden cases' detail: staff pages only, never in `result`
     row.status = "error" if result.status == "error" else "graded"
     row.score = float(result.score)
     row.passed = bool(result.passed)

@@ -162,14 +162,15 @@ def grade_claimed(claim: leases.Claim) -> bool:
     budget = rt.settings.db_retry_s
     submission_id = claim.submission_id
 
-    def load() -> tuple[str, str | None, Any, int, bool, int]:
+    def load() -> tuple[str, str | None, Any, int, bool, int, str | None]:
         row = db.session.get(SubmissionRow, submission_id)
         assert row is not None
-        found = (row.exercise_id, row.code, row.answer, row.user_id, bool(row.reveal), attempt_number(row))
+        found = (row.exercise_id, row.code, row.answer, row.user_id, bool(row.reveal), attempt_number(row),
+                 row.framework)
         db.session.rollback()  # no transaction stays open while the sandbox runs
         return found
 
-    exercise_id, code, answer, user_id, reveal, attempt = leases.with_retry(f"reading submission {submission_id}", load, budget)
+    exercise_id, code, answer, user_id, reveal, attempt, framework = leases.with_retry(f"reading submission {submission_id}", load, budget)
     exercise = rt.catalog.get(exercise_id)
     if exercise is not None:
         exercise = personalize.for_learner(exercise, user_id)  # graded on the learner's own variant
@@ -182,7 +183,7 @@ def grade_claimed(claim: leases.Claim) -> bool:
     else:
         try:
             result = rt.engine.grade(exercise, Submission(exercise.id, code=code, answer=answer,
-                                                          attempt=attempt, reveal=reveal))
+                                                          attempt=attempt, reveal=reveal, framework=framework))
         except Exception as exc:  # the engine promises a result; if it breaks that promise, explain
             log.exception("engine failed on submission %s", submission_id)
             failure = f"{type(exc).__name__}: {exc}"

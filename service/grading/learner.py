@@ -1,4 +1,4 @@
-"""Run learner code with visible and hidden cases in separate sandboxes, so hidden data can never reach the learner."""
+"""Run learner code on the visible cases, then (sealed) on the hidden ones, so hidden data can never reach the learner."""
 
 from __future__ import annotations
 
@@ -12,11 +12,16 @@ from service.grading.reference import Runner, job_for
 from service.sandbox.protocol import CaseIn, RawRun
 
 # Why two runs: one process that sees a hidden input could print it (stdout is shown), or stash it in a
-# global and return it as a visible case's output. A separate single-use sandbox for the hidden cases,
-# whose stdout/stderr are dropped, closes both channels. The runs go in parallel, so latency barely moves.
+# global and return it as a visible case's output. So the visible run's results, facts and stdout/stderr are
+# final before any hidden input exists, and the hidden run is sealed (its status only; its output dropped).
+# A pool with `run_phases` does both in ONE child, strictly in turn: the hidden job is sent only after the
+# visible RawRun is complete and its pipes are drained (docs/sandbox.md, "Two phases, one process"); half
+# the forks, copy-on-write faults and teardowns of two children. Other runners (tests' fakes, a single-use
+# GPU runner) get two runs in parallel, as before.
 # Sized for every grading worker to have its hidden run going at once (a thread that mostly waits).
 _EXECUTOR = ThreadPoolExecutor(max_workers=64, thread_name_prefix="kiwame-hidden")
 # A visible run that ended like this would end the same way on the hidden cases: stop paying for them.
+# (With run_phases the hidden phase is never started unless the visible one ended "ok".)
 _CANCEL_HIDDEN = ("timeout", "memory_limit")
 
 
@@ -47,6 +52,10 @@ def run_learner(runner: Runner, exercise: Exercise, code: str, cases: tuple[Case
     if not hidden:
         return merge(runner.run(job_for(exercise, code, visible, device, exercise.limits.time_s)), None,
                      visible_names, set())
+    if visible and device != "cuda" and hasattr(runner, "run_phases"):
+        shown, secret = runner.run_phases(job_for(exercise, code, visible, device, exercise.limits.time_s),
+                                          job_for(exercise, code, hidden, device, exercise.limits.time_s))
+        return merge(shown, secret, visible_names, {c.name for c in hidden})
     cancel = threading.Event()
     pending = _EXECUTOR.submit(runner.run, job_for(exercise, code, hidden, device, exercise.limits.time_s),
                                cancel)
@@ -74,8 +83,8 @@ def merge(shown: RawRun | None, secret: RawRun | None, visible: set[str], hidden
     limits = list(shown.limits_hit) if shown is not None else []
     if secret is not None:
         limits += [h for h in secret.limits_hit if h not in limits]
-    runs = [r for r in (shown, secret) if r is not None]
-    timings = {k: max(r.timings.get(k, 0.0) for r in runs) for r in runs for k in r.timings}
+    # Timings of the visible run only: the hidden run's (or phase's) say nothing a learner may learn.
+    timings = dict(shown.timings) if shown is not None else {}
     note = "" if shown is not None else "(output printed by hidden cases is not shown)"
     out = RawRun(status="ok", cases=cases, stdout=shown.stdout if shown is not None else note,
                  stderr=shown.stderr if shown is not None else "", limits_hit=limits, timings=timings)

@@ -54,8 +54,8 @@ def main() -> None:
     from service.sandbox import cgroups, isolation, seccomp, zygote
 
     zygote.warm_up()  # CPU only: CUDA is initialised by the isolated child, never here
-    fds = [int(a) for a in sys.argv[1:7]]
-    gpu = sys.argv[7] == "gpu"
+    fds = [int(a) for a in sys.argv[1:8]]
+    gpu = sys.argv[8] == "gpu"
     mountpoint = tempfile.mkdtemp(prefix="kiwame-fresh-root-")
     groups = None
     try:

@@ -7,6 +7,7 @@ raw bytes (never pickle), and turns whatever happened into a `RawRun`, never an 
 from __future__ import annotations
 
 import fcntl
+import mmap
 import os
 import selectors
 import signal
@@ -20,7 +21,7 @@ from typing import Any
 
 from service.sandbox import cgroups, facts, wire
 from service.sandbox.limits import DEFAULT_LIMITS, ZYGOTE_ENV, SandboxLimits
-from service.sandbox.protocol import CaseOut, Job, RawRun
+from service.sandbox.protocol import CaseOut, Job, RawRun, RunStatus
 
 SETUP_TIMEOUT_S = 20.0  # a child that is not isolated and ready by then is an infrastructure failure
 DRAIN_S = 0.5  # after the child is gone or killed: how long to wait for pipes to hit EOF
@@ -39,6 +40,7 @@ class Child:
     err_r: int
     status: socket.socket
     inputs: int = -1  # the shared inputs file (memfd): the child maps it, we keep our own copy
+    inputs_next: int = -1  # a second phase's (hidden cases'): empty until the first phase is final
     pid: int = 0
     pidfd: int = -1
     exit: str = ""  # "exit N" / "signal N" / "signal 9 oom" once the child is gone
@@ -114,14 +116,14 @@ class Child:
             self.demote(lowest=False)
 
     def close(self) -> None:
-        for fd in (self.job_w, self.res_r, self.out_r, self.err_r, self.pidfd, self.inputs):
+        for fd in (self.job_w, self.res_r, self.out_r, self.err_r, self.pidfd, self.inputs, self.inputs_next):
             if fd >= 0:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
         self.status.close()
-        self.job_w = self.res_r = self.out_r = self.err_r = self.pidfd = self.inputs = -1
+        self.job_w = self.res_r = self.out_r = self.err_r = self.pidfd = self.inputs = self.inputs_next = -1
 
 
 def start_runner(module: str, fds: list[int], *args: str) -> subprocess.Popen[bytes]:
@@ -142,17 +144,19 @@ def reap_runner(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
 
 
 def new_channels() -> tuple[Child, list[int]]:
-    """Fresh pipes, a status socket and an (empty) shared inputs file for one sandbox child: the trusted
-    side's ends as a `Child`, and the child's six fds (job read, result write, stdout write, stderr write,
-    status socket, inputs), which the caller hands over (to the zygote or a fresh runner) and then closes."""
+    """Fresh pipes, a status socket and two (empty) shared inputs files for one sandbox child: the trusted
+    side's ends as a `Child`, and the child's seven fds (job read, result write, stdout write, stderr write,
+    status socket, inputs, second phase's inputs), which the caller hands over (to the zygote or a fresh
+    runner) and then closes."""
     job_r, job_w = os.pipe2(os.O_CLOEXEC)
     res_r, res_w = os.pipe2(os.O_CLOEXEC)
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     inputs = os.memfd_create("kiwame-inputs", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-    return (Child(job_w, res_r, out_r, err_r, mine, inputs),
-            [job_r, res_w, out_w, err_w, theirs.detach(), os.dup(inputs)])
+    nxt = os.memfd_create("kiwame-inputs-next", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    return (Child(job_w, res_r, out_r, err_r, mine, inputs, nxt),
+            [job_r, res_w, out_w, err_w, theirs.detach(), os.dup(inputs), os.dup(nxt)])
 
 
 # Once written, the inputs file can neither shrink nor grow: a child truncating it could otherwise make
@@ -161,11 +165,16 @@ _SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
 
 
 def write_inputs(fd: int, blob: bytes) -> None:
+    """Fill and seal an inputs file. A second phase's file was open in the child during the first phase:
+    if the learner's code sealed or resized it meanwhile, this raises OSError (the phase is then a
+    violation), and the size is checked once sealed, so the trusted side never reads short."""
     os.ftruncate(fd, len(blob))
     view = memoryview(blob)
     while view:
         view = view[os.pwrite(fd, view, len(blob) - len(view)):]
     fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
+    if os.fstat(fd).st_size != len(blob):
+        raise OSError("the inputs file was resized while it was written")
 
 
 def read_inputs(fd: int, size: int) -> bytes:
@@ -188,14 +197,20 @@ def clean_text(raw: bytes) -> str:
 class _Run:
     """Mutable state of one drive; `finish()` turns it into the RawRun."""
 
-    def __init__(self, child: Child, job: Job, limits: SandboxLimits) -> None:
-        self.child, self.job, self.limits = child, job, limits
+    def __init__(self, child: Child, job: Job, limits: SandboxLimits, inputs_fd: int, second: bool = False,
+                 **extra: Any) -> None:
+        self.child, self.job, self.limits, self.inputs_fd = child, job, limits, inputs_fd
+        self.head, self.blob, self.regions = wire.encode_job(job, **extra)
         self.reader = wire.FrameReader(limits.header_max_bytes, limits.payload_max_bytes)
         self.logical = [limits.payload_max_bytes]  # the run's values once rebuilt from their memory spans
         self.stdout, self.stderr = bytearray(), bytearray()
         self.out = {child.out_r: self.stdout, child.err_r: self.stderr}
         self.out_total = 0
-        self.ready = self.done = False
+        # A second phase's child is ready already (no new "ready" frame), and what it prints is never kept:
+        # that phase is the sealed one (hidden cases), its output is counted for the cap and dropped.
+        self.keep_output = not second
+        self.ready, self.done = second, False
+        self.second = second  # the module was loaded in the first phase: no job-level frame is possible
         self.killed = ""  # why *we* killed it: timeout / output / violation / result_size
         self.violation = ""
         self.job_msg: dict[str, Any] | None = None
@@ -205,6 +220,7 @@ class _Run:
         self.t_written = 0.0
         self.t_start = time.monotonic()
         self.t_done = 0.0
+        self.final = False  # facts applied and RawRun made (a first phase that ended the child)
 
     def on_frame(self, header: dict[str, Any], payload: bytes) -> None:
         """Accept frames only in the one order the harness writes them: ready, then either one job-level
@@ -221,7 +237,7 @@ class _Run:
             if not isinstance(name, str) or name not in self.names or name in self.cases:
                 raise wire.WireError("violation", "a result for a case that is not in this job, or twice")
             self.cases[name] = _case(header, payload, self.limits, self.logical)
-        elif t == "job" and self.job_msg is None and not self.cases \
+        elif t == "job" and self.job_msg is None and not self.cases and not self.second \
                 and header.get("status") in ("syntax_error", "runtime_error", "missing_function"):
             self.job_msg = header
         elif t == "limit":
@@ -257,7 +273,7 @@ def _case(h: dict[str, Any], payload: bytes, limits: SandboxLimits, logical: lis
                    elapsed_ms=float(elapsed or 0.0))
 
 
-def _limit_memory(child: Child, job: Job) -> None:
+def _limit_memory(child: Child, memory_mb: int, device: str) -> None:
     """Set the job's memory limit on the child's cgroup leaf before the job can reach it. The zygote sends
     the leaf with the pid, right after the fork: wait for that message if it is not here yet."""
     if not child.pid:
@@ -267,25 +283,45 @@ def _limit_memory(child: Child, job: Job) -> None:
         finally:
             child.status.setblocking(False)
     if child.memory_file:
-        cuda = cgroups.CUDA_HOST_MB if job.device == "cuda" else 0  # CUDA's own host memory on top
-        cgroups.set_memory(child.memory_file, job.memory_mb + cuda)
+        cuda = cgroups.CUDA_HOST_MB if device == "cuda" else 0  # CUDA's own host memory on top
+        cgroups.set_memory(child.memory_file, memory_mb + cuda)
 
 
 def drive(child: Child, job: Job, limits: SandboxLimits = DEFAULT_LIMITS,
           cancel: threading.Event | None = None) -> RawRun:
     """Run `job` in `child` (a fresh one; single use) and always return a RawRun. Setting `cancel` kills the
     child (checked every 50 ms): the run then ends "cancelled"."""
-    st = _Run(child, job, limits)
+    return drive_phases(child, job, None, limits, cancel)[0]
+
+
+def skipped(first: RawRun) -> RawRun:
+    """The second phase's run when it was never sent: the first phase did not end "ok"."""
+    status: RunStatus = "unavailable" if first.status == "unavailable" else "cancelled"
+    return RawRun(status=status, detail=f"not run: the first phase ended {first.status}")
+
+
+def drive_phases(child: Child, job: Job, nxt: Job | None, limits: SandboxLimits = DEFAULT_LIMITS,
+                 cancel: threading.Event | None = None) -> tuple[RawRun, RawRun | None]:
+    """Run `job` in `child`, then, only if that ended "ok", `nxt` in the same child; one RawRun per phase
+    (None for `nxt` when there is none). Strictly sequential: the first RawRun is final (results, trusted
+    facts, stdout/stderr drained to EAGAIN) before a byte of `nxt` (inputs file or job frame) is written,
+    and nothing the child prints after that is kept (docs/sandbox.md, "Two phases, one process")."""
+    extra: dict[str, Any] = {}
+    if nxt is not None:  # one CPU budget for both phases, and address space for the second's inputs
+        extra = {"more": True, "cpu_s": limits.cpu_seconds(job.time_s) + limits.cpu_seconds(nxt.time_s),
+                 "reserve_bytes": _mapped_size(nxt)}
+    st = _Run(child, job, limits, child.inputs, **extra)
+    first: RawRun | None = None  # set once the first phase is final
     child.boost()
-    head, blob, regions = wire.encode_job(job)
-    data = memoryview(head)
+    data = memoryview(st.head)
     try:
-        write_inputs(child.inputs, blob)
-        _limit_memory(child, job)
+        write_inputs(child.inputs, st.blob)
+        _limit_memory(child, max(job.memory_mb, nxt.memory_mb if nxt else 0), job.device)
     except OSError as exc:  # our own memfd or cgroup: an infrastructure failure, no learner code has run
         child.kill()
         child.close()
-        return RawRun(status="unavailable", detail=f"could not write the inputs: {exc}")
+        run = RawRun(status="unavailable", detail=f"could not write the inputs: {exc}")
+        return run, skipped(run) if nxt else None
     sel = selectors.DefaultSelector()
     for fd in (child.job_w, child.res_r, child.out_r, child.err_r):
         os.set_blocking(fd, False)
@@ -329,26 +365,17 @@ def drive(child: Child, job: Job, limits: SandboxLimits = DEFAULT_LIMITS,
                     if not data:
                         st.t_written = time.monotonic()
                         sel.unregister(fd)
-                        os.close(fd)
-                        child.job_w = -1
+                        if nxt is None or first is not None:  # nothing more to send: the child sees EOF
+                            os.close(fd)
+                            child.job_w = -1
                 elif fd in open_fds:  # result, stdout or stderr
-                    chunk = os.read(fd, 1 << 20 if fd == child.res_r else 1 << 16)
-                    if not chunk:
+                    was_ready = st.ready
+                    if not _take(st, fd, os.read(fd, 1 << 20 if fd == child.res_r else 1 << 16)):
                         sel.unregister(fd)
                         open_fds.discard(fd)
-                    elif fd == child.res_r:
-                        was_ready = st.ready
-                        for header, payload in st.reader.feed(chunk):
-                            st.on_frame(header, payload)
-                        if st.ready and not was_ready:  # the learner's clock starts when isolation is done
-                            deadline = time.monotonic() + limits.wall_seconds(job.time_s)
-                            demote_at = time.monotonic() + DEMOTE_S
-                    else:
-                        keep = st.out[fd]
-                        keep += chunk[:max(0, limits.output_keep_bytes - len(keep))]
-                        st.out_total += len(chunk)
-                        if st.out_total > limits.output_hard_bytes and not st.killed:
-                            st.killed = "output"
+                    if st.ready and not was_ready:  # the learner's clock starts when isolation is done
+                        deadline = time.monotonic() + limits.wall_seconds(job.time_s)
+                        demote_at = time.monotonic() + DEMOTE_S
                 else:
                     eof = not child.read_status()
                     if eof:
@@ -356,6 +383,15 @@ def drive(child: Child, job: Job, limits: SandboxLimits = DEFAULT_LIMITS,
                     # the child is gone, or the zygote is (EOF without an exit: nobody will report)
                     if (child.exit or eof) and not ending:
                         ending = time.monotonic() + DRAIN_S
+            if st.done and not st.killed and not ending and nxt is not None and first is None:
+                first = _end_first(st, sel, open_fds)
+                if first.status == "ok":  # only now may anything of the second phase exist
+                    st = _Run(child, nxt, limits, child.inputs_next, second=True)
+                    data = memoryview(st.head)
+                    write_inputs(child.inputs_next, st.blob)  # OSError: the learner tampered with it
+                    sel.register(child.job_w, selectors.EVENT_WRITE)
+                    deadline = time.monotonic() + limits.wall_seconds(nxt.time_s)
+                    continue
             if (st.done or st.killed) and not ending:
                 child.kill()  # done: single use, tear down now; killed: for cause
                 ending = time.monotonic() + DRAIN_S
@@ -363,15 +399,68 @@ def drive(child: Child, job: Job, limits: SandboxLimits = DEFAULT_LIMITS,
         st.killed = "result_size" if exc.kind == "limit" else "violation"
         st.violation = exc.detail
     except OSError as exc:
-        st.killed, st.violation = "violation", f"result channel error: {exc.strerror}"
+        st.killed, st.violation = "violation", f"result channel error: {exc.strerror or exc}"
     finally:
         sel.close()
         child.kill()  # whatever happened: single use, and killed for cause on a wire error
         try:
-            facts.apply(st.cases, regions, blob, read_inputs(child.inputs, len(blob)))
+            if not st.final:
+                facts.apply(st.cases, st.regions, st.blob, read_inputs(st.inputs_fd, len(st.blob)))
         finally:
             child.close()
-    return finish(st)
+    if st.final:  # the first phase ended the child (its RawRun was made in _end_first)
+        assert first is not None
+        return first, skipped(first)
+    if first is None:
+        first = finish(st)
+        return first, skipped(first) if nxt is not None else None
+    return first, finish(st)
+
+
+def _mapped_size(job: Job) -> int:
+    """Bytes the child's mapping of `job`'s inputs file takes (page-rounded)."""
+    size = len(wire.encode_job(job)[1])
+    return size + (-size % mmap.PAGESIZE)
+
+
+def _take(st: _Run, fd: int, chunk: bytes) -> bool:
+    """Handle bytes read from the result, stdout or stderr pipe; False at EOF."""
+    if not chunk:
+        return False
+    if fd == st.child.res_r:
+        for header, payload in st.reader.feed(chunk):
+            st.on_frame(header, payload)
+        return True
+    if st.keep_output:
+        keep = st.out[fd]
+        keep += chunk[:max(0, st.limits.output_keep_bytes - len(keep))]
+    st.out_total += len(chunk)
+    if st.out_total > st.limits.output_hard_bytes and not st.killed:
+        st.killed = "output"
+    return True
+
+
+def _end_first(st: _Run, sel: selectors.BaseSelector, open_fds: set[int]) -> RawRun:
+    """Make the first phase's RawRun final: read every pipe to EAGAIN (pipes are FIFO: all of it was
+    written before anything of the second phase exists), refuse anything after `done` on the result
+    channel, compute the trusted facts from the inputs file now. Raises WireError on a violation."""
+    for fd in (st.child.res_r, st.child.out_r, st.child.err_r):
+        while fd in open_fds:
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except BlockingIOError:
+                break
+            if not _take(st, fd, chunk):
+                sel.unregister(fd)
+                open_fds.discard(fd)
+    if st.reader.pending():
+        raise wire.WireError("violation", "data on the result channel after done")
+    facts.apply(st.cases, st.regions, st.blob, read_inputs(st.inputs_fd, len(st.blob)))
+    st.final = True
+    run = finish(st)
+    if run.status == "ok":
+        st.final = False  # the run object is kept as it is; the child goes on with the next phase
+    return run
 
 
 _SIGNAMES = {int(signal.SIGSEGV): "segmentation fault", int(signal.SIGBUS): "bus error",

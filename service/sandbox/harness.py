@@ -42,52 +42,72 @@ def _send(header: dict[str, Any], payload: list[bytes] | None = None) -> None:
         data = data[_write(isolation.FD_RESULT, data):]
 
 
-def _read_job() -> Job:
-    """The job frame from the pipe; the inputs by mapping the shared inputs file (fd 5) read-write, so
-    the arrays the learner gets live in memory the trusted side can inspect after the run."""
+def _read_exact(n: int) -> bytes:
     buf = bytearray()
-    while True:  # the trusted side writes one frame and closes the pipe
-        chunk = _read(isolation.FD_JOB, 1 << 20)
+    while _len(buf) < n:
+        chunk = _read(isolation.FD_JOB, min(n - _len(buf), 1 << 20))
         if not chunk:
-            break
+            raise EOFError("job pipe closed")
         buf += chunk
-        if len(buf) > DEFAULT_LIMITS.job_max_bytes:
-            raise OSError("job too large")
-    reader = wire.FrameReader(DEFAULT_LIMITS.header_max_bytes + _len(buf), DEFAULT_LIMITS.job_max_bytes)
-    for header, _payload in reader.feed(bytes(buf)):
-        size = int(header.get("inputs_size") or 0)
-        inputs: Any = mmap.mmap(isolation.FD_INPUTS, size, mmap.MAP_SHARED) if size else b""
-        os.close(isolation.FD_INPUTS)
-        if size:
-            encode.set_arena(np.frombuffer(inputs, np.uint8).__array_interface__["data"][0], size)
-        return wire.decode_job(header, inputs)
-    raise OSError("no job received")
+    return bytes(buf)
 
 
-def serve(filt: seccomp.Filter, gpu: bool = False, single_process: bool = False) -> NoReturn:
-    """The child's whole life after isolation: one job, then exit. Never returns."""
-    code = 3
-    try:
-        job = _read_job()
-        stamps = [time.monotonic()]
-        isolation.apply_job_limits(job.time_s, job.memory_mb, gpu, single_process=single_process)
-        filt.load()  # from here on, only the learner's code and our encoding run
-        stamps.append(time.monotonic())
-        out, err = sys.stdout, sys.stderr
-        run_job(job)
-        stamps.append(time.monotonic())
-        for stream in (out, err):
-            try:
-                stream.flush()
-            except BaseException:  # noqa: B036 - the learner may have broken the stream
-                pass
-        # Close our ends first so the trusted side sees EOF now, not after this process's teardown.
+def _read_job(inputs_fd: int) -> tuple[Job, dict[str, Any]]:
+    """One job frame from the pipe (exactly one: a second phase's may follow later); the inputs by mapping
+    the shared inputs file `inputs_fd` read-write, so the arrays the learner gets live in memory the trusted
+    side can inspect after the run. Returns the job and its header (which carries the phase fields)."""
+    header = wire.read_job_frame(_read_exact, DEFAULT_LIMITS.job_max_bytes)
+    size = int(header.get("inputs_size") or 0)
+    inputs: Any = mmap.mmap(inputs_fd, size, mmap.MAP_SHARED) if size else b""
+    os.close(inputs_fd)
+    encode.set_arena(np.frombuffer(inputs, np.uint8).__array_interface__["data"][0] if size else 0, size)
+    return wire.decode_job(header, inputs), header
+
+
+def _finish_phase(last: bool, stamps: list[float]) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: B036 - the learner may have broken the stream
+            pass
+    if last:  # close our ends first so the trusted side sees EOF now, not after this process's teardown
         for fd in (0, 1, 2):
             try:
                 os.close(fd)
             except OSError:
                 pass
-        _send({"t": "done", "stamps": stamps})
+    _send({"t": "done", "stamps": stamps})
+
+
+def serve(filt: seccomp.Filter, gpu: bool = False, single_process: bool = False) -> NoReturn:
+    """The child's whole life after isolation: one job, or two phases (visible cases, then, only if the
+    trusted side sends it once the first phase's results are final, the hidden cases), then exit."""
+    code = 3
+    try:
+        job, header = _read_job(isolation.FD_INPUTS)
+        more = header.get("more") is True
+        if not more:
+            os.close(isolation.FD_INPUTS_NEXT)
+        stamps = [time.monotonic()]
+        # A two-phase child gets one CPU budget for both phases (the trusted side sums them in "cpu_s") and
+        # address space for the second phase's inputs ("reserve_bytes"), since setrlimit runs only here.
+        isolation.apply_job_limits(job.time_s, job.memory_mb, gpu, single_process=single_process,
+                                   cpu_s=int(header.get("cpu_s") or 0),
+                                   reserve_bytes=int(header.get("reserve_bytes") or 0))
+        filt.load()  # from here on, only the learner's code and our encoding run
+        stamps.append(time.monotonic())
+        fn, lines = run_job(job)
+        stamps.append(time.monotonic())
+        _finish_phase(not more, stamps)
+        if more and fn is not None:
+            try:  # blocks until the trusted side sends the second phase; it kills us instead if it does not
+                job, _ = _read_job(isolation.FD_INPUTS_NEXT)
+            except EOFError:
+                _exit(0)
+            stamps = [time.monotonic()] * 2
+            _run_cases(job, fn, lines)
+            stamps.append(time.monotonic())
+            _finish_phase(True, stamps)
         os.close(isolation.FD_RESULT)
         code = 0
     except BaseException:  # noqa: B036 - nothing may escape a sandbox child
@@ -112,7 +132,9 @@ def _error(exc: BaseException, lines: list[str]) -> dict[str, Any]:
     return {"type": name, "message": message, "traceback": "\n".join(tb)}
 
 
-def run_job(job: Job) -> None:
+def run_job(job: Job) -> tuple[Any, list[str]]:
+    """Compile and execute the module, then run the job's cases; returns the entry function (None after a
+    job-level error) and the source lines, which a second phase reuses: it runs in the same module."""
     lines = job.code.splitlines()
     try:
         compiled = compile(job.code, FILENAME, "exec", dont_inherit=True)
@@ -122,7 +144,7 @@ def run_job(job: Job) -> None:
             se: Any = exc
             err.update(line=se.lineno, offset=se.offset, text=(se.text or "")[:500], message=str(se.msg)[:2000])
         _send({"t": "job", "status": "syntax_error", "error": err})
-        return
+        return None, lines
     module = types.ModuleType("submission")
     module.__dict__["__builtins__"] = builtins
     torch.set_warn_always(True)  # `.T` on an N-D tensor must warn on every call, not just once
@@ -130,13 +152,18 @@ def run_job(job: Job) -> None:
         exec(compiled, module.__dict__)
     except BaseException as exc:  # noqa: B036 - SystemExit at import time too
         _send({"t": "job", "status": "runtime_error", "error": _memory_typed(_error(exc, lines))})
-        return
+        return None, lines
     fn = module.__dict__.get(job.entry)
     if not callable(fn):
         _send({"t": "job", "status": "missing_function",
                "error": {"type": "missing_function", "message": f"no function named {job.entry!r}"}})
-        return
-    budget = [DEFAULT_LIMITS.payload_max_bytes]  # for the whole run, like the pool's cap
+        return None, lines
+    _run_cases(job, fn, lines)
+    return fn, lines
+
+
+def _run_cases(job: Job, fn: Any, lines: list[str]) -> None:
+    budget = [DEFAULT_LIMITS.payload_max_bytes]  # for the whole phase, like the pool's cap
     for case in job.cases:
         _run_case(job, case, fn, lines, budget)
 

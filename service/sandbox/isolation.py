@@ -22,7 +22,7 @@ from service.sandbox import libc
 from service.sandbox.limits import DEFAULT_LIMITS, SandboxLimits
 
 # Fixed fd numbers inside the child.
-FD_JOB, FD_RESULT, FD_INPUTS = 3, 4, 5
+FD_JOB, FD_RESULT, FD_INPUTS, FD_INPUTS_NEXT = 3, 4, 5, 6
 HOSTNAME = "kiwame-sandbox"
 _RO = libc.MS_BIND | libc.MS_REMOUNT | libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NODEV
 
@@ -153,15 +153,16 @@ def _mount_proc(target: str) -> None:
         libc.mount("proc", target, "proc", proc_flags, "hidepid=2")
 
 
-def setup_fds(job_r: int, res_w: int, out_w: int, err_w: int, inputs: int) -> None:
-    """stdin=/dev/null, 1/2 = capture pipes, 3 = job, 4 = result, 5 = shared inputs; every other fd closed."""
+def setup_fds(job_r: int, res_w: int, out_w: int, err_w: int, inputs: int, inputs_next: int) -> None:
+    """stdin=/dev/null, 1/2 = capture pipes, 3 = job, 4 = result, 5 = shared inputs, 6 = the second phase's
+    shared inputs (empty until the first phase is over, see driver.drive_phases); every other fd closed."""
     # Move everything above the target range first so dup2 never clobbers a source.
-    high = [_dup_high(fd) for fd in (job_r, res_w, out_w, err_w, inputs)]
+    high = [_dup_high(fd) for fd in (job_r, res_w, out_w, err_w, inputs, inputs_next)]
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)
-    for src, dst in zip(high, (FD_JOB, FD_RESULT, 1, 2, FD_INPUTS), strict=True):
+    for src, dst in zip(high, (FD_JOB, FD_RESULT, 1, 2, FD_INPUTS, FD_INPUTS_NEXT), strict=True):
         os.dup2(src, dst)
-    os.closerange(6, 1 << 20)
+    os.closerange(7, 1 << 20)
 
 
 def _dup_high(fd: int) -> int:
@@ -189,13 +190,15 @@ def drop_privileges(uid: int, limits: SandboxLimits = DEFAULT_LIMITS) -> None:
 
 
 def apply_job_limits(time_s: float, memory_mb: int, gpu: bool, limits: SandboxLimits = DEFAULT_LIMITS,
-                     single_process: bool = False) -> None:
-    cpu = limits.cpu_seconds(time_s)
+                     single_process: bool = False, cpu_s: int = 0, reserve_bytes: int = 0) -> None:
+    """`cpu_s`: the CPU seconds of every phase this child will run (0: this job's own); `reserve_bytes`:
+    address space for a later phase's inputs mapping. Both come from the trusted side's job header."""
+    cpu = max(cpu_s, limits.cpu_seconds(time_s))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU at soft, SIGKILL at hard
     if single_process:  # no cgroup leaf to bound the group: no second process or thread may exist
         resource.setrlimit(resource.RLIMIT_NPROC, (1, 1))
     if not gpu:  # CUDA reserves host address space ~2x device memory: an AS limit would break it
-        resource.setrlimit(resource.RLIMIT_AS, ((proc_status("VmSize") << 10) + (memory_mb << 20),) * 2)
+        resource.setrlimit(resource.RLIMIT_AS, ((proc_status("VmSize") << 10) + (memory_mb << 20) + reserve_bytes,) * 2)
 
 
 def proc_status(name: str) -> int:

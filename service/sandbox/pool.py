@@ -16,7 +16,7 @@ from collections import deque
 
 from service.sandbox import cuda as gpu_runner  # subprocess plumbing only, never torch
 from service.sandbox import selfcheck
-from service.sandbox.driver import Child, drive, new_channels, reap_runner, start_runner
+from service.sandbox.driver import Child, drive_phases, new_channels, reap_runner, skipped, start_runner
 from service.sandbox.limits import DEFAULT_LIMITS, SandboxLimits
 from service.sandbox.protocol import Job, RawRun
 
@@ -40,7 +40,7 @@ class SandboxPool:
         # More slots than cores: a slot whose learner sleeps costs no CPU, and each sandbox's cgroup leaf
         # caps it at one CPU and its own memory limit, so a few hostile runs cannot take every slot.
         self.size = size or 4 * cores
-        # A grading is usually two runs (visible and hidden cases apart): two spares per core at least. An
+        # A grading is one child (visible, then hidden cases, see run_phases): two spares per core at least. An
         # idle spare is cheap: ~3 MB of private memory, the rest is shared with the zygote.
         # With more slots than cores (fairness), keep up to half the slots ready: a burst of honest
         # gradings then finds isolated children instead of waiting for forks behind slow runs.
@@ -190,9 +190,13 @@ class SandboxPool:
         return True
 
     def _run_unchecked(self, job: Job, cancel: threading.Event | None = None) -> RawRun:
+        return self._drive(job, None, cancel)[0]
+
+    def _drive(self, job: Job, nxt: Job | None, cancel: threading.Event | None) -> tuple[RawRun, RawRun | None]:
         started = time.monotonic()
         if not self._acquire(cancel):
-            return RawRun(status="cancelled", detail="stopped by the grader before it started")
+            run = RawRun(status="cancelled", detail="stopped by the grader before it started")
+            return run, skipped(run) if nxt is not None else None
         try:
             queued = time.monotonic()
             with self._lock:
@@ -201,22 +205,24 @@ class SandboxPool:
                 try:
                     child = self._take_child()
                 except OSError as exc:
-                    return RawRun(status="unavailable", detail=f"sandbox unavailable: {exc}")
+                    run = RawRun(status="unavailable", detail=f"sandbox unavailable: {exc}")
+                    return run, skipped(run) if nxt is not None else None
                 taken = time.monotonic()
-                run = drive(child, job, self.limits, cancel)
+                runs = drive_phases(child, job, nxt, self.limits, cancel)
                 # "unavailable" means the child died before it was ready, i.e. before it even read the
                 # job: no learner code ran, so one retry on a fresh child is safe (a transient fork or
                 # mount failure); a second failure is reported.
-                if run.status != "unavailable":
+                if runs[0].status != "unavailable":
                     break
         finally:
             with self._lock:
                 self._busy -= 1
             self._slots.release()
         end = time.monotonic()
+        run = runs[0]
         run.timings = {**run.timings, "queue": (queued - started) * 1000, "take": (taken - queued) * 1000,
                        "run": (end - queued) * 1000, "total": (end - started) * 1000}
-        return run
+        return runs
 
     def run(self, job: Job, cancel: threading.Event | None = None) -> RawRun:
         """Grade-side entry point: thread-safe, never raises for anything the submission did. Setting
@@ -231,6 +237,24 @@ class SandboxPool:
             return self._run_unchecked(job, cancel)
         except Exception as exc:  # infrastructure failure: fail closed, never crash the caller
             return RawRun(status="unavailable", detail=f"sandbox error: {type(exc).__name__}: {exc}")
+
+    def run_phases(self, first: Job, second: Job, cancel: threading.Event | None = None) -> tuple[RawRun, RawRun]:
+        """`first` (the visible cases), then `second` (the hidden ones) in the same child, strictly one
+        after the other: `second` is sent only once `first`'s RawRun is final and ended "ok", else its
+        RawRun says "cancelled" (never started). One slot and one child for both (docs/sandbox.md)."""
+        try:
+            self.start()
+            if self._refusal:
+                run = RawRun(status="unavailable", detail=self._refusal)
+                return run, skipped(run)
+            if "cuda" in (first.device, second.device):  # a fresh runner per job: two of them, in turn
+                shown = self.run(first, cancel)
+                return shown, self.run(second, cancel) if shown.status == "ok" else skipped(shown)
+            shown, secret = self._drive(first, second, cancel)
+            return shown, secret if secret is not None else skipped(shown)
+        except Exception as exc:  # infrastructure failure: fail closed, never crash the caller
+            run = RawRun(status="unavailable", detail=f"sandbox error: {type(exc).__name__}: {exc}")
+            return run, skipped(run)
 
     def revive(self) -> bool:
         """Start the zygote again if it died while idle (readiness probes call this); True when alive."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,18 @@ def frame(header: dict[str, Any], payload: list[bytes] | None = None) -> bytes:
     return b"".join([_LEN.pack(len(raw)), raw, *parts])
 
 
+def read_job_frame(read_exact: Callable[[int], bytes], max_bytes: int) -> dict[str, Any]:
+    """Exactly one job frame (no payload), read with `read_exact(n)` from the child's end of the job pipe:
+    a second phase's frame may follow on the same pipe later, so nothing past this one may be consumed."""
+    (hlen,) = _LEN.unpack(read_exact(4))
+    if hlen > max_bytes:
+        raise OSError("job too large")
+    header = json.loads(read_exact(hlen))
+    if not isinstance(header, dict) or header.get("nbytes"):
+        raise OSError("malformed job frame")
+    return header
+
+
 class FrameReader:
     """Incremental decoder: `feed()` bytes as they arrive, iterate complete (header, payload) frames."""
 
@@ -52,6 +64,10 @@ class FrameReader:
         self._buf = bytearray()
         self._header_max = header_max
         self._payload_left = payload_max  # a budget for the whole stream, not per frame
+
+    def pending(self) -> int:
+        """Bytes of an incomplete frame held back."""
+        return len(self._buf)
 
     def feed(self, data: bytes) -> Iterator[tuple[dict[str, Any], bytes]]:
         self._buf += data
@@ -108,7 +124,7 @@ def _input_bytes(arg: ArgIn, framework: str) -> tuple[str, bytes]:
     return arr.dtype.name, arr.tobytes()
 
 
-def encode_job(job: Job) -> tuple[bytes, bytes, list[Region]]:
+def encode_job(job: Job, **extra: Any) -> tuple[bytes, bytes, list[Region]]:
     """The job frame (code, entry, case layout), the inputs file's contents and where each input sits.
 
     Input arrays never travel in the frame: they go into a memfd the trusted side keeps, so it can check
@@ -135,7 +151,8 @@ def encode_job(job: Job) -> tuple[bytes, bytes, list[Region]]:
                 args.append({"name": arg.name, "value": arg.value})
         cases.append({"name": case.name, "args": args})
     header = {"code": job.code, "entry": job.entry, "framework": job.framework, "cases": cases,
-              "time_s": job.time_s, "memory_mb": job.memory_mb, "device": job.device, "inputs_size": offset}
+              "time_s": job.time_s, "memory_mb": job.memory_mb, "device": job.device, "inputs_size": offset,
+              **extra}  # a first phase's: "more", "cpu_s", "reserve_bytes" (see harness.serve)
     return frame(header), b"".join(blob), regions
 
 

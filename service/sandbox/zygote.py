@@ -4,8 +4,9 @@ Run as `python -I -m service.sandbox.zygote CTL_FD` by the pool, with ZYGOTE_ENV
 (no secrets, no database handles, no solutions) and CUDA never initialised (it cannot survive fork).
 It stays single-threaded, which is what makes its raw clone() safe.
 
-Control protocol (SOCK_SEQPACKET on CTL_FD): the pool sends b"S" with six fds attached by SCM_RIGHTS:
-job read end, result write end, stdout write end, stderr write end, status socket, shared inputs memfd. The zygote forks a
+Control protocol (SOCK_SEQPACKET on CTL_FD): the pool sends b"S" with seven fds attached by SCM_RIGHTS:
+job read end, result write end, stdout write end, stderr write end, status socket, shared inputs memfd, and
+the second phase's shared inputs memfd (empty until that phase). The zygote forks a
 child into a new PID namespace (the child unshares the others itself), sends "pid N" plus a pidfd for it on the status socket (so the pool can kill
 it without any pid-reuse race), and, once the child is gone, "exit N" or "signal N", then closes it.
 """
@@ -108,7 +109,7 @@ def child_main(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccom
             isolation.finish_root(DEFAULT_LIMITS)
         else:
             isolation.build_root(plan, DEFAULT_LIMITS)
-        isolation.setup_fds(fds[0], fds[1], fds[2], fds[3], fds[5])
+        isolation.setup_fds(fds[0], fds[1], fds[2], fds[3], fds[5], fds[6])
         # CUDA opens a dozen device fds and starts a few threads of its own.
         isolation.drop_privileges(uid, replace(DEFAULT_LIMITS, nofile=256, nproc=64) if gpu else DEFAULT_LIMITS)
         harness.prewarm()
@@ -281,7 +282,7 @@ def serve(ctl: socket.socket, cgroup_root: str = cgroups.ROOT) -> None:
                         leaves.stale += [leaf for _, _, leaf, _ in live.values() if leaf]
                     _drain(live)
                     return
-                if msg != b"S" or len(fds) != 6 or not free:
+                if msg != b"S" or len(fds) != 7 or not free:
                     for fd in fds:
                         os.close(fd)  # the pool sees EOF on the status socket and reports unavailable
                     continue

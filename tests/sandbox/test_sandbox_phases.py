@@ -7,7 +7,7 @@ import dataclasses
 import time
 
 import numpy as np
-from sandbox_support import GOOD, X, assert_healthy, job
+from sandbox_support import X, assert_healthy, job
 
 from service.sandbox.pool import SandboxPool
 from service.sandbox.protocol import Job

@@ -37,6 +37,7 @@ MS_PRIVATE = 1 << 18
 MNT_DETACH = 0x2
 
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_PDEATHSIG = 1
 
 # x86_64 syscall numbers for the calls we make by number.
 _SYS = {"x86_64": {"clone": 56, "pivot_root": 155, "seccomp": 317},

@@ -112,6 +112,13 @@ def child_main(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccom
         isolation.setup_fds(fds[0], fds[1], fds[2], fds[3], fds[5], fds[6])
         # CUDA opens a dozen device fds and starts a few threads of its own.
         isolation.drop_privileges(uid, replace(DEFAULT_LIMITS, nofile=256, nproc=64) if gpu else DEFAULT_LIMITS)
+        if cgroup is not None:
+            # Die with the zygote: its uid block is released when it dies (flock), and a restarted zygote,
+            # or another pool's, may then hand out our uid again; a spare that outlived it would share a
+            # uid with a stranger's sandbox. Set after dropping privileges, which clears it; the zygote is
+            # single-threaded, so "the parent thread exits" is "the zygote dies". Not for a fresh
+            # single-use runner (cgroup None), whose parent is a short-lived pool thread.
+            libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
         harness.prewarm()
         if gpu:  # initialise CUDA now, inside the isolation, so its cost is not the learner's time
             torch.zeros(1, device="cuda").add_(1).cpu()

@@ -145,7 +145,7 @@ def main() -> None:
     cores = os.cpu_count()
     print(f"machine: {cores} cores, load average {os.getloadavg()[0]:.2f} (other work on the machine skews all figures)")
     print(f"pool (zygote + {pool.size} slots, {len(pids) - 1} spare children); one grading = "
-          "2 sandbox runs (the engine runs visible and hidden cases in separate sandboxes):")
+          "1 sandbox child (visible cases, then the sealed hidden ones: SandboxPool.run_phases):")
     print(f"  latency   p50 {statistics.median(lat):7.1f} ms   p99 {pct(lat, 99):7.1f} ms   (n={len(lat)})")
     print(f"  throughput {tput:6.1f} gradings/s with {workers} workers")
     print(f"  CPU       {cpu_per:7.1f} ms per grading (all processes) -> at most "

@@ -198,9 +198,9 @@ class _Run:
     """Mutable state of one drive; `finish()` turns it into the RawRun."""
 
     def __init__(self, child: Child, job: Job, limits: SandboxLimits, inputs_fd: int, second: bool = False,
-                 **extra: Any) -> None:
+                 encoded: tuple[bytes, bytes, list[wire.Region]] | None = None, **extra: Any) -> None:
         self.child, self.job, self.limits, self.inputs_fd = child, job, limits, inputs_fd
-        self.head, self.blob, self.regions = wire.encode_job(job, **extra)
+        self.head, self.blob, self.regions = encoded or wire.encode_job(job, **extra)
         self.reader = wire.FrameReader(limits.header_max_bytes, limits.payload_max_bytes)
         self.logical = [limits.payload_max_bytes]  # the run's values once rebuilt from their memory spans
         self.stdout, self.stderr = bytearray(), bytearray()
@@ -307,9 +307,10 @@ def drive_phases(child: Child, job: Job, nxt: Job | None, limits: SandboxLimits 
     facts, stdout/stderr drained to EAGAIN) before a byte of `nxt` (inputs file or job frame) is written,
     and nothing the child prints after that is kept (docs/sandbox.md, "Two phases, one process")."""
     extra: dict[str, Any] = {}
-    if nxt is not None:  # one CPU budget for both phases, and address space for the second's inputs
+    later = wire.encode_job(nxt) if nxt is not None else None
+    if nxt is not None and later is not None:  # one CPU budget for both phases, room for the second's inputs
         extra = {"more": True, "cpu_s": limits.cpu_seconds(job.time_s) + limits.cpu_seconds(nxt.time_s),
-                 "reserve_bytes": _mapped_size(nxt)}
+                 "reserve_bytes": len(later[1]) + (-len(later[1]) % mmap.PAGESIZE)}
     st = _Run(child, job, limits, child.inputs, **extra)
     first: RawRun | None = None  # set once the first phase is final
     child.boost()
@@ -386,7 +387,7 @@ def drive_phases(child: Child, job: Job, nxt: Job | None, limits: SandboxLimits 
             if st.done and not st.killed and not ending and nxt is not None and first is None:
                 first = _end_first(st, sel, open_fds)
                 if first.status == "ok":  # only now may anything of the second phase exist
-                    st = _Run(child, nxt, limits, child.inputs_next, second=True)
+                    st = _Run(child, nxt, limits, child.inputs_next, second=True, encoded=later)
                     data = memoryview(st.head)
                     write_inputs(child.inputs_next, st.blob)  # OSError: the learner tampered with it
                     sel.register(child.job_w, selectors.EVENT_WRITE)
@@ -415,12 +416,6 @@ def drive_phases(child: Child, job: Job, nxt: Job | None, limits: SandboxLimits 
         first = finish(st)
         return first, skipped(first) if nxt is not None else None
     return first, finish(st)
-
-
-def _mapped_size(job: Job) -> int:
-    """Bytes the child's mapping of `job`'s inputs file takes (page-rounded)."""
-    size = len(wire.encode_job(job)[1])
-    return size + (-size % mmap.PAGESIZE)
 
 
 def _take(st: _Run, fd: int, chunk: bytes) -> bool:

@@ -64,8 +64,8 @@ def _read_job(inputs_fd: int) -> tuple[Job, dict[str, Any]]:
     return wire.decode_job(header, inputs), header
 
 
-def _finish_phase(last: bool, stamps: list[float]) -> None:
-    for stream in (sys.stdout, sys.stderr):
+def _finish_phase(streams: tuple[Any, Any], last: bool, stamps: list[float]) -> None:
+    for stream in streams:  # the harness's own, as they were before the learner's code ran
         try:
             stream.flush()
         except BaseException:  # noqa: B036 - the learner may have broken the stream
@@ -96,9 +96,10 @@ def serve(filt: seccomp.Filter, gpu: bool = False, single_process: bool = False)
                                    reserve_bytes=int(header.get("reserve_bytes") or 0))
         filt.load()  # from here on, only the learner's code and our encoding run
         stamps.append(time.monotonic())
+        streams = (sys.stdout, sys.stderr)
         fn, lines = run_job(job)
         stamps.append(time.monotonic())
-        _finish_phase(not more, stamps)
+        _finish_phase(streams, not more, stamps)
         if more and fn is not None:
             try:  # blocks until the trusted side sends the second phase; it kills us instead if it does not
                 job, _ = _read_job(isolation.FD_INPUTS_NEXT)
@@ -107,7 +108,7 @@ def serve(filt: seccomp.Filter, gpu: bool = False, single_process: bool = False)
             stamps = [time.monotonic()] * 2
             _run_cases(job, fn, lines)
             stamps.append(time.monotonic())
-            _finish_phase(True, stamps)
+            _finish_phase(streams, True, stamps)
         os.close(isolation.FD_RESULT)
         code = 0
     except BaseException:  # noqa: B036 - nothing may escape a sandbox child

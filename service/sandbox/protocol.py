@@ -25,7 +25,7 @@ RunStatus = Literal[
     "sandbox_violation",  # a blocked system call (SIGSYS) or a hostile result message
     "crashed",            # died by a signal or exited before finishing (details say how)
     "unavailable",        # infrastructure: the sandbox could not be started (fail closed)
-    "cancelled",          # the trusted side stopped it (the visible run already timed out)
+    "cancelled",          # stopped, or never started, by the trusted side (the visible run did not end ok)
 ]
 
 

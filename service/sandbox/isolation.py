@@ -23,6 +23,7 @@ from service.sandbox.limits import DEFAULT_LIMITS, SandboxLimits
 
 # Fixed fd numbers inside the child.
 FD_JOB, FD_RESULT, FD_INPUTS, FD_INPUTS_NEXT = 3, 4, 5, 6
+FD_KEEP = 7  # setup_fds(keep=...): one more fd the set-up still needs (closed before the child is ready)
 HOSTNAME = "kiwame-sandbox"
 _RO = libc.MS_BIND | libc.MS_REMOUNT | libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NODEV
 
@@ -153,16 +154,21 @@ def _mount_proc(target: str) -> None:
         libc.mount("proc", target, "proc", proc_flags, "hidepid=2")
 
 
-def setup_fds(job_r: int, res_w: int, out_w: int, err_w: int, inputs: int, inputs_next: int) -> None:
+def setup_fds(job_r: int, res_w: int, out_w: int, err_w: int, inputs: int, inputs_next: int,
+              keep: int = -1) -> None:
     """stdin=/dev/null, 1/2 = capture pipes, 3 = job, 4 = result, 5 = shared inputs, 6 = the second phase's
     shared inputs (empty until the first phase is over, see driver.drive_phases); every other fd closed."""
     # Move everything above the target range first so dup2 never clobbers a source.
-    high = [_dup_high(fd) for fd in (job_r, res_w, out_w, err_w, inputs, inputs_next)]
+    fds, targets = [job_r, res_w, out_w, err_w, inputs, inputs_next], [FD_JOB, FD_RESULT, 1, 2, FD_INPUTS, FD_INPUTS_NEXT]
+    if keep >= 0:
+        fds.append(keep)
+        targets.append(FD_KEEP)
+    high = [_dup_high(fd) for fd in fds]
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)
-    for src, dst in zip(high, (FD_JOB, FD_RESULT, 1, 2, FD_INPUTS, FD_INPUTS_NEXT), strict=True):
+    for src, dst in zip(high, targets, strict=True):
         os.dup2(src, dst)
-    os.closerange(7, 1 << 20)
+    os.closerange(targets[-1] + 1, 1 << 20)
 
 
 def _dup_high(fd: int) -> int:

@@ -85,14 +85,16 @@ def use_huge_pages() -> int:
 
 
 def child_main(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccomp.Filter,
-               gpu: bool, cgroup: list[str] | None, netns: int = -1, template: int = -1) -> NoReturn:
+               gpu: bool, cgroup: list[str] | None, netns: int = -1, template: int = -1,
+               guard: int = -1) -> NoReturn:
     """In the fresh child (PID 1 of its namespaces, still root): isolate, report ready, serve one job.
 
     `cgroup`: the leaf directories to join first (everything this sandbox ever starts is bounded there);
     None for a fresh single-use runner (GPU, baseline); [] where the host has no usable cgroups, and then
     the job runs in single-process mode (RLIMIT_NPROC 1), so per-process limits are per-sandbox limits.
     `netns`: an empty network namespace lent by the zygote (netns.py); -1 for a new one. `template`: the
-    zygote's template mount namespace (`make_template`); -1 to build the root here.
+    zygote's template mount namespace (`make_template`); -1 to build the root here. `guard`: the read end
+    of a pipe whose write end only the zygote holds (EOF once it is dead), -1 for none.
     """
     try:
         if cgroup:
@@ -109,7 +111,7 @@ def child_main(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccom
             isolation.finish_root(DEFAULT_LIMITS)
         else:
             isolation.build_root(plan, DEFAULT_LIMITS)
-        isolation.setup_fds(fds[0], fds[1], fds[2], fds[3], fds[5], fds[6])
+        isolation.setup_fds(fds[0], fds[1], fds[2], fds[3], fds[5], fds[6], keep=guard)
         # CUDA opens a dozen device fds and starts a few threads of its own.
         isolation.drop_privileges(uid, replace(DEFAULT_LIMITS, nofile=256, nproc=64) if gpu else DEFAULT_LIMITS)
         if cgroup is not None:
@@ -119,6 +121,10 @@ def child_main(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccom
             # single-threaded, so "the parent thread exits" is "the zygote dies". Not for a fresh
             # single-use runner (cgroup None), whose parent is a short-lived pool thread.
             libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if guard >= 0:  # the zygote may have died before the prctl: then no signal comes, so look
+            if select.select([isolation.FD_KEEP], [], [], 0)[0]:
+                raise OSError("the zygote died while this child was being set up")
+            os.close(isolation.FD_KEEP)
         harness.prewarm()
         if gpu:  # initialise CUDA now, inside the isolation, so its cost is not the learner's time
             torch.zeros(1, device="cuda").add_(1).cpu()
@@ -133,14 +139,14 @@ def child_main(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccom
 
 def spawn(fds: list[int], uid: int, plan: isolation.MountPlan, filt: seccomp.Filter, gpu: bool,
           close_in_child: list[int], cgroup: list[str] | None = None, memory_file: str = "",
-          weight_file: str = "", netns: int = -1, template: int = -1) -> int:
+          weight_file: str = "", netns: int = -1, template: int = -1, guard: int = -1) -> int:
     """Fork a child for one job; sends its pid and pidfd on the status socket (fds[4])."""
     # PID 1 of a new PID namespace; the child unshares the other namespaces itself (libc.CHILD_NS).
     pid = libc.fork_into_namespaces(libc.CLONE_NEWPID)  # raises OSError before any fd is touched
     if pid == 0:
         for fd in close_in_child + [fds[4]]:
             os.close(fd)
-        child_main(fds, uid, plan, filt, gpu, cgroup, netns, template)
+        child_main(fds, uid, plan, filt, gpu, cgroup, netns, template, guard)
     pidfd = os.pidfd_open(pid)
     try:
         status = socket.socket(fileno=os.dup(fds[4]))
@@ -262,6 +268,7 @@ def serve(ctl: socket.socket, cgroup_root: str = cgroups.ROOT) -> None:
         plan = isolation.plan_mounts(mountpoint)
         template = make_template(plan)
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        guard_r, guard_w = os.pipe2(os.O_CLOEXEC)  # children see EOF on guard_r once we are dead
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         free = list(range(DEFAULT_LIMITS.uid_slots))
@@ -298,10 +305,10 @@ def serve(ctl: socket.socket, cgroup_root: str = cgroups.ROOT) -> None:
                 try:
                     leaf = leaves.take() if leaves is not None else ""  # a parked leaf or a new one
                     net = nets.take()
-                    pid = spawn(fds, uid_base + slot, plan, filt, False, [ctl.fileno(), wake_r, wake_w],
+                    pid = spawn(fds, uid_base + slot, plan, filt, False, [ctl.fileno(), wake_r, wake_w, guard_w],
                                 leaves.groups.leaf_dirs(leaf) if leaves else [],
                                 leaves.groups.memory_file(leaf) if leaves else "",
-                                leaves.groups.weight_file(leaf) if leaves else "", net, template)
+                                leaves.groups.weight_file(leaf) if leaves else "", net, template, guard_r)
                 except OSError as exc:  # e.g. no CAP_SYS_ADMIN for new namespaces: say so, stay up
                     free.append(slot)
                     if leaves is not None and leaf:

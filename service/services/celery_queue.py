@@ -201,7 +201,8 @@ class CeleryQueue:
         self._sender: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def enqueue(self, submission_id: int, queue: str = "cpu") -> None:
+    def enqueue(self, submission_id: int, queue: str = "cpu", learner: int | None = None) -> None:
+        # The learner is not needed here: workers claim fairly from the database (leases.claim_next).
         with self._lock:
             if self._sender is None:
                 self._sender = threading.Thread(target=self._send_loop, name="kiwame-send", daemon=True)

@@ -16,10 +16,11 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 from flask import Flask
+from sqlalchemy import orm
 
 from service.domain import FINAL_STATUSES, Submission
 from service.exercises import personalize
-from service.persistence import SubmissionRow, db
+from service.persistence import ExerciseVersion, SubmissionRow, db
 from service.persistence.models import utcnow
 from service.results import GradeResult, fallback
 from service.services import catalog as catalog_service
@@ -35,7 +36,8 @@ log = logging.getLogger(__name__)
 class GradingQueue(Protocol):
     """Where submissions go to be graded; ``wait`` returns when graded or after ``timeout`` seconds."""
 
-    def enqueue(self, submission_id: int, queue: str = "cpu") -> None: ...
+    def enqueue(self, submission_id: int, queue: str = "cpu", learner: int | None = None) -> None:
+        """``learner``: the submission's user id when the caller knows it (the fairness key; else read)."""
 
     def wait(self, submission_id: int, timeout: float) -> None: ...
 
@@ -73,26 +75,28 @@ class InProcessQueue:
             finally:
                 queue.done(learner)
 
-    def enqueue(self, submission_id: int, queue: str = "cpu") -> None:
+    def enqueue(self, submission_id: int, queue: str = "cpu", learner: int | None = None) -> None:
         """Queue behind the same learner's earlier submissions; learners are served round-robin."""
         # One process grades every queue here (CUDA cases run when this machine has a GPU, as before).
         with self._lock:
             self._events.setdefault(submission_id, threading.Event())
         self._start()
-        self._queue.put(_learner(submission_id), submission_id)
+        key = ("user", learner) if learner is not None else _learner(submission_id)
+        self._queue.put(key, submission_id)
 
     def wait(self, submission_id: int, timeout: float) -> None:
-        """Wait on the submission's event; poll the database when another process grades it."""
+        """Wait on the submission's event (set the moment its grading here ends), then read the database
+        once; poll it only when this process is not grading the submission (another process is)."""
         deadline = time.monotonic() + max(0.0, timeout)
         while True:
-            remaining = deadline - time.monotonic()
-            if is_final(submission_id) or remaining <= 0:
-                return
             event = self._events.get(submission_id)
-            if event is not None:
-                event.wait(min(remaining, 1.0))
-            else:
-                time.sleep(min(remaining, 0.2))
+            waited = event is not None and not event.is_set()
+            if event is not None and waited:  # no read before: it is set only after the result is committed
+                event.wait(max(0.0, min(deadline - time.monotonic(), 1.0)))
+            if is_final(submission_id) or deadline - time.monotonic() <= 0:
+                return
+            if not waited:
+                time.sleep(max(0.0, min(deadline - time.monotonic(), 0.2)))
 
     def close(self) -> None:
         with self._lock:
@@ -162,14 +166,22 @@ def grade_claimed(claim: leases.Claim) -> bool:
     budget = rt.settings.db_retry_s
     submission_id = claim.submission_id
 
-    def load() -> tuple[str, str | None, Any, int, bool, int]:
-        row = db.session.get(SubmissionRow, submission_id)
+    def load() -> tuple[SubmissionRow, str | None, int]:
+        # The version's hash comes joined (not its snapshot): storing re-resolves the version only if it changed.
+        row = db.session.get(SubmissionRow, submission_id, options=(
+            orm.joinedload(SubmissionRow.exercise_version).load_only(ExerciseVersion.content_hash),))
         assert row is not None
-        found = (row.exercise_id, row.code, row.answer, row.user_id, bool(row.reveal), attempt_number(row))
+        version = row.exercise_version.content_hash if row.exercise_version is not None else None
+        attempt = attempt_number(row)
+        # Detached as loaded: storing re-attaches it without reading it again (what it reads of it, the
+        # user, exercise, creation time and callback, never changes; the claim's lease guards the rest).
+        db.session.expunge(row)
         db.session.rollback()  # no transaction stays open while the sandbox runs
-        return found
+        return row, version, attempt
 
-    exercise_id, code, answer, user_id, reveal, attempt = leases.with_retry(f"reading submission {submission_id}", load, budget)
+    loaded, stored_version, attempt = leases.with_retry(f"reading submission {submission_id}", load, budget)
+    exercise_id, code, answer, user_id, reveal = (loaded.exercise_id, loaded.code, loaded.answer, loaded.user_id,
+                                                  bool(loaded.reveal))
     exercise = rt.catalog.get(exercise_id)
     if exercise is not None:
         exercise = personalize.for_learner(exercise, user_id)  # graded on the learner's own variant
@@ -191,9 +203,8 @@ def grade_claimed(claim: leases.Claim) -> bool:
     duration_ms = (time.perf_counter() - started) * 1000
 
     def store() -> bool:
-        row = db.session.get(SubmissionRow, submission_id)
-        assert row is not None
-        if exercise is not None:
+        row = db.session.merge(loaded, load=False)
+        if exercise is not None and exercise.content_hash != stored_version:  # changed since the submit
             row.exercise_version_id = catalog_service.version_id(exercise) or row.exercise_version_id
         return store_result(row, result, duration_ms, claim)
 

@@ -146,7 +146,7 @@ class _Direct:
     def __init__(self, target: object) -> None:
         self._target = target
 
-    def enqueue(self, submission_id: int, name: str = "cpu") -> None:
+    def enqueue(self, submission_id: int, name: str = "cpu", learner: int | None = None) -> None:
         assert isinstance(self._target, CeleryQueue)
         self._target.send_now(submission_id, name)
 

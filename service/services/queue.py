@@ -44,6 +44,12 @@ class GradingQueue(Protocol):
     def close(self) -> None: ...
 
 
+class _Grading(threading.Event):
+    """Set when this process's grading of a submission ended; ``stored``: that grading committed its result."""
+
+    stored = False
+
+
 class InProcessQueue:
     """Owns the worker threads, the per-learner fair queue they drain (fairness.py) and one Event per
     submission in flight (what ``wait`` blocks on)."""
@@ -54,7 +60,7 @@ class InProcessQueue:
         self._threads: list[threading.Thread] = []
         self._queue: FairQueue[int] = FairQueue()
         self._lock = threading.Lock()
-        self._events: dict[int, threading.Event] = {}
+        self._events: dict[int, _Grading] = {}
 
     def _start(self) -> None:
         # Started on first use: threads do not survive a fork, so none may exist before gunicorn forks.
@@ -79,7 +85,7 @@ class InProcessQueue:
         """Queue behind the same learner's earlier submissions; learners are served round-robin."""
         # One process grades every queue here (CUDA cases run when this machine has a GPU, as before).
         with self._lock:
-            self._events.setdefault(submission_id, threading.Event())
+            self._events.setdefault(submission_id, _Grading())
         self._start()
         key = ("user", learner) if learner is not None else _learner(submission_id)
         self._queue.put(key, submission_id)
@@ -91,8 +97,11 @@ class InProcessQueue:
         while True:
             event = self._events.get(submission_id)
             waited = event is not None and not event.is_set()
-            if event is not None and waited:  # no read before: it is set only after the result is committed
-                event.wait(max(0.0, min(deadline - time.monotonic(), 1.0)))
+            # No read before the event: it is set only after the grading ended; when that grading stored
+            # the result (committed), no read after it either.
+            if event is not None and waited and event.wait(max(0.0, min(deadline - time.monotonic(), 1.0))) \
+                    and event.stored:
+                return
             if is_final(submission_id) or deadline - time.monotonic() <= 0:
                 return
             if not waited:
@@ -106,9 +115,10 @@ class InProcessQueue:
             t.join()
 
     def _run(self, submission_id: int) -> None:
+        stored = False
         with self._app.app_context():
             try:
-                grade_one(submission_id)
+                stored = grade_one(submission_id)
             except Exception:  # the last line of defence: never leave a submission queued or running
                 log.exception("grading submission %s crashed", submission_id)
                 db.session.rollback()
@@ -118,6 +128,7 @@ class InProcessQueue:
                 with self._lock:
                     event = self._events.pop(submission_id, None)
                 if event is not None:
+                    event.stored = stored
                     event.set()
 
 

@@ -160,6 +160,7 @@ def wait_for(submission_id: int, timeout: float, *, viewer_id: int, staff: bool,
     database down, ``fallback`` (what the caller already has: a stored submission is never a 5xx)."""
     try:
         runtime().queue.wait(submission_id, timeout)
+        db.session.rollback()  # a read begun before the wait must not hide the result (a snapshot's view)
         return get_submission(submission_id, viewer_id=viewer_id, staff=staff)
     except sa.exc.SQLAlchemyError:
         if fallback is None:

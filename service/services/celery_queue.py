@@ -63,6 +63,13 @@ def producer(settings: Settings) -> Celery:
     return app
 
 
+class _Waiter(threading.Event):
+    """One ``wait``'s wake-up; ``graded``: woken by the submission's own notification (published after the
+    worker committed the result), not by a reconnect that only asks every waiter to re-read."""
+
+    graded = False
+
+
 class Notifier:
     """Redis pub/sub of graded submission ids: ``publish`` (workers), ``waiter`` events (the web tier)."""
 
@@ -70,7 +77,7 @@ class Notifier:
         self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
         self._poll_s = poll_s
         self._lock = threading.Lock()
-        self._waiters: dict[int, list[threading.Event]] = {}
+        self._waiters: dict[int, list[_Waiter]] = {}
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
 
@@ -83,7 +90,7 @@ class Notifier:
     def wait(self, submission_id: int, timeout: float) -> None:
         """Until the row is final, a notification says so, or ``timeout`` (the database is the truth)."""
         self._listen()
-        event = threading.Event()
+        event = _Waiter()
         with self._lock:
             self._waiters.setdefault(submission_id, []).append(event)
         try:
@@ -92,7 +99,8 @@ class Notifier:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return
-                event.wait(min(remaining, self._poll_s))
+                if event.wait(min(remaining, self._poll_s)) and event.graded:
+                    return  # the worker committed before publishing: no need to read the row again here
                 event.clear()
         finally:
             with self._lock:
@@ -115,6 +123,8 @@ class Notifier:
             else:
                 events = list(self._waiters.get(submission_id, []))
         for event in events:
+            if submission_id is not None:
+                event.graded = True
             event.set()
 
     def _loop(self) -> None:

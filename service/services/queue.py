@@ -234,21 +234,24 @@ def store_result(row: SubmissionRow, result: GradeResult, duration_ms: float,
                  claim: leases.Claim | None = None) -> bool:
     """Store the result, count the attempt and add the outbox's deliveries in one transaction; with a
     ``claim``, only while its lease is still the row's (False: another grader stored it, nothing written)."""
-    if claim is not None and not leases.release(claim):
-        db.session.rollback()
-        log.warning("submission %s: lease lost before storing; the other grader's result stands", row.id)
-        return False
-    data: dict[str, Any] = result.to_dict()
     now = utcnow()
-    row.result = data
-    row.status = "error" if result.status == "error" else "graded"
-    row.score = float(result.score)
-    row.passed = bool(result.passed)
-    row.diagnosis = result.diagnoses[0].code if result.diagnoses else None
-    row.graded_at = now
-    row.duration_ms = duration_ms
+    values: dict[str, Any] = {
+        "result": result.to_dict(), "status": "error" if result.status == "error" else "graded",
+        "score": float(result.score), "passed": bool(result.passed), "graded_at": now, "duration_ms": duration_ms,
+        "diagnosis": result.diagnoses[0].code if result.diagnoses else None}
+    # One UPDATE stores the result and, with a claim, ends the lease only if it is still ours.
+    where = leases.held(claim) if claim is not None else SubmissionRow.id == row.id
+    done = db.session.execute(sa.update(SubmissionRow).where(where).values(
+        **values, **(leases.RELEASED if claim is not None else {})).execution_options(synchronize_session=False))
+    if getattr(done, "rowcount", 0) != 1:
+        db.session.rollback()
+        log.warning("submission %s: lease lost before storing (or the row is gone); the other grader's result "
+                    "stands", row.id)
+        return False
+    for key, value in values.items():  # the row as stored, without a second write
+        orm.attributes.set_committed_value(row, key, value)
     if row.status == "graded":  # infrastructure errors are not the learner's attempts
-        progress_service.record_attempt(row.user_id, row.exercise_id, row.score, row.passed, now)
+        progress_service.record_attempt(row.user_id, row.exercise_id, values["score"], values["passed"], now)
     graded = _graded_fields(row, duration_ms)  # read before the commit expires the row
     pending = outbox.graded(row)
     db.session.commit()

@@ -119,13 +119,46 @@ def dispatch(pending: Pending) -> None:
             scheduler.schedule(kind, delivery_id, 0.0)
 
 
+# How long a claimed attempt keeps other processes off the row: longer than any one attempt's HTTP calls
+# (each capped by its kind's timeout, at most tens of seconds); a process that dies mid-attempt leaves the
+# row to ``resume`` after this.
+CLAIM_S = 120.0
+# A timer may fire a little before the row's due time (clocks differ between processes): tolerate that much.
+EARLY_SLACK_S = 0.5
+
+
+def _claim(kind: Kind, delivery_id: int) -> tuple[bool, float | None]:
+    """Take the next attempt of a pending row for this process: (taken, else when to look again or None).
+
+    Why: the same row can be scheduled by two processes at once (two web processes or workers both ran
+    ``resume``, or a resume raced a live timer). Without a claim both would post, and a receiver would see
+    the same grade twice. The claim is a compare-and-set on ``attempts`` (only one UPDATE can move it from
+    n to n+1), committed before the attempt's HTTP calls so no transaction is held open across them.
+    """
+    model = kind.model
+    row = db.session.execute(sa.select(model.status, model.attempts, model.next_attempt_at)
+                             .where(model.id == delivery_id)).first()
+    if row is None or row.status != "pending":
+        return False, None
+    now = utcnow()
+    if row.next_attempt_at is not None and (row.next_attempt_at - now).total_seconds() > EARLY_SLACK_S:
+        return False, (row.next_attempt_at - now).total_seconds()  # not due (or claimed elsewhere): look then
+    taken = db.session.execute(
+        sa.update(model).where(model.id == delivery_id, model.status == "pending", model.attempts == row.attempts)
+        .values(attempts=row.attempts + 1, next_attempt_at=now + timedelta(seconds=CLAIM_S)))
+    db.session.commit()
+    return getattr(taken, "rowcount", 0) == 1, None  # not taken: another process took this very attempt
+
+
 def attempt(kind_name: str, delivery_id: int) -> float | None:
     """One attempt; returns the delay before the next one, or None when finished (delivered or failed)."""
     kind = KINDS[kind_name]
+    taken, later = _claim(kind, delivery_id)
+    if not taken:
+        return later
     delivery: DeliveryState | None = db.session.get(kind.model, delivery_id)
-    if delivery is None or delivery.status != "pending":
+    if delivery is None:
         return None
-    delivery.attempts += 1
     try:
         outcome = kind.perform(delivery)
     except Exception as exc:  # a failure of any kind counts as a failed attempt

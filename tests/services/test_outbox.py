@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -102,3 +103,44 @@ def test_resume_schedules_every_kinds_pending_rows(app: Flask, make_user: Callab
 def test_backoff_doubles_per_attempt() -> None:
     policy = outbox.RetryPolicy(max_attempts=5, backoff_s=2.0)
     assert [policy.delay(n) for n in (1, 2, 3)] == [2.0, 4.0, 8.0]
+
+
+def test_two_processes_firing_the_same_row_post_it_once(app: Flask, make_user: Callable, probe: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two processes that both resumed a row (or a resume racing a live timer) must not both deliver it."""
+    monkeypatch.delitem(outbox.KINDS, "webhook")  # the probe borrows the webhook table: only one may read it
+    kind = probe([])
+    seen_by_rival: list[float | None] = []
+
+    def perform(delivery: WebhookDelivery) -> outbox.Outcome:
+        kind.calls.append(delivery.attempts)
+        # While this attempt is in flight, a rival fires the same row, as a second process's timer would.
+        rival = threading.Thread(target=lambda: seen_by_rival.append(_attempt_elsewhere(app, delivery.id)))
+        rival.start()
+        rival.join()
+        return outbox.delivered(200)
+
+    outbox.register(outbox.Kind("probe", WebhookDelivery, lambda row: [], perform))  # the fixture removes it
+    ana = make_user("ana")
+    with app.app_context():
+        row = SubmissionRow(user_id=ana.id, exercise_id=QUIZ, answer=[7, 4], status="graded", source="api")
+        db.session.add(row)
+        db.session.flush()
+        delivery = WebhookDelivery(submission_id=row.id, url="probe:", event="probe", status="pending")
+        db.session.add(delivery)
+        db.session.commit()
+        delivery_id = delivery.id
+        assert outbox.attempt("probe", delivery_id) is None
+        assert _attempt_elsewhere(app, delivery_id) is None  # and once delivered, a late timer does nothing
+        done = db.session.get(WebhookDelivery, delivery_id)
+        assert done is not None and (done.status, done.attempts) == ("delivered", 1)
+    assert kind.calls == [1]
+    assert seen_by_rival and seen_by_rival[0] is not None  # the rival looked again later instead of posting
+
+
+def _attempt_elsewhere(app: Flask, delivery_id: int) -> float | None:
+    with app.app_context():
+        try:
+            return outbox.attempt("probe", delivery_id)
+        finally:
+            db.session.remove()

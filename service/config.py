@@ -76,6 +76,8 @@ class Settings:
     webhook_allow_private: bool = setting(False, "allow webhook callbacks to loopback/private addresses")
     max_wait_s: int = setting(30, "the cap on ?wait= (seconds a request may block for its grade)")
     sandbox_size: int | None = setting(None, "concurrent sandbox jobs; unset: 2 x grading_workers + 2")
+    sandbox_cgroups: str = setting("auto", "auto: a cgroup leaf per sandbox where the host has cgroups, else "
+                                   "single-process sandboxes; require: refuse to grade without cgroups; off")
     auto_migrate: bool | None = setting(None, "migrate at start-up; unset: only the embedded SQLite")
     auto_migrate_on_serve: bool = setting(False, "kiwame serve migrates before starting its worker")
     auto_reload: bool = setting(True, "re-read changed exercise files (checked at most once a second)")

@@ -119,9 +119,14 @@ class GradeResult:
     explanation: dict[str, str] | None = None  # quiz kinds: shown once solved, or after giving up
     # Staged feedback: {"attempt", "stage" (1..3), "revealed", "primary", "next_stage_at", "can_reveal"}
     feedback: dict[str, Any] = field(default_factory=dict)
+    # Staff only: per hidden case (and a failed hidden run) what the trusted side saw. Never in to_dict(),
+    # which every learner-visible rendering starts from; stored in its own column for staff pages.
+    staff: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        del out["staff"]
+        return out
 
 
 def fallback(exercise_id: str, version: str, message: Bilingual, **details: Any) -> GradeResult:

@@ -132,6 +132,16 @@ def test_doctor(env: dict[str, str | None]) -> None:
     assert result.exit_code == (1 if failed else 0)
 
 
+def test_doctor_names_the_missing_cgroups_in_single_process_mode(env: dict[str, str | None]) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the sandbox needs root")
+    run(env, "db", "upgrade")
+    result = run({**env, "KIWAME_SANDBOX_CGROUPS": "off"}, "doctor")
+    line = next(ln for ln in result.output.splitlines() if ln.startswith("sandbox bounds:"))
+    assert line.startswith("sandbox bounds: ok  single-process mode (RLIMIT_NPROC=1); no cgroup leaf: cgroups "
+                           "turned off by configuration"), result.output
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from service.domain import Exercise, Submission
 from service.grading import messages as m
@@ -31,6 +32,7 @@ class _Graded:
     diagnoses: list[Diagnosis]
     limits_hit: list[str] = field(default_factory=list)
     run_ok: bool = True  # every sandbox run of this pass ended "ok"
+    staff: list[dict[str, Any]] = field(default_factory=list)  # GradeResult.staff
 
 
 class Engine:
@@ -112,6 +114,7 @@ class Engine:
                 gpu_ok = graded_gpu.run_ok and all(c.passed for c in graded_gpu.cases)
                 all_cases += graded_gpu.cases
                 diagnoses += graded_gpu.diagnoses
+                graded.staff += graded_gpu.staff
                 limits_hit += [h for h in graded_gpu.limits_hit if h not in limits_hit]
             else:
                 diagnoses.append(m.diagnosis(exercise, "gpu_skipped", {
@@ -133,7 +136,7 @@ class Engine:
             # Whole milliseconds where the hidden run's duration (which the learner controls) is included.
             timings={k: round(v, 3) if k == "reference_ms" else float(round(v)) for k, v in timings.items()},
             exercise_id=exercise.id, exercise_version=exercise.content_hash, exercise_variant=exercise.variant,
-            kind=exercise.kind,
+            kind=exercise.kind, staff=graded.staff,
         )
 
     def _gpu_pass(self, exercise: Exercise, code: str,
@@ -167,6 +170,8 @@ class Engine:
             stopped = sealed.run_status_message(exercise, run.status) if run.sealed else run_failure(exercise, run)
             stopped.case = None
             out.diagnoses.append(stopped)
+            if run.sealed:
+                out.staff.append({"run": f"hidden{suffix}", "status": run.status, "detail": run.sealed_detail})
         hidden_seen = 0
         # The operation search (diagnose_ops) costs milliseconds per case: one visible case is enough,
         # since diagnoses are merged per code anyway (hidden cases never search: they are sealed).
@@ -215,17 +220,25 @@ class Engine:
         expected = prepared.outputs[case_in.name].value
         error = None
         status: str
+        staff: dict[str, Any] = {"case": name, "name": case_in.name + suffix}
         if facts is None or (facts.value is None and facts.error is None):
             status = run.status if run.status != "ok" else "not_run"
             passed = False
         elif facts.value is None:
             status, passed, error = "runtime_error", False, facts.error
+            err = facts.error or {}
+            staff["error"] = f"{err.get('type', '')}: {err.get('message', '')}"[:1000]
         else:
             assert expected is not None
             # Only passed/not leaves a hidden case, so the operation search (diagnose_ops) would be wasted.
-            passed = compare_case(exercise, case_in.args, expected, facts.value, facts, visible=False,
-                                  operations=False).passed
+            verdict = compare_case(exercise, case_in.args, expected, facts.value, facts, visible=False,
+                                   operations=False)
+            passed = verdict.passed
             status = "ok" if passed else "wrong_answer"
+            if not passed:  # staff see the comparator's full account (values, positions): only they do
+                full = compare_case(exercise, case_in.args, expected, facts.value, facts, operations=False)
+                staff["checks"] = [c.message for c in full.checks if not c.passed][:10]
+        out.staff.append({**staff, "status": status, "passed": passed})
         if not passed and status not in ("not_run",) and not (facts is None and run.status != "ok"):
             out.diagnoses.append(sealed.hidden_diagnosis(exercise, status, name))
         return sealed.hidden_case(name, passed, status, "cuda" if suffix else "cpu", error)

@@ -84,5 +84,6 @@ def merge(shown: RawRun | None, secret: RawRun | None, visible: set[str], hidden
         out.status, out.error, out.detail = shown.status, shown.error, shown.detail
     elif secret is not None and secret.status != "ok":
         out.status, out.sealed = ("unavailable", False) if secret.status == "unavailable" else (secret.status, True)
+        out.sealed_detail = secret.detail[:500] if out.sealed else ""
         out.detail = secret.detail if secret.status == "unavailable" else ""
     return out

@@ -117,6 +117,8 @@ class SubmissionRow(Model):
     passed: Mapped[bool | None] = mapped_column()
     diagnosis: Mapped[str | None] = mapped_column(sa.String(64), index=True)  # primary code, for stats
     result: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)  # GradeResult.to_dict()
+    # GradeResult.staff: hidden cases' detail. Its own column, so no rendering of `result` can carry it.
+    staff_detail: Mapped[list[dict[str, Any]] | None] = mapped_column(sa.JSON)
     source: Mapped[str] = mapped_column(sa.String(8), default="api")
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(255))
     request_hash: Mapped[str | None] = mapped_column(sa.String(64))  # detects a reused key with a new body

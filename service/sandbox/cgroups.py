@@ -15,6 +15,9 @@ ROOT = "/sys/fs/cgroup"
 CPU_PERIOD_US = 100_000  # cpu quota = one period per period: at most one CPU for the whole sandbox
 DEFAULT_MEMORY_MB = 1024  # a leaf's limit until the pool sets the job's own
 SLACK_BYTES = 64 << 20  # the harness's own pages (copied from the zygote on write) on top of the job's limit
+# A GPU job's leaf also holds CUDA's host-side context and the pages of the CUDA libraries it loads
+# (a guess, not measured on a GPU yet: see docs/sandbox.md, GPU).
+CUDA_HOST_MB = 4096
 
 
 def _own_path(controller: str) -> str:
@@ -35,15 +38,15 @@ class Groups:
     parents: dict[str, str]  # controller ("memory", "pids", "cpu"; or "unified") -> absolute parent dir
 
     @staticmethod
-    def detect(name: str) -> Groups:
+    def detect(name: str, root: str = ROOT) -> Groups:
         """Create `name` under our own groups; raises OSError saying what is missing."""
-        if os.path.exists(f"{ROOT}/cgroup.controllers"):  # v2 at /sys/fs/cgroup
-            with open(f"{ROOT}/cgroup.controllers") as f:
+        if os.path.exists(f"{root}/cgroup.controllers"):  # v2 at /sys/fs/cgroup
+            with open(f"{root}/cgroup.controllers") as f:
                 have = f.read().split()
             missing = [c for c in ("memory", "pids", "cpu") if c not in have]
             if missing:
                 raise OSError(f"cgroup v2 without the {', '.join(missing)} controller(s)")
-            parent = ROOT + _own_path("") .rstrip("/") + "/" + name
+            parent = root + _own_path("").rstrip("/") + "/" + name
             os.makedirs(parent, exist_ok=True)
             with open(parent + "/cgroup.subtree_control", "w") as f:
                 f.write("+memory +pids +cpu")
@@ -51,7 +54,7 @@ class Groups:
             return Groups(2, {"unified": parent})
         parents = {}
         for ctl in ("memory", "pids", "cpu"):
-            base = f"{ROOT}/{ctl}"
+            base = f"{root}/{ctl}"
             if not os.path.isdir(base) or not os.path.exists(f"{base}/cgroup.procs"):
                 raise OSError(f"no cgroup v1 {ctl} hierarchy at {base}")
             parent = base + _own_path(ctl).rstrip("/") + "/" + name

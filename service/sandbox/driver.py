@@ -191,6 +191,7 @@ class _Run:
     def __init__(self, child: Child, job: Job, limits: SandboxLimits) -> None:
         self.child, self.job, self.limits = child, job, limits
         self.reader = wire.FrameReader(limits.header_max_bytes, limits.payload_max_bytes)
+        self.logical = [limits.payload_max_bytes]  # the run's values once rebuilt from their memory spans
         self.stdout, self.stderr = bytearray(), bytearray()
         self.out = {child.out_r: self.stdout, child.err_r: self.stderr}
         self.out_total = 0
@@ -219,7 +220,7 @@ class _Run:
             name = header.get("name")
             if not isinstance(name, str) or name not in self.names or name in self.cases:
                 raise wire.WireError("violation", "a result for a case that is not in this job, or twice")
-            self.cases[name] = _case(header, payload, self.limits)
+            self.cases[name] = _case(header, payload, self.limits, self.logical)
         elif t == "job" and self.job_msg is None and not self.cases \
                 and header.get("status") in ("syntax_error", "runtime_error", "missing_function"):
             self.job_msg = header
@@ -233,14 +234,14 @@ class _Run:
             raise wire.WireError("violation", f"unexpected message {str(t)[:20]!r} on the result channel")
 
 
-def _case(h: dict[str, Any], payload: bytes, limits: SandboxLimits) -> CaseOut:
+def _case(h: dict[str, Any], payload: bytes, limits: SandboxLimits, logical: list[int]) -> CaseOut:
     err = h.get("error")
     if err is not None and not isinstance(err, dict):
         raise wire.WireError("violation", "malformed case error")
     value = None
     if err is None:
         pos = [0]
-        value = wire.decode_value(h.get("value"), memoryview(payload), pos, limits)
+        value = wire.decode_value(h.get("value"), memoryview(payload), pos, limits, budget=logical)
         if pos[0] != len(payload):
             raise wire.WireError("violation", "extra bytes after a case result")
     warns = h.get("warnings") or []
@@ -266,7 +267,8 @@ def _limit_memory(child: Child, job: Job) -> None:
         finally:
             child.status.setblocking(False)
     if child.memory_file:
-        cgroups.set_memory(child.memory_file, job.memory_mb)
+        cuda = cgroups.CUDA_HOST_MB if job.device == "cuda" else 0  # CUDA's own host memory on top
+        cgroups.set_memory(child.memory_file, job.memory_mb + cuda)
 
 
 def drive(child: Child, job: Job, limits: SandboxLimits = DEFAULT_LIMITS,

@@ -6,8 +6,11 @@ property(...)` or `np.ascontiguousarray = ...` in learner code cannot reach thes
 subclasses are read through `as_subclass(Tensor)` with `__torch_function__` disabled, and unknown objects
 are named by their type's C-level name, never by calling their `repr`, `__reduce__` or `__class__`.
 That makes *values* faithful for honest code; it is not a security boundary (the learner shares this
-process). Structural facts are therefore not decided here: the child reports only where an output's data
-starts in the shared inputs mapping and its strides, and the trusted side checks them (facts.py).
+process). Structural facts are therefore not decided here: for every tensor or array the child sends its
+raw memory (the whole span its strides cover, in memory order), the strides, the first element's offset
+in that span and where the span sits in the shared inputs mapping. The trusted side rebuilds the values
+from those bytes and strides and derives every layout fact itself (wire.py, facts.py): a lie about the
+strides turns into wrong values.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import torch
 
 from service.sandbox.limits import DEFAULT_LIMITS
 from service.sandbox.protocol import DTYPES
+from service.sandbox.wire import span_bounds as _span_bounds
 
 _Tensor, _ndarray, _generic = torch.Tensor, np.ndarray, np.generic
 _as_subclass = torch.Tensor.as_subclass
@@ -33,17 +37,30 @@ _detach, _cpu, _contiguous, _view = _TB.detach, _TB.cpu, _TB.contiguous, _TB.vie
 _resolve_conj, _resolve_neg, _to_numpy = _TB.resolve_conj, _TB.resolve_neg, _TB.numpy
 _size, _stride = _TB.size, _TB.stride
 _numel, _element_size, _dim, _data_ptr = _TB.numel, _TB.element_size, _TB.dim, _TB.data_ptr
+_as_strided, _storage_offset, _is_contiguous = _TB.as_strided, _TB.storage_offset, _TB.is_contiguous
 _dtype, _device, _layout, _is_meta = (_TB.__dict__[n].__get__ for n in ("dtype", "device", "layout", "is_meta"))
 _ascontiguous, _tobytes = np.ascontiguousarray, np.ndarray.tobytes
 _array_interface = np.ndarray.__dict__["__array_interface__"].__get__
+_np_as_strided, _getitem = np.lib.stride_tricks.as_strided, np.ndarray.__getitem__
 
 
 class TooBig(Exception):
     """The run's results would exceed the payload cap (checked before copying anything)."""
 
 
-def _raw_tensor(t: torch.Tensor) -> torch.Tensor:
-    c = _contiguous(_resolve_neg(_resolve_conj(_cpu(_detach(t)))))
+def _span(shape: tuple[int, ...], strides: tuple[int, ...]) -> tuple[int, int]:
+    """(first element's index within the span, span length) in elements, for any sign of stride."""
+    if not all(shape):
+        return 0, 0
+    lo, hi = _span_bounds(shape, strides, 0)
+    return -lo, hi - lo + 1
+
+
+def _raw_span(t: torch.Tensor, n: int) -> torch.Tensor:
+    """The tensor's memory from its first to its last element, as a 1-D tensor (torch strides are >= 0).
+    A contiguous tensor's span is its values: no re-striding needed (the common case, kept fast)."""
+    flat = _detach(t) if _is_contiguous(t) else _as_strided(_detach(t), (n,), (1,), _storage_offset(t))
+    c = _contiguous(_resolve_neg(_resolve_conj(_cpu(flat))))
     return _view(c, torch.int16) if _dtype(c) == torch.bfloat16 else c
 
 
@@ -55,8 +72,8 @@ def set_arena(base: int, size: int) -> None:
 
 
 def _window(ptr: int) -> int | None:
-    """Where data at address `ptr` sits in the shared inputs mapping, or None. Only a claim: the trusted
-    side checks it against its own copy of the inputs (facts.py), so a lie here cannot make a copy a view."""
+    """Where a span starting at address `ptr` sits in the shared inputs mapping, or None. Only a claim: the
+    trusted side checks it against its own copy of the inputs (facts.py), so a lie cannot make a copy a view."""
     base, size = _ARENA
     return ptr - base if size and base <= ptr <= base + size else None
 
@@ -119,24 +136,32 @@ def _encode_tensor(x: Any, payload: list[bytes], budget: list[int]) -> dict[str,
         name = _TORCH_DTYPES.get(_dtype(t))
         if name is None or _layout(t) != torch.strided or _is_meta(t) or _dim(t) > DEFAULT_LIMITS.max_ndim:
             return {"kind": "other", "type_name": f"Tensor[{str(_dtype(t)).removeprefix('torch.')}]"}
-        _take(_numel(t) * _element_size(t), budget)
-        window = _window(_data_ptr(t)) if _device(t).type == "cpu" else None
-        raw = _tobytes(_to_numpy(_raw_tensor(t)))
+        shape, strides = tuple(_size(t)), tuple(_stride(t))
+        first, n = (0, _numel(t)) if _is_contiguous(t) else _span(shape, strides)
+        _take(n * _element_size(t), budget)
+        window = _window(_data_ptr(t)) if _device(t).type == "cpu" and n else None
+        raw = _tobytes(_to_numpy(_raw_span(t, n))) if n else b""
         payload.append(raw)
-        return {"kind": "tensor", "dtype": name, "shape": list(_size(t)), "strides": list(_stride(t)),
+        return {"kind": "tensor", "dtype": name, "shape": list(shape), "strides": list(strides), "first": first,
                 "device": _device(t).type, "window": window, "nbytes": len(raw)}
 
 
 def _encode_ndarray(a: np.ndarray, payload: list[bytes], budget: list[int]) -> dict[str, Any]:
     if a.dtype.name not in DTYPES or a.ndim > DEFAULT_LIMITS.max_ndim or a.dtype.hasobject:
         return {"kind": "other", "type_name": f"ndarray[{a.dtype.name}]"}
-    _take(a.nbytes, budget)
-    aligned = all(s % a.itemsize == 0 for s in a.strides)
-    strides = [s // a.itemsize for s in a.strides]
-    window = _window(_array_interface(a)["data"][0]) if aligned else None
-    if not a.dtype.isnative:
-        a = a.astype(a.dtype.newbyteorder("="))
-    raw = _tobytes(_ascontiguous(a))
+    if not a.dtype.isnative or any(s % a.itemsize for s in a.strides):
+        # Byte-swapped or misaligned memory has no element strides: send a C-order copy (what it is now).
+        a = _ascontiguous(a, dtype=a.dtype.newbyteorder("="))
+    strides = tuple(s // a.itemsize for s in a.strides)
+    first, n = _span(a.shape, strides)
+    _take(n * a.itemsize, budget)
+    raw, window = b"", None
+    if n:
+        # Flip the axes with negative strides: the view then starts at the span's lowest address.
+        low = _getitem(a, (*(slice(None, None, -1) if s < 0 else slice(None) for s in strides), ...))
+        start = _array_interface(low)["data"][0]
+        raw = _tobytes(_np_as_strided(low, (n,), (a.itemsize,)))
+        window = _window(start)
     payload.append(raw)
-    return {"kind": "ndarray", "dtype": a.dtype.name, "shape": list(a.shape), "strides": strides,
-            "device": "cpu", "window": window, "nbytes": len(raw)}
+    return {"kind": "ndarray", "dtype": a.dtype.name, "shape": list(a.shape), "strides": list(strides),
+            "first": first, "device": "cpu", "window": window, "nbytes": len(raw)}

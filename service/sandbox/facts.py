@@ -1,17 +1,15 @@
 """Structural facts about a run's outputs, computed on the trusted side from its own copy of the inputs.
 
-The child reports only where an output's data starts in the shared inputs file and its strides. Whether
-the output is a view of an input, contiguous or channels_last, and whether each input is unchanged, are
-decided here: a view must be a strided window, inside one input of the same case, whose bytes in the
-trusted side's own copy (or in the shared file as the dead child left it) equal the returned values;
-"unchanged" compares that copy with the shared file after the child is dead. A false claim fails.
+The child sends each output's raw memory span and strides; the values were rebuilt from them on the
+trusted side (wire.strided), so the strides are as good as the values. Contiguity and channels_last are
+derived here from those strides. A view of an input must be a span inside one input of the same case
+whose bytes equal the trusted side's own copy (or the shared file as the dead child left it) at the
+offset the child named; "unchanged" compares that copy with the shared file after the child is dead.
 """
 
 from __future__ import annotations
 
 import math
-
-import numpy as np
 
 from service.sandbox.protocol import CaseOut, Value
 from service.sandbox.wire import Region, np_dtype
@@ -46,29 +44,14 @@ def channels_last(shape: tuple[int, ...], strides: tuple[int, ...]) -> bool:
 
 
 def _window(value: Value, region: Region, own: bytes) -> bool:
-    """Is `value` exactly the strided window of `region` (in `own`) that the child pointed at?"""
-    assert value.window is not None and value.shape is not None and value.strides is not None
-    if value.dtype != region.dtype or value.array is None or len(own) < region.offset + region.size:
-        return False
-    item = np_dtype(region.dtype).itemsize
+    """Is the memory the child sent for `value` exactly the bytes of `region` (in `own`) it pointed at?
+    The values were already rebuilt from that memory with the child's strides (wire.strided), so equal
+    bytes make `value` that strided window of the input."""
+    assert value.window is not None and value.span is not None
+    span, item = value.span, np_dtype(region.dtype).itemsize
     rel = value.window - region.offset
-    if rel < 0 or rel > region.size or rel % item:
-        return False
-    n = region.size // item
-    start = rel // item
-    if math.prod(value.shape) == 0:
-        return True
-    lo = start + sum(min(0, (d - 1) * s) for d, s in zip(value.shape, value.strides, strict=True))
-    hi = start + sum(max(0, (d - 1) * s) for d, s in zip(value.shape, value.strides, strict=True))
-    if lo < 0 or hi >= n:
-        return False
-    flat = np.frombuffer(own, dtype=np_dtype(region.dtype), count=n, offset=region.offset)
-    # Bounds were checked above with exact integers, so every index as_strided touches is inside `flat`.
-    win = np.lib.stride_tricks.as_strided(flat[start:], shape=value.shape,
-                                          strides=tuple(s * item for s in value.strides))
-    if region.dtype == "bfloat16":  # decode widened the returned bf16 pattern to float32: do the same
-        win = (win.astype(np.uint16).astype(np.uint32) << 16).view(np.float32)
-    return bool(win.shape == value.array.shape and np.ascontiguousarray(win).tobytes() == value.array.tobytes())
+    return (value.dtype == region.dtype and 0 <= rel and rel % item == 0 and rel + len(span) <= region.size
+            and own[value.window:value.window + len(span)] == span)
 
 
 def _leaf_facts(value: Value, regions: list[Region], own: bytes, final: bytes) -> None:
@@ -86,6 +69,7 @@ def _leaf_facts(value: Value, regions: list[Region], own: bytes, final: bytes) -
             if r.offset <= value.window <= r.offset + r.size and (_window(value, r, own) or _window(value, r, final)):
                 value.shares_input = (r.arg,)
                 break
+    value.span = None  # checked: the trusted side keeps only the values
 
 
 def apply(cases: dict[str, CaseOut], regions: list[Region], own: bytes, final: bytes) -> None:

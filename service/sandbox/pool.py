@@ -28,7 +28,14 @@ class SandboxPool:
     forked ahead of demand."""
 
     def __init__(self, size: int | None = None, required_layers: tuple[str, ...] | None = None,
-                 limits: SandboxLimits = DEFAULT_LIMITS, spares: int | None = None) -> None:
+                 limits: SandboxLimits = DEFAULT_LIMITS, spares: int | None = None, cgroups: str = "auto",
+                 cgroup_root: str = "/sys/fs/cgroup") -> None:
+        # cgroups: "auto" (a leaf per sandbox where the host has cgroups, else single-process sandboxes),
+        # "require" (no usable cgroups: the "bounds" layer fails, nothing is graded), "off" (always
+        # single-process). cgroup_root: where the hierarchies are mounted (tests point it elsewhere).
+        if cgroups not in ("auto", "require", "off"):
+            raise ValueError(f"cgroups must be auto, require or off, not {cgroups!r}")
+        self.cgroups, self.cgroup_root = cgroups, cgroup_root
         cores = os.cpu_count() or 1
         # More slots than cores: a slot whose learner sleeps costs no CPU, and each sandbox's cgroup leaf
         # caps it at one CPU and its own memory limit, so a few hostile runs cannot take every slot.
@@ -59,7 +66,8 @@ class SandboxPool:
     def _start_zygote(self) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            self._proc = start_runner("service.sandbox.zygote", [child.fileno()])
+            self._proc = start_runner("service.sandbox.zygote", [child.fileno()],
+                                      "off" if self.cgroups == "off" else self.cgroup_root)
         finally:
             child.close()
         parent.settimeout(ZYGOTE_START_TIMEOUT_S)
@@ -127,7 +135,7 @@ class SandboxPool:
                 self._layers = selfcheck.zygote_failed(str(exc))
                 self._refusal = selfcheck.refusal(self._layers, self.required_layers)
                 return
-        layers = selfcheck.probe(self._run_unchecked)
+        layers = selfcheck.bounds_mode(selfcheck.probe(self._run_unchecked), self.bounds, self.cgroups)
         with self._lock:
             self._layers = layers
             self._refusal = selfcheck.refusal(layers, self.required_layers)
@@ -137,7 +145,7 @@ class SandboxPool:
     def selfcheck(self) -> list[selfcheck.LayerStatus]:
         self.start()
         if self._layers is None and not self._refusal:  # restarted since the last probe
-            layers = selfcheck.probe(self._run_unchecked)
+            layers = selfcheck.bounds_mode(selfcheck.probe(self._run_unchecked), self.bounds, self.cgroups)
             with self._lock:
                 self._layers = layers
                 self._refusal = selfcheck.refusal(layers, self.required_layers)
@@ -268,11 +276,11 @@ class SandboxPool:
             return pids
 
 
-def probe_layers(pool: SandboxPool | None = None) -> list[selfcheck.LayerStatus]:
+def probe_layers(pool: SandboxPool | None = None, cgroups: str = "auto") -> list[selfcheck.LayerStatus]:
     """Per-layer report for `kiwame doctor` and `/healthz` (uses `pool` if given, else a temporary one)."""
     if pool is not None:
         return pool.selfcheck()
-    tmp = SandboxPool(size=1)
+    tmp = SandboxPool(size=1, cgroups=cgroups)
     try:
         return tmp.selfcheck()
     finally:

@@ -69,10 +69,14 @@ class Value:
     dtype: str | None = None  # the original dtype name (e.g. "bfloat16" even though array is float32)
     shape: tuple[int, ...] | None = None
     device: str | None = None
-    strides: tuple[int, ...] | None = None  # in elements, as the child reported them
-    # Byte offset of the first element in the shared inputs file, as the child reported it (None: the data
-    # is not there). The three facts below are computed on the trusted side from it (facts.py).
+    # In elements. The values were rebuilt on the trusted side from the child's raw memory with these
+    # strides (wire.strided), so a false stride is a wrong value.
+    strides: tuple[int, ...] | None = None
+    # Byte offset of the tensor's memory span in the shared inputs file, as the child claimed it (None: not
+    # there). The three facts below are computed on the trusted side (facts.py).
     window: int | None = None
+    # The raw memory span the child sent for a claimed window, kept only until facts.py has checked the claim.
+    span: bytes | None = None
     shares_input: tuple[str, ...] = ()  # input args this output is a verified strided window of
     contiguous: bool | None = None
     channels_last: bool | None = None
@@ -101,5 +105,7 @@ class RawRun:
     limits_hit: list[str] = field(default_factory=list)
     detail: str = ""  # human-readable explanation for non-ok statuses (e.g. "killed by SIGSYS")
     timings: dict[str, float] = field(default_factory=dict)  # ms: queue, run, total
-    # Set by the engine when the failure came from a hidden-case run: only `status` may be shown.
+    # Set by the engine when the failure came from a hidden-case run: only `status` may be shown...
     sealed: bool = False
+    # ...to a learner; staff may see the hidden run's detail (GradeResult.staff).
+    sealed_detail: str = ""

@@ -137,6 +137,24 @@ def probe(run: Callable[[Job], RawRun]) -> list[LayerStatus]:
     return out
 
 
+def bounds_mode(layers: list[LayerStatus], bounds: str, mode: str) -> list[LayerStatus]:
+    """Name the missing cgroups in the "bounds" layer: single-process sandboxes are enough with mode
+    "auto" (the detail says why there is no leaf); with "require" the layer fails, so nothing is graded."""
+    if bounds.startswith("cgroup"):
+        return layers
+    why = bounds.removeprefix("no-cgroup").strip() or "the zygote reported no cgroup leaves"
+    out = []
+    for ly in layers:
+        if ly.name == "bounds" and mode == "require":
+            ly = LayerStatus("bounds", False, ly.required,
+                             f"cgroups are required (KIWAME_SANDBOX_CGROUPS=require) but unusable: {why}"[:500],
+                             HOW["bounds"])
+        elif ly.name == "bounds" and ly.ok:
+            ly = LayerStatus("bounds", True, ly.required, f"{ly.detail}; no cgroup leaf: {why}"[:500], "")
+        out.append(ly)
+    return out
+
+
 def zygote_failed(detail: str) -> list[LayerStatus]:
     return [LayerStatus(name, False, True, detail[:500], how) for name, how in HOW.items()]
 

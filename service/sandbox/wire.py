@@ -159,47 +159,24 @@ def decode_job(header: dict[str, Any], inputs: Any) -> Job:
 # ---- values (child -> trusted side) ------------------------------------------------------------------
 
 def decode_value(node: Any, payload: memoryview, pos: list[int], limits: SandboxLimits = DEFAULT_LIMITS,
-                 depth: int = 0) -> Value:
+                 depth: int = 0, budget: list[int] | None = None) -> Value:
     """Rebuild a `Value` from the header tree, slicing tensor bytes from `payload` in order.
 
-    Everything is checked: kinds, dtype allowlist, shape bounds, prod(shape) * itemsize == nbytes.
-    `pos` is a one-element cursor into the payload shared across the recursion.
+    Everything is checked: kinds, dtype allowlist, shape bounds, strides against the bytes sent.
+    `pos` is a one-element cursor into the payload shared across the recursion; `budget` the logical bytes
+    (after expanding strides) the run may still produce, shared across a run's cases.
     """
+    budget = [limits.payload_max_bytes] if budget is None else budget
     if not isinstance(node, dict) or depth > limits.max_depth:
         raise WireError("violation", "malformed value tree")
     kind = node.get("kind")
     if kind in ("tensor", "ndarray"):
-        dtype = node.get("dtype")
-        shape = node.get("shape")
-        if not isinstance(dtype, str) or not isinstance(shape, list) or len(shape) > limits.max_ndim \
-                or any(type(d) is not int or d < 0 for d in shape):
-            raise WireError("violation", "malformed tensor description")
-        npd = np_dtype(dtype)
-        nbytes = node.get("nbytes")
-        if type(nbytes) is not int or math.prod(shape) * npd.itemsize != nbytes:
-            raise WireError("violation", "tensor byte count does not match its shape")
-        if pos[0] + nbytes > len(payload):
-            raise WireError("violation", "tensor bytes missing from the result")
-        arr = np.frombuffer(payload[pos[0]:pos[0] + nbytes], dtype=npd).reshape(shape).copy()
-        pos[0] += nbytes
-        if dtype == "bfloat16":  # widen the raw bf16 pattern: it is the top half of a float32
-            arr = (arr.astype(np.uint16).astype(np.uint32) << 16).view(np.float32)
-        strides = node.get("strides")
-        if not isinstance(strides, list) or len(strides) != len(shape) \
-                or any(type(s) is not int or abs(s) > 1 << 40 for s in strides):
-            raise WireError("violation", "malformed tensor strides")
-        window = node.get("window")
-        if window is not None and (type(window) is not int or window < 0):
-            raise WireError("violation", "malformed tensor window")
-        # Only where the data is (an offset into the shared inputs) and its strides are taken from the
-        # child: shares_input / contiguous / channels_last are computed on the trusted side (facts.py).
-        return Value(kind=kind, array=arr, dtype=dtype, shape=tuple(shape), device=_str(node.get("device")),
-                     strides=tuple(strides), window=window)
+        return _decode_array(node, payload, pos, limits, budget)
     if kind in ("tuple", "list"):
         items = node.get("items")
         if not isinstance(items, list) or len(items) > limits.max_items:
             raise WireError("violation", "malformed sequence")
-        return Value(kind=kind, items=[decode_value(i, payload, pos, limits, depth + 1) for i in items])
+        return Value(kind=kind, items=[decode_value(i, payload, pos, limits, depth + 1, budget) for i in items])
     if kind in ("int", "float", "bool", "complex", "str", "none"):
         scalar = node.get("scalar")
         if kind == "complex":
@@ -214,6 +191,85 @@ def decode_value(node: Any, payload: memoryview, pos: list[int], limits: Sandbox
     if kind == "other":
         return Value(kind="other", type_name=str(node.get("type_name", ""))[:200])
     raise WireError("violation", f"unknown value kind {str(kind)[:40]!r}")
+
+
+def _decode_array(node: dict[str, Any], payload: memoryview, pos: list[int], limits: SandboxLimits,
+                  budget: list[int]) -> Value:
+    """A tensor or array from its raw memory span, its strides and its first element's index in the span.
+
+    The values are rebuilt here with as_strided, so the strides (and every layout fact derived from them in
+    facts.py) are as trustworthy as the values: a child claiming other strides than its tensor has sends
+    bytes that, read with the claimed strides, are not the right answer.
+    """
+    kind, dtype, shape, strides, first = (node.get(k) for k in ("kind", "dtype", "shape", "strides", "first"))
+    if not isinstance(dtype, str) or not isinstance(shape, list) or len(shape) > limits.max_ndim \
+            or any(type(d) is not int or d < 0 for d in shape):
+        raise WireError("violation", "malformed tensor description")
+    if not isinstance(strides, list) or len(strides) != len(shape) \
+            or any(type(s) is not int or abs(s) > 1 << 40 for s in strides):
+        raise WireError("violation", "malformed tensor strides")
+    npd = np_dtype(dtype)
+    nbytes = node.get("nbytes")
+    if type(nbytes) is not int or type(first) is not int or nbytes < 0 or nbytes % npd.itemsize:
+        raise WireError("violation", "malformed tensor memory")
+    if pos[0] + nbytes > len(payload):
+        raise WireError("violation", "tensor bytes missing from the result")
+    span = payload[pos[0]:pos[0] + nbytes]
+    pos[0] += nbytes
+    arr = strided(span, npd, tuple(shape), tuple(strides), first, budget)
+    if dtype == "bfloat16":  # widen the raw bf16 pattern: it is the top half of a float32
+        arr = (arr.astype(np.uint16).astype(np.uint32) << 16).view(np.float32)
+    window = node.get("window")
+    if window is not None and (type(window) is not int or window < 0):
+        raise WireError("violation", "malformed tensor window")
+    # Where the span sits in the shared inputs is the child's claim; facts.py checks it against the trusted
+    # copy of the inputs, comparing the span's bytes (kept until then).
+    return Value(kind="tensor" if kind == "tensor" else "ndarray", array=arr, dtype=dtype, shape=tuple(shape),
+                 device=_str(node.get("device")), strides=tuple(strides), window=window,
+                 span=bytes(span) if window is not None else None)
+
+
+def strided(span: memoryview | bytes, npd: np.dtype, shape: tuple[int, ...], strides: tuple[int, ...],
+            first: int, budget: list[int]) -> np.ndarray:
+    """The logical values (a new C-order array) of the memory `span` read with element `strides` from element
+    `first`. The strides must cover the span exactly, first element to last: checked with exact integers
+    before as_strided touches anything, so every index it reads lies inside `span`. Negative and
+    overlapping (zero) strides are fine: the array is only read. `budget` is charged before allocating."""
+    n, count = len(span) // npd.itemsize, math.prod(shape)
+    lo, hi = span_bounds(shape, strides, first)
+    if (n or first) if count == 0 else (lo != 0 or hi != n - 1):
+        raise WireError("violation", "tensor strides do not cover exactly the memory sent")
+    budget[0] -= count * npd.itemsize
+    if budget[0] < 0:  # stride-0 (expanded) tensors are small on the wire but not once rebuilt
+        raise WireError("limit", "result data is over the size cap")
+    if count == 0:
+        return np.zeros(shape, npd)
+    if n == count and first == 0 and list(strides) == c_strides(shape):  # the common case: C order
+        return np.frombuffer(span, npd).reshape(shape).copy()
+    # Like as_strided, straight from the C constructor (numpy checks the extent against the buffer again).
+    view = np.ndarray(shape, npd, buffer=span, offset=first * npd.itemsize,
+                      strides=tuple(s * npd.itemsize for s in strides))
+    return np.array(view, order="C", copy=True)
+
+
+def span_bounds(shape: tuple[int, ...], strides: tuple[int, ...], first: int) -> tuple[int, int]:
+    """Lowest and highest element index a non-empty strided tensor touches, counted from index `first`."""
+    lo = hi = first
+    for d, s in zip(shape, strides, strict=True):
+        if s < 0:
+            lo += (d - 1) * s
+        else:
+            hi += (d - 1) * s
+    return lo, hi
+
+
+def c_strides(shape: tuple[int, ...]) -> list[int]:
+    """Element strides of a C-order (row-major) array of `shape`."""
+    out, step = [0] * len(shape), 1
+    for i in range(len(shape) - 1, -1, -1):
+        out[i] = step
+        step *= shape[i]
+    return out
 
 
 def _str(x: Any) -> str | None:

@@ -184,13 +184,16 @@ def claim_uid_block() -> tuple[int, int]:
     raise OSError("every sandbox uid block is taken (too many zygotes on this host)")
 
 
-def serve(ctl: socket.socket) -> None:
+def serve(ctl: socket.socket, cgroup_root: str = cgroups.ROOT) -> None:
+    """`cgroup_root` "off": no cgroup leaves, every child in single-process mode (the pool's choice)."""
     filt = seccomp.Filter()  # assembled once: children only load it
     uid_base, _lock = claim_uid_block()
     mountpoint = tempfile.mkdtemp(prefix="kiwame-root-")
     # Unique on a shared host: several pools (and other services' sandboxes) may run side by side.
     try:
-        groups: cgroups.Groups | None = cgroups.Groups.detect(f"kiwame-{os.getppid()}-{os.getpid()}")
+        if cgroup_root == "off":
+            raise OSError("cgroups turned off by configuration")
+        groups: cgroups.Groups | None = cgroups.Groups.detect(f"kiwame-{os.getppid()}-{os.getpid()}", cgroup_root)
         cg_word = f"cgroup-v{groups.version}" if groups else ""
         if groups is not None:
             groups.sweep()
@@ -268,7 +271,7 @@ def main() -> None:
         raise SystemExit(f"zygote: {threads} threads after warm-up (set OMP_NUM_THREADS=1)")
     use_huge_pages()
     os.nice(5)  # forking spares is background work; running jobs come first
-    serve(socket.socket(fileno=int(sys.argv[1])))
+    serve(socket.socket(fileno=int(sys.argv[1])), *sys.argv[2:3])
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from flask import has_app_context
 
 from service.persistence import db
 from service.sandbox.pool import SandboxPool, probe_layers
@@ -78,7 +79,9 @@ def sandbox_check(*, fresh: bool = False, pool: SandboxPool | None = None) -> di
         if cached and not fresh and time.monotonic() - cached[0] < _SELFCHECK_TTL_S:
             return cached[1]
         try:
-            layers = [dataclasses.asdict(layer) for layer in probe_layers(pool)]  # LayerStatus
+            mode = pool.cgroups if pool is not None else \
+                runtime().settings.sandbox_cgroups if has_app_context() else "auto"
+            layers = [dataclasses.asdict(layer) for layer in probe_layers(pool, mode)]  # LayerStatus
             ok = all(layer.get("ok") for layer in layers if layer.get("required"))
             report: dict[str, Any] = {"ok": ok, "layers": layers}
         except Exception as exc:

@@ -77,6 +77,7 @@ class SubmissionInfo:
     code: str | None
     answer: Any
     result: dict[str, Any] | None
+    staff_detail: list[dict[str, Any]] | None = None  # hidden cases, as the trusted side saw them
 
 
 def class_overview(exercise_ids: Sequence[str], *, name: str | None = None,
@@ -144,7 +145,7 @@ def exercise_stats(exercise_id: str, top: int = 5, scan: int = 5000) -> Exercise
 
 def _info(row: SubmissionRow, user_name: str) -> SubmissionInfo:
     return SubmissionInfo(row.id, row.user_id, user_name, row.exercise_id, row.status, row.score, row.passed,
-                          row.diagnosis, row.created_at, row.code, row.answer, row.result)
+                          row.diagnosis, row.created_at, row.code, row.answer, row.result, row.staff_detail)
 
 
 def _with_user_name() -> sa.Select[SubmissionRow, str]:

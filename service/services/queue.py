@@ -238,7 +238,8 @@ def store_result(row: SubmissionRow, result: GradeResult, duration_ms: float,
     values: dict[str, Any] = {
         "result": result.to_dict(), "status": "error" if result.status == "error" else "graded",
         "score": float(result.score), "passed": bool(result.passed), "graded_at": now, "duration_ms": duration_ms,
-        "diagnosis": result.diagnoses[0].code if result.diagnoses else None}
+        "diagnosis": result.diagnoses[0].code if result.diagnoses else None,
+        "staff_detail": result.staff or None}  # hidden cases' detail: staff pages only, never in `result`
     # One UPDATE stores the result and, with a claim, ends the lease only if it is still ours.
     where = leases.held(claim) if claim is not None else SubmissionRow.id == row.id
     done = db.session.execute(sa.update(SubmissionRow).where(where).values(

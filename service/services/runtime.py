@@ -56,7 +56,7 @@ class Runtime:
                     # Both runs of every grading worker's grading at once (+ a reference run): a slow or
                     # hostile learner's runs never hold the slot an honest learner needs (fairness.py).
                     size = self.settings.sandbox_size or 2 * self.settings.grading_workers + 2
-                    self._engine = Engine(SandboxPool(size=size))
+                    self._engine = Engine(SandboxPool(size=size, cgroups=self.settings.sandbox_cgroups))
         return self._engine
 
     @engine.setter

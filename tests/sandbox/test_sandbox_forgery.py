@@ -56,13 +56,18 @@ def test_forged_frames_on_the_result_fd_are_a_violation(run):
     assert r.status == "sandbox_violation"
 
 
-def test_forged_huge_shape_is_rejected_before_allocation(run):
+@pytest.mark.parametrize("strides,status,detail", [
+    ([10 ** 12, 10 ** 6, 1], "sandbox_violation", "strides do not cover"),  # 8 bytes for a 10^18-element span
+    ([0, 0, 0], "output_limit", "larger than"),  # an honest-looking expansion of one element: over the cap
+])
+def test_forged_huge_shape_is_rejected_before_allocation(run, strides, status, detail):
     from service.sandbox import wire
 
     bad = wire.frame({"t": "case", "name": "case0", "error": None, "value": {
-        "kind": "tensor", "dtype": "float64", "shape": [10 ** 6, 10 ** 6, 10 ** 6], "nbytes": 8}}, [b"\0" * 8])
+        "kind": "tensor", "dtype": "float64", "shape": [10 ** 6, 10 ** 6, 10 ** 6], "strides": strides,
+        "first": 0, "nbytes": 8}}, [b"\0" * 8])
     r = run(f"import os\ndef solve(x):\n    os.write(4, {bad!r})\n    os._exit(0)\n")
-    assert r.status == "sandbox_violation" and "shape" in r.detail
+    assert r.status == status and detail in r.detail, r
 
 
 @pytest.mark.parametrize("body,status", [

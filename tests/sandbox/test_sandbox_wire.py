@@ -70,6 +70,7 @@ def test_payload_budget_is_checked_before_buffering():
     {"kind": "tensor", "dtype": "float32", "shape": [-1], "nbytes": 4},
     {"kind": "tensor", "dtype": "float32", "shape": [1] * 9, "nbytes": 4},
     {"kind": "tensor", "dtype": "float32", "shape": [2], "nbytes": 8},  # bytes missing
+    {"kind": "tensor", "dtype": "float32", "shape": [2], "strides": [1], "first": 0, "nbytes": 8},  # ditto
     {"kind": "ndarray", "dtype": "float32", "shape": [1.5], "nbytes": 4},
     {"kind": "pickle"},
     {"kind": "list", "items": [{"kind": "none"}] * 2000},
@@ -82,9 +83,61 @@ def test_bad_value_trees_are_violations(node):
 
 def test_bfloat16_is_widened_from_its_bit_pattern():
     bits = np.array([0x3F80, 0xC000], dtype=np.uint16)  # 1.0 and -2.0 in bfloat16
-    v = decode({"kind": "tensor", "dtype": "bfloat16", "shape": [2], "strides": [1], "nbytes": 4}, bits.tobytes())
+    v = decode({"kind": "tensor", "dtype": "bfloat16", "shape": [2], "strides": [1], "first": 0, "nbytes": 4},
+               bits.tobytes())
     assert v.array.dtype == np.float32 and v.array.tolist() == [1.0, -2.0]
 
 
 def test_clean_text_strips_control_characters():
     assert clean_text(b"a\x1b[31mb\x07\r\n\tc\xc2\x9b\xff") == "a[31mb\n\tc\ufffd"
+
+
+def tensor(shape: list[int], strides: list[int], first: int, nbytes: int) -> dict:
+    return {"kind": "tensor", "dtype": "int32", "shape": shape, "strides": strides, "first": first, "nbytes": nbytes}
+
+
+MEM = np.arange(12, dtype=np.int32).tobytes()
+
+
+@pytest.mark.parametrize("shape,strides,first,want", [
+    ([3, 4], [4, 1], 0, np.arange(12).reshape(3, 4)),  # contiguous: the memory is the values
+    ([4, 3], [1, 4], 0, np.arange(12).reshape(3, 4).T),  # a transposed layout: same bytes, other values
+    ([2, 2, 3], [1, 6, 2], 0, np.arange(12).reshape(2, 3, 2).transpose(2, 0, 1)),  # channels-last-like
+    ([3, 4], [-4, 1], 8, np.arange(12).reshape(3, 4)[::-1]),  # numpy's negative strides
+    ([12], [-1], 11, np.arange(12)[::-1]),
+])
+def test_values_are_rebuilt_from_the_memory_and_the_strides(shape, strides, first, want):
+    v = decode(tensor(shape, strides, first, 48), MEM)
+    np.testing.assert_array_equal(v.array, want)
+    assert v.array.flags.c_contiguous and v.array.flags.writeable and v.strides == tuple(strides)
+
+
+def test_overlapping_strides_are_read_only_expansions():
+    v = decode(tensor([1000, 3], [0, 1], 0, 12), MEM[:12])
+    assert v.array.shape == (1000, 3) and (v.array == [0, 1, 2]).all()
+
+
+@pytest.mark.parametrize("shape,strides,first,nbytes,kind", [
+    ([3, 4], [4, 1], 0, 44, "violation"),  # strides reach past the memory sent
+    ([3, 4], [4, 1], 1, 48, "violation"),  # the offset pushes the last element out
+    ([3, 4], [-4, 1], 0, 48, "violation"),  # a negative stride reaching before the memory
+    ([3, 4], [4, 1], -1, 48, "violation"),
+    ([2, 2], [4, 1], 0, 48, "violation"),  # memory the strides never touch: not "the span"
+    ([3, 4], [4, 1], 0, 46, "violation"),  # not a whole number of elements
+    ([0, 4], [4, 1], 0, 4, "violation"),  # an empty tensor with memory
+    ([1 << 22, 1 << 22], [0, 0], 0, 4, "limit"),  # stride 0 expanding to 64 TiB: over the cap before rebuilding
+])
+def test_strides_must_cover_exactly_the_memory_sent(shape, strides, first, nbytes, kind):
+    with pytest.raises(wire.WireError) as exc:
+        decode(tensor(shape, strides, first, nbytes), MEM)
+    assert exc.value.kind == kind
+
+
+def test_the_logical_budget_is_shared_across_a_run():
+    budget = [200]
+    node = tensor([10, 3], [0, 1], 0, 12)  # 12 bytes on the wire, 120 once rebuilt
+    wire.decode_value(node, memoryview(MEM[:12]), [0], budget=budget)
+    assert budget == [80]
+    with pytest.raises(wire.WireError) as exc:
+        wire.decode_value(node, memoryview(MEM[:12]), [0], budget=budget)
+    assert exc.value.kind == "limit"

@@ -87,7 +87,10 @@ class ExerciseDetailSchema(ExerciseSummarySchema):
     max_lines = fields.Integer(allow_none=True, metadata={"description": "rules.max_lines, null when not set"})
     single_expression = fields.Boolean(metadata={"description": "rules.single_expression"})
     helpers = fields.String(metadata={"description": "exercise-provided code, run with every submission"})
-    frameworks = fields.List(fields.String(), metadata={"description": "frameworks a submission may answer in"})
+    frameworks = fields.List(fields.String(), metadata={
+        "description": "frameworks a submission may answer in (its `framework`; the first is the default)"})
+    framework_starters = fields.Dict(keys=fields.String(), values=fields.String(), metadata={
+        "description": "code exercises: the English starter per offered framework"})
     limits = fields.Dict(keys=fields.String(), values=fields.Float())
     devices = fields.List(fields.String())
     choices = fields.List(fields.Nested(TextSchema), metadata={"description": "choice quizzes only"})
@@ -106,6 +109,10 @@ class SubmitBodySchema(Schema):
                                           "example": "def solve(x):\n    return x.permute(1, 0)\n"})
     answer = fields.Raw(allow_none=True, metadata={
         "description": "for quiz exercises: a shape (list of ints) or the chosen index / indices"})
+    framework = Str(allow_none=True, validate=validate.OneOf(get_args(Framework)), metadata={
+        "description": "the framework to be graded in, one of the exercise's `frameworks` (the inputs are torch "
+                       "tensors or numpy arrays); default: the exercise's first. One it does not offer is "
+                       "`422 framework_not_offered`", "example": "numpy"})
     reveal = fields.Boolean(load_default=False, metadata={
         "description": "\"show me\" (code) or \"give up\" (quiz, `answer` may then be null): the full feedback, "
                        "the answer's call or a quiz's answer and explanation, at once"})

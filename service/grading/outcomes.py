@@ -123,10 +123,30 @@ def run_failure(exercise: Exercise, run: RawRun) -> Diagnosis:
     return m.diagnosis(exercise, code, msg, details)
 
 
+NAMES = {"torch": "PyTorch", "numpy": "NumPy"}
+# What the other framework's type looks like in an error message: torch functions fed numpy arrays say
+# "numpy.ndarray"; numpy code that calls tensor methods on a tensor names "Tensor".
+OTHER_TYPE = {"numpy": ("numpy.ndarray",), "torch": ("'Tensor' object", "torch.Tensor")}
+
+
+def framework_hint(exercise: Exercise, emsg: str) -> dict[str, str] | None:
+    """For an exercise offered in several frameworks: an error that shows code written for the other one."""
+    if len(exercise.offered) < 2 or not any(n in emsg for n in OTHER_TYPE.get(exercise.framework, ())):
+        return None
+    mine = NAMES.get(exercise.framework, exercise.framework)
+    other = ", ".join(NAMES.get(f, f) for f in exercise.offered if f != exercise.framework)
+    kind = "numpy arrays" if exercise.framework == "numpy" else "torch tensors"
+    return {"en": f"This answer is graded in {mine} (you picked it), so the inputs are {kind}: answer with {mine}, "
+                  f"or pick {other} in the framework switch above the editor (API: `framework`).",
+            "ja": f"この解答は {mine} で採点されます(選択した言語です)。入力は {kind} です。{mine} で書くか、"
+                  f"エディタ上のフレームワーク切り替えで {other} を選んでください(API では `framework`)。"}
+
+
 def case_error(exercise: Exercise, error: dict[str, Any] | None, visible: bool) -> tuple[m.Msg, dict[str, Any]]:
     """The message for an exception raised by the entry function on one case (hidden: type only)."""
     etype, emsg, line = _error_text(error)
     extra = next((h for needles, h in ERROR_HINTS if any(n in emsg for n in needles)), None) if visible else None
+    extra = (framework_hint(exercise, emsg) if visible else None) or extra
     if visible:
         at = f" on line {line}" if line else ""
         at_ja = f"({line} 行目)" if line else ""

@@ -112,6 +112,8 @@ class SubmissionRow(Model):
     answer: Mapped[Any | None] = mapped_column(sa.JSON)
     # "show me" (code) / "give up" (quiz): this submission gets the whole hint ladder and the answer at once
     reveal: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # the framework (torch | numpy) it is graded in: the learner's pick among the exercise's (issue 15)
+    framework: Mapped[str | None] = mapped_column(sa.String(16))
     status: Mapped[str] = mapped_column(sa.String(16), default="queued", index=True)
     score: Mapped[float | None] = mapped_column(sa.Float)
     passed: Mapped[bool | None] = mapped_column()

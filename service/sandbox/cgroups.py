@@ -9,12 +9,14 @@ writable hierarchy `Groups.detect` says why, and the self-check reports the "bou
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 ROOT = "/sys/fs/cgroup"
 CPU_PERIOD_US = 100_000  # cpu quota = one period per period: at most one CPU for the whole sandbox
 DEFAULT_MEMORY_MB = 1024  # a leaf's limit until the pool sets the job's own
 SLACK_BYTES = 64 << 20  # the harness's own pages (copied from the zygote on write) on top of the job's limit
+REUSE_MAX_BYTES = 4 << 20  # a reaped child's leaf is reused only if at most this much is still charged to it
 # A GPU job's leaf also holds CUDA's host-side context and the pages of the CUDA libraries it loads
 # (a guess, not measured on a GPU yet: see docs/sandbox.md, GPU).
 CUDA_HOST_MB = 4096
@@ -100,6 +102,43 @@ class Groups:
             _write(self.parents["cpu"] + f"/{leaf}/cpu.cfs_quota_us", str(CPU_PERIOD_US))
         return dirs
 
+    def park(self, leaf: str, spot: str) -> bool:
+        """Keep the leaf of a reaped child for the next one, renamed to `spot`, if it is empty and clean.
+
+        Why: creating and removing a memory, pids and cpu group per child (3 mkdir + 3 rmdir, plus the
+        kernel's deferred teardown of each memcg) was a tenth of a sandbox's CPU. Reuse is safe only when
+        nothing of the last child is left: no process (pids.current 0), no OOM kill on record (the caller checks, it reports it), and at most
+        REUSE_MAX_BYTES still charged (kernel objects being freed; the 64 MiB slack covers it). The limits
+        go back to the defaults, and the rename makes every path the pool was given for the old child
+        (memory limit, CPU weight) stop existing, so a late write can never reach the next child. False
+        (the caller removes the leaf) when any check fails or renaming is not supported (cgroup v2)."""
+        try:
+            if _read_int(self._file("pids", leaf, "pids.current")) != 0 \
+                    or _read_int(self._file("memory", leaf, "memory.current" if self.version == 2
+                                            else "memory.usage_in_bytes")) > REUSE_MAX_BYTES:
+                return False
+            set_memory(self.memory_file(leaf), DEFAULT_MEMORY_MB)
+            set_weight(self.weight_file(leaf), lowest=False)
+            return self.rename(leaf, spot)
+        except (OSError, ValueError):
+            return False
+
+    def rename(self, old: str, new: str) -> bool:
+        """Rename a leaf in every hierarchy (cgroup v1 only); False, with nothing renamed, if that fails."""
+        done: list[str] = []
+        for p in self.parents.values():
+            try:
+                os.rename(f"{p}/{old}", f"{p}/{new}")
+                done.append(p)
+            except OSError:
+                for q in done:
+                    _try_rename(f"{q}/{new}", f"{q}/{old}")
+                return False
+        return True
+
+    def _file(self, controller: str, leaf: str, name: str) -> str:
+        return f"{self.parents['unified' if self.version == 2 else controller]}/{leaf}/{name}"
+
     def memory_file(self, leaf: str) -> str:
         if self.version == 2:
             return f"{self.parents['unified']}/{leaf}/memory.max"
@@ -141,6 +180,56 @@ class Groups:
             _rmdir(p)
 
 
+class Leaves:
+    """The zygote's leaves: one per live child, never shared; a reaped child's leaf is parked (emptied,
+    checked, reset and renamed, see `Groups.park`) and handed to a later child instead of a new one."""
+
+    MAX_IDLE = 64  # parked leaves (at most as many as children were ever alive at once)
+
+    def __init__(self, groups: Groups, nproc: int) -> None:
+        self.groups, self.nproc = groups, nproc
+        self.counter = 0
+        self.idle: list[str] = []  # parked, each already renamed for the child that will take it
+        self.stale: list[str] = []  # whose rmdir failed (a process still exiting): retried on every release
+
+    def _name(self) -> str:
+        self.counter += 1
+        return f"c{self.counter}"
+
+    def take(self) -> str:
+        """A leaf for a new child: a parked one, else a fresh one with the fixed limits."""
+        if self.idle:
+            return self.idle.pop()
+        leaf = self._name()
+        try:
+            self.groups.create(leaf, self.nproc)
+        except OSError:
+            self.stale.append(leaf)
+            raise
+        return leaf
+
+    def release(self, leaf: str, dirty: bool) -> None:
+        """The child of `leaf` is gone with everything it started (reaped PID 1 of its namespace). The
+        leaf is renamed at once, to the name its next child will have: paths given out for this child
+        stop existing. `dirty` (an OOM kill, a failed start): remove it instead."""
+        spot = self._name()
+        if not dirty and len(self.idle) < self.MAX_IDLE and self.groups.park(leaf, spot):
+            self.idle.append(spot)
+        else:
+            self.stale += [leaf, spot]
+        self.stale = [lf for lf in self.stale if not self.groups.remove(lf)]
+
+    def close(self, live: list[str]) -> None:
+        """Remove every leaf and the parent groups (the last children may take a moment to be gone)."""
+        stale = self.stale + self.idle + live
+        end = time.monotonic() + 2.0
+        while stale and time.monotonic() < end:
+            stale = [lf for lf in stale if not self.groups.remove(lf)]
+            if stale:
+                time.sleep(0.02)
+        self.groups.remove_parents()
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -149,6 +238,18 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _read_int(path: str) -> int:
+    with open(path) as f:
+        return int(f.read().split()[0])
+
+
+def _try_rename(old: str, new: str) -> None:
+    try:
+        os.rename(old, new)
+    except OSError:
+        pass
 
 
 def _rmdir(path: str) -> None:

@@ -4,7 +4,9 @@ Order matters and every step fails closed (an exception here kills the child bef
 private mounts -> tmpfs root with read-only binds of only what Python needs -> fresh /proc, minimal
 /dev, size-limited /tmp -> pivot_root and detach the host -> hostname -> fds -> rlimits -> drop to the
 per-child uid -> no_new_privs -> empty environment. Per-job limits (CPU, address space) come later in
-`apply_job_limits`, then seccomp, then the learner's code.
+`apply_job_limits`, then seccomp, then the learner's code. A zygote builds the read-only part of the
+root once, in a template mount namespace (`build_root(template=True)`); its children copy that and add
+only their own /tmp and /proc (`finish_root`).
 """
 
 from __future__ import annotations
@@ -72,8 +74,18 @@ def _bind(src: str, target: str) -> None:
     libc.mount(None, target, None, _RO)
 
 
-def build_root(plan: MountPlan, limits: SandboxLimits) -> None:
-    """Replace the whole filesystem view of this (new) mount namespace."""
+def templatable(plan: MountPlan) -> bool:
+    """Can children share one template root (`build_root(template=True)`)? Not when something must be bound
+    under /tmp (a venv in a CI clone under /tmp): each child's own /tmp would hide it."""
+    return not any(p == "/tmp" or p.startswith("/tmp/") for p in plan.ro_dirs + plan.ro_files)
+
+
+def build_root(plan: MountPlan, limits: SandboxLimits, template: bool = False) -> None:
+    """Replace the whole filesystem view of this (new) mount namespace.
+
+    template=True builds everything but the two per-sandbox mounts, /tmp and /proc, which stay empty
+    directories: the zygote keeps that namespace, and each child copies it and adds them (`finish_root`),
+    instead of building the same root again (a dozen mounts) in every child."""
     # Nothing we mount may propagate back to the host, and nothing the host mounts later reaches us.
     libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
     root = plan.mountpoint
@@ -82,8 +94,10 @@ def build_root(plan: MountPlan, limits: SandboxLimits) -> None:
     # Mounted BEFORE the read-only binds: a venv or checkout that lives under the host's /tmp (as a CI
     # clone may) is then bound on top of it, instead of being hidden by it. Its parent directories are
     # root-owned 0755 inside the tmpfs and mountpoints cannot be removed, so the learner cannot tamper.
-    libc.mount("tmpfs", _mkdirs(root, "/tmp"), "tmpfs", libc.MS_NOSUID | libc.MS_NODEV,
-               f"size={limits.tmpfs_bytes},nr_inodes={limits.tmpfs_inodes},mode=1777")
+    if template:
+        _mkdirs(root, "/tmp")
+    else:
+        _mount_tmp(_mkdirs(root, "/tmp"), limits)
     for d in sorted(plan.ro_dirs):  # parents before anything below them
         _bind(d, _mkdirs(root, d))
     for f in plan.ro_files:
@@ -106,19 +120,37 @@ def build_root(plan: MountPlan, limits: SandboxLimits) -> None:
                    | (0 if rw else libc.MS_RDONLY))
     os.symlink("/proc/self/fd", dev + "/fd")
     libc.mount(None, dev, None, libc.MS_REMOUNT | libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NOEXEC)
-    # A fresh /proc for our PID namespace (we are its PID 1): shows only our own processes.
-    # hidepid=invisible additionally hides processes of other uids (there are none, but it is free).
-    proc_flags = libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
-    try:
-        libc.mount("proc", _mkdirs(root, "/proc"), "proc", proc_flags, "hidepid=invisible")
-    except OSError:  # kernels before 5.8 only know the numeric form
-        libc.mount("proc", root + "/proc", "proc", proc_flags, "hidepid=2")
+    _mkdirs(root, "/proc")
+    if not template:
+        _mount_proc(root + "/proc")
     libc.mount(None, root, None, libc.MS_REMOUNT | libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NODEV)
     # pivot_root(".", ".") stacks the old root under the new one; detaching it makes the host unreachable.
     os.chdir(root)
     libc.pivot_root(".", ".")
     libc.umount2(".", libc.MNT_DETACH)
     os.chdir("/tmp")
+
+
+def finish_root(limits: SandboxLimits) -> None:
+    """In a child's private copy of the template namespace: its own /tmp and a /proc for its PID namespace."""
+    _mount_tmp("/tmp", limits)
+    _mount_proc("/proc")
+    os.chdir("/tmp")
+
+
+def _mount_tmp(target: str, limits: SandboxLimits) -> None:
+    libc.mount("tmpfs", target, "tmpfs", libc.MS_NOSUID | libc.MS_NODEV,
+               f"size={limits.tmpfs_bytes},nr_inodes={limits.tmpfs_inodes},mode=1777")
+
+
+def _mount_proc(target: str) -> None:
+    """A fresh /proc for our PID namespace (we are its PID 1): shows only our own processes.
+    hidepid=invisible additionally hides processes of other uids (there are none, but it is free)."""
+    proc_flags = libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
+    try:
+        libc.mount("proc", target, "proc", proc_flags, "hidepid=invisible")
+    except OSError:  # kernels before 5.8 only know the numeric form
+        libc.mount("proc", target, "proc", proc_flags, "hidepid=2")
 
 
 def setup_fds(job_r: int, res_w: int, out_w: int, err_w: int, inputs: int) -> None:

@@ -22,6 +22,8 @@ NS_FLAGS = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_N
 # mount tree cost a few ms of kernel time, and done in the child they run in parallel on every core
 # instead of serialising in the single-threaded zygote. CLONE_NEWPID must be given at clone time.
 CHILD_NS = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET
+# A zygote's children join a network namespace the zygote lends them (service/sandbox/netns.py) instead.
+CHILD_NS_LENT_NET = CHILD_NS & ~CLONE_NEWNET
 
 # Mount flags (linux/mount.h).
 MS_RDONLY = 0x1
@@ -35,6 +37,7 @@ MS_PRIVATE = 1 << 18
 MNT_DETACH = 0x2
 
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_PDEATHSIG = 1
 
 # x86_64 syscall numbers for the calls we make by number.
 _SYS = {"x86_64": {"clone": 56, "pivot_root": 155, "seccomp": 317},
@@ -68,6 +71,10 @@ def pivot_root(new_root: str, put_old: str) -> None:
 
 def unshare(flags: int) -> None:
     _check(_libc.unshare(flags), "unshare")
+
+
+def setns(fd: int, nstype: int) -> None:
+    _check(_libc.setns(fd, nstype), "setns")
 
 
 def sethostname(name: str) -> None:

@@ -138,6 +138,9 @@ def snapshot(exercise: Exercise) -> dict[str, Any]:
         "single_expression": exercise.rules.single_expression,
         "helpers": exercise.helpers,
         "frameworks": list(exercise.offered),
+        # each offered framework's English starter (a per-framework ``starter``, else the shared one)
+        "framework_starters": {fw: exercise.for_framework(fw).starter for fw in exercise.offered}
+        if exercise.kind == "code" else {},
         "limits": {"time_s": exercise.limits.time_s, "memory_mb": exercise.limits.memory_mb},
         "devices": list(exercise.devices),
         "choices": [c.to_dict() for c in exercise.choices],

@@ -19,12 +19,20 @@ class Resume:
     code: str | None  # the draft, else the last submitted code, else None (the page shows the starter)
     result: dict[str, Any] | None  # the last graded verdict
     submission_id: int | None
+    framework: str | None = None  # the framework the last verdict was graded in
 
 
-def save_draft(user_id: int, exercise_id: str, code: object) -> None:
-    """Insert or replace the learner's draft (one row per learner and exercise)."""
+def draft_key(exercise_id: str, framework: str | None) -> str:
+    """Where a draft lives: the exercise id for its first framework, ``id@numpy`` for another one.
+    Exercise ids never contain "@"; drafts saved before the learner could pick keep their key."""
+    return f"{exercise_id}@{framework}" if framework else exercise_id
+
+
+def save_draft(user_id: int, exercise_id: str, code: object, framework: str | None = None) -> None:
+    """Insert or replace the learner's draft (one row per learner, exercise and non-first framework)."""
     if not isinstance(code, str) or len(code) > MAX_DRAFT:
         raise Invalid(f"a draft is text of at most {MAX_DRAFT} characters", code="bad_draft")
+    exercise_id = draft_key(exercise_id, framework)
     row = db.session.scalar(sa.select(Draft).where(Draft.user_id == user_id, Draft.exercise_id == exercise_id))
     if row is None:
         try:
@@ -40,17 +48,22 @@ def save_draft(user_id: int, exercise_id: str, code: object) -> None:
     db.session.commit()
 
 
-def resume(user_id: int, exercise_id: str) -> Resume:
-    """What the exercise page opens with: the newest of draft and last submission's code, and the last verdict."""
-    draft = db.session.scalar(sa.select(Draft).where(Draft.user_id == user_id, Draft.exercise_id == exercise_id))
-    last = db.session.scalar(
-        sa.select(SubmissionRow)
-        .where(SubmissionRow.user_id == user_id, SubmissionRow.exercise_id == exercise_id,
-               SubmissionRow.status.in_(("graded", "error")))
-        .order_by(SubmissionRow.id.desc()).limit(1))
+def resume(user_id: int, exercise_id: str, framework: str | None = None, *, first: bool = True) -> Resume:
+    """What the exercise page opens with: the newest of draft and last submission's code, and the last verdict.
+    With ``framework``, only that framework's draft and submissions (``first``: the exercise's first one,
+    whose draft key is the plain id and which also owns submissions stored before the pick was recorded)."""
+    key = draft_key(exercise_id, None if first else framework)
+    draft = db.session.scalar(sa.select(Draft).where(Draft.user_id == user_id, Draft.exercise_id == key))
+    query = sa.select(SubmissionRow).where(SubmissionRow.user_id == user_id, SubmissionRow.exercise_id == exercise_id,
+                                           SubmissionRow.status.in_(("graded", "error")))
+    if framework is not None:
+        mine = SubmissionRow.framework == framework
+        query = query.where(sa.or_(mine, SubmissionRow.framework.is_(None)) if first else mine)
+    last = db.session.scalar(query.order_by(SubmissionRow.id.desc()).limit(1))
     code = None
     if last is not None:
         code = last.code
     if draft is not None and (last is None or draft.updated_at >= last.created_at):
         code = draft.code
-    return Resume(code, last.result if last is not None else None, last.id if last is not None else None)
+    return Resume(code, last.result if last is not None else None, last.id if last is not None else None,
+                  last.framework if last is not None else None)

@@ -56,11 +56,14 @@ def expected_outputs(exercise: Exercise) -> dict[str, dict[str, Any]]:
     """Visible cases' inputs and expected outputs from the engine's reference run, cached by content hash."""
     cache = runtime().expected
     key = f"{exercise.content_hash}:{exercise.variant}"  # each learner variant has its own expected outputs
+    if exercise.framework != exercise.offered[0]:
+        key += f":{exercise.framework}"  # the learner's pick: inputs and outputs built in that framework
     if key in cache:
         return cache[key]
     rt = runtime()
     if rt.settings.broker_url and not rt.engine_started:
         # Queue mode's web tier runs no sandbox: a worker computes them (cached only once they exist).
+        # It computes the first framework's: for another pick, only the dtypes shown may differ.
         from service.services.celery_queue import remote_expected
 
         found = remote_expected(rt, exercise.id, exercise.content_hash)
@@ -78,7 +81,8 @@ def _reference_run(exercise: Exercise) -> dict[str, dict[str, Any]]:
     # Grading the reference solution reuses the engine's own reference cache and rendering, so the
     # expected values shown here are exactly those a submission is compared against.
     try:
-        result = runtime().engine.grade(exercise, Submission(exercise.id, code=exercise.solution))
+        result = runtime().engine.grade(exercise, Submission(exercise.id, code=exercise.solution,
+                                                             framework=exercise.framework))
     except Exception:
         log.exception("reference run for %s failed", exercise.id)
         return {}

@@ -78,6 +78,7 @@ class SubmissionInfo:
     answer: Any
     result: dict[str, Any] | None
     staff_detail: list[dict[str, Any]] | None = None  # hidden cases, as the trusted side saw them
+    framework: str | None = None  # the framework it was graded in (torch | numpy)
 
 
 def class_overview(exercise_ids: Sequence[str], *, name: str | None = None,
@@ -145,7 +146,8 @@ def exercise_stats(exercise_id: str, top: int = 5, scan: int = 5000) -> Exercise
 
 def _info(row: SubmissionRow, user_name: str) -> SubmissionInfo:
     return SubmissionInfo(row.id, row.user_id, user_name, row.exercise_id, row.status, row.score, row.passed,
-                          row.diagnosis, row.created_at, row.code, row.answer, row.result, row.staff_detail)
+                          row.diagnosis, row.created_at, row.code, row.answer, row.result, row.staff_detail,
+                          row.framework)
 
 
 def _with_user_name() -> sa.Select[SubmissionRow, str]:

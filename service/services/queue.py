@@ -191,8 +191,8 @@ def grade_claimed(claim: leases.Claim) -> bool:
         return row, version, attempt
 
     loaded, stored_version, attempt = leases.with_retry(f"reading submission {submission_id}", load, budget)
-    exercise_id, code, answer, user_id, reveal = (loaded.exercise_id, loaded.code, loaded.answer, loaded.user_id,
-                                                  bool(loaded.reveal))
+    exercise_id, code, answer, user_id, reveal, framework = (
+        loaded.exercise_id, loaded.code, loaded.answer, loaded.user_id, bool(loaded.reveal), loaded.framework)
     exercise = rt.catalog.get(exercise_id)
     if exercise is not None:
         exercise = personalize.for_learner(exercise, user_id)  # graded on the learner's own variant
@@ -205,7 +205,7 @@ def grade_claimed(claim: leases.Claim) -> bool:
     else:
         try:
             result = rt.engine.grade(exercise, Submission(exercise.id, code=code, answer=answer,
-                                                          attempt=attempt, reveal=reveal))
+                                                          attempt=attempt, reveal=reveal, framework=framework))
         except Exception as exc:  # the engine promises a result; if it breaks that promise, explain
             log.exception("engine failed on submission %s", submission_id)
             failure = f"{type(exc).__name__}: {exc}"

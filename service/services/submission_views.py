@@ -32,6 +32,7 @@ class SubmissionView:
     callback_url: str | None
     result: dict[str, Any] | None = None
     reveal: bool = False  # a "show me" / "give up" request (the full feedback at once)
+    framework: str | None = None  # the framework it was graded in (None: stored before issue 15 recorded it)
     replayed: bool = False  # True when an Idempotency-Key matched an earlier submission
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -90,7 +91,7 @@ def view(row: SubmissionRow, user_name: str | None = None, *, replayed: bool = F
         status=row.status, score=row.score, passed=row.passed, source=row.source, code=row.code,
         answer=row.answer, created_at=row.created_at, started_at=row.started_at, graded_at=row.graded_at,
         exercise_version=version, diagnosis=row.diagnosis, callback_url=row.callback_url, result=row.result,
-        reveal=bool(row.reveal), replayed=replayed,
+        reveal=bool(row.reveal), replayed=replayed, framework=row.framework,
     )
 
 
@@ -121,6 +122,9 @@ class SubmissionSchema(Schema):
     feedback = fields.Dict(metadata={"description": "staged feedback: {attempt, stage (1-3), revealed, primary, "
                                                     "next_stage_at, can_reveal}"})
     reveal = fields.Boolean(metadata={"description": "a \"show me\" / \"give up\" request"})
+    framework = fields.String(allow_none=True, metadata={
+        "description": "the framework it was graded in (torch | numpy): the one picked in the request, else the "
+                       "exercise's first; null for submissions stored before this was recorded"})
     created_at = fields.DateTime(required=True)
     started_at = fields.DateTime(allow_none=True)
     graded_at = fields.DateTime(allow_none=True)

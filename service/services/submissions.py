@@ -38,11 +38,14 @@ class SubmitRequest:
     token_id: int | None = None
     reveal: bool = False  # "show me" / "give up": the full feedback at once (see grading/staging.py)
     user_name: str | None = None  # the caller's name when known (the answer then reads no user row)
+    framework: str | None = None  # the learner's pick among the exercise's frameworks; None: its first
 
 
 def _request_hash(req: SubmitRequest) -> str:
     body = {"exercise_id": req.exercise_id, "code": req.code, "answer": req.answer,
             "callback_url": req.callback_url, "reveal": req.reveal}
+    if req.framework is not None:  # only when sent: keys of requests stored before the pick keep their hash
+        body["framework"] = req.framework
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -68,6 +71,9 @@ def validate(req: SubmitRequest) -> Any:
         # A quiz answer may only be left out when giving up (reveal): then the answer is what is asked for.
         raise Invalid(f"{exercise.id} is a {exercise.kind} quiz: send `answer`, not `code`",
                       code="wrong_submission_kind")
+    if req.framework is not None and req.framework not in exercise.offered:
+        raise Invalid(f"{exercise.id} is offered in {', '.join(exercise.offered)}, not {req.framework!r}",
+                      code="framework_not_offered", details={"offered": list(exercise.offered)})
     if req.callback_url is not None:
         parsed = urlparse(req.callback_url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
@@ -87,6 +93,7 @@ def submit(req: SubmitRequest) -> SubmissionView:
     row = SubmissionRow(user_id=req.user_id, exercise_id=exercise.id,
                         exercise_version_id=version_id, token_id=req.token_id,
                         code=req.code, answer=req.answer, reveal=req.reveal, status="queued", source=req.source,
+                        framework=req.framework or exercise.framework,
                         idempotency_key=req.idempotency_key or None, request_hash=digest,
                         callback_url=req.callback_url, queue=leases.queue_of(exercise), enqueued_at=utcnow())
     db.session.add(row)

@@ -12,7 +12,7 @@ from service.extensions import limiter
 from service.services import drafts as drafts_service
 from service.services import exercises as exercises_service
 from service.services import predictions as predictions_service
-from service.web import i18n
+from service.web import frameworks, i18n
 from service.web.common import exercise_or_404, page, signin_required, user_rate_key
 
 bp = Blueprint("flow", __name__)
@@ -30,7 +30,8 @@ def save_draft(exercise_id: str) -> Any:
     if ex.kind != "code" or not isinstance(body, dict):
         return jsonify({"code": "bad_request", "error": "expected a JSON object with code"}), 400
     try:
-        drafts_service.save_draft(g.user.id, ex.id, body.get("code"))
+        drafts_service.save_draft(g.user.id, ex.id, body.get("code"),
+                                  frameworks.draft_framework(ex, body.get("framework")))
     except KiwameError as err:
         return _error(err)
     return "", 204
@@ -42,6 +43,7 @@ def examples(exercise_id: str) -> Any:
     """Visible cases with their expected outputs (fetched after the page renders: the first call runs the
     reference solution in the sandbox, which must not hold up the page)."""
     ex = exercise_or_404(exercise_id)
+    ex = ex.for_framework(frameworks.pick(ex, request.args.get("framework")))  # the learner's pick
     found = exercises_service.expected_outputs(ex) if ex.kind == "code" else {}
     cases = [{"name": c.name, "expected": (found.get(c.name) or {}).get("expected")} for c in ex.visible_cases]
     return jsonify({"cases": cases})

@@ -14,7 +14,7 @@ from service.services import display
 from service.services import drafts as drafts_service
 from service.services import predictions as predictions_service
 from service.services import submissions as submissions_service
-from service.web import i18n
+from service.web import frameworks, i18n
 from service.web.common import (
     catalog,
     exercise_or_404,
@@ -64,26 +64,33 @@ def _own_submission(submission_id: int) -> submissions_service.SubmissionView:
 @signin_required
 def exercise(exercise_id: str) -> Any:
     ex = catalog_service.for_learner(exercise_or_404(exercise_id), g.user.id)
-    code, result, resumed = None, None, False
+    code, result, resumed, last_fw = None, None, False, None
     reopen = request.args.get("from", type=int)
     if reopen is not None:
         earlier = _own_submission(reopen)
         if earlier.exercise_id == ex.id:
-            code, result = earlier.code, earlier.result
+            code, result, last_fw = earlier.code, earlier.result, earlier.framework
     else:
         # The draft and the last verdict live on the server: a reload or another device picks them up.
         saved = drafts_service.resume(g.user.id, ex.id)
-        code, result, resumed = saved.code, saved.result, saved.result is not None
+        code, result, resumed, last_fw = saved.code, saved.result, saved.result is not None, saved.framework
+    current = frameworks.opening(ex, request.args.get("framework"), last_fw)
+    if len(ex.offered) > 1 and ex.kind == "code" and reopen is None:
+        # this framework's own draft or last code, never another framework's
+        code = drafts_service.resume(g.user.id, ex.id, current, first=current == ex.framework).code
+    switch = frameworks.switch(ex, g.user.id, g.lang, current, code)
+    ex = ex.for_framework(current)
     lang = g.lang
     state, new_learner = page_progress(g.user.id, ex.id)
     predict_first = (ex.kind == "code" and bool(ex.visible_cases) and state == "not_tried" and code is None
-                     and new_learner and not predictions_service.has_predicted(g.user.id, ex.id))
+                     and not any(f["code"] for f in switch) and new_learner and not predictions_service.has_predicted(g.user.id, ex.id))
     if request.args.get("mode") == "predict" and ex.kind == "code" and ex.visible_cases:
         predict_first = True
     data = {
         "lang": lang,
         "exercise": {"id": ex.id, "kind": ex.kind, "framework": ex.framework, "starter": ex.starter_for(lang),
-                     "multi": isinstance(ex.answer, list) and ex.kind == "choice"},
+                     "multi": isinstance(ex.answer, list) and ex.kind == "choice",
+                     "frameworks": switch},
         "cases": display.visible_inputs(ex) if ex.kind == "code" else [],
         "submitUrl": url_for("learn.submit", exercise_id=ex.id),
         "pollUrl": url_for("learn.submission_json", submission_id=0),
@@ -114,7 +121,8 @@ def submit(exercise_id: str) -> Any:
     req = submissions_service.SubmitRequest(
         user_id=g.user.id, user_name=g.user.name, exercise_id=ex.id, source="web",
         code=body.get("code") if ex.kind == "code" else None,
-        answer=body.get("answer") if ex.kind != "code" else None, reveal=body.get("reveal") is True)
+        answer=body.get("answer") if ex.kind != "code" else None, reveal=body.get("reveal") is True,
+        framework=body.get("framework") if isinstance(body.get("framework"), str) else None)
     try:
         created = submissions_service.submit(req)
         done = submissions_service.wait_for(created.id, float(settings(current_app).max_wait_s),
@@ -152,4 +160,4 @@ def history(exercise_id: str) -> Any:
     ex = exercise_or_404(exercise_id)
     rows, _total = submissions_service.list_submissions(user_id=g.user.id, exercise_id=ex.id, status=None,
                                                         page=1, per_page=100)
-    return page("history.html", rows=rows, exercise_id=ex.id, title=ex.title.get(g.lang))
+    return page("history.html", rows=rows, exercise_id=ex.id, title=ex.title.get(g.lang), several=len(ex.offered) > 1)

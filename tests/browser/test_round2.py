@@ -295,7 +295,8 @@ def test_axe_finds_no_violations_on_any_page(browser: Any, live_app: tuple[Any, 
     learner = new_page(browser, base)
     sign_in(learner, "axelearner", PASSWORD)
     for path in ("/", "/progress", "/exercises/permute-3d", "/exercises/permute-3d/history",
-                 "/exercises/permute-shape-quiz", "/exercises/stride-quiz", "/exercises/permute-2d?mode=predict"):
+                 "/exercises/permute-shape-quiz", "/exercises/stride-quiz", "/exercises/permute-2d?mode=predict",
+                 "/exercises/np100-sum-of-products", "/exercises/np100-sum-of-products/history"):
         learner.goto(path)
         learner.wait_for_load_state("networkidle")
         found[path] = axe_violations(learner)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -56,6 +57,22 @@ def run(pool: SandboxPool) -> Iterator[object]:
         return pool.run(job(code, **kw))  # type: ignore[arg-type]
     yield go
     assert_healthy(pool)
+
+
+def scalars_at_once(pool: SandboxPool, code: str, n: int = 2) -> list[object]:
+    """Run `code` in `n` sandboxes at the same time; the scalar each returned ("" if none)."""
+    out: list[object] = []
+
+    def go() -> None:
+        value = pool.run(job(code)).cases["case0"].value
+        out.append(value.scalar if value is not None else "")
+
+    threads = [threading.Thread(target=go) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
 
 
 def leaked(run: RawRun, needle: str = SECRET) -> bool:

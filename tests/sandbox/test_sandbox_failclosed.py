@@ -83,3 +83,28 @@ def test_a_pool_inherited_across_fork_starts_its_own_zygote(pool):
     os.waitpid(pid, 0)
     assert status == "ok" and child_zygote != parent_zygote
     assert pool.pids()[0] == parent_zygote and pool.run(job(GOOD)).status == "ok"
+
+
+def test_spares_die_with_their_zygote(pool):
+    """A spare that outlived its zygote would keep a uid the next zygote (or another pool's) hands out again."""
+    import time
+
+    pids = pool.pids()
+    zygote, spares = pids[0], pids[1:]
+    assert spares, "the pool keeps spares forked"
+    os.kill(zygote, 9)
+    pool._proc.wait()  # type: ignore[union-attr]
+    deadline = time.monotonic() + 5
+    alive = spares
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in spares if _running(p)]
+        time.sleep(0.05)
+    assert not alive, f"spares {alive} outlived their zygote"
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -31,13 +31,18 @@
   var editor = null;
   var host = document.getElementById("editor");
   var draftTimer = null, draftStatus = document.getElementById("draft-status"), savedText = null;
+  // An exercise offered in torch and numpy: the learner's pick, sent with drafts and submissions.
+  var offered = page.exercise.frameworks || [];
+  var framework = page.exercise.framework;
   function saveDraft() {
     if (!page.draftUrl || !editor) return;
     var code = editor.getValue();
     if (code === savedText) return;
+    var body = { code: code };
+    if (offered.length) body.framework = framework;  // one draft per framework
     fetch(page.draftUrl, { method: "PUT", credentials: "same-origin",
                            headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
-                           body: JSON.stringify({ code: code }) })
+                           body: JSON.stringify(body) })
       .then(function (r) {
         if (r.ok) savedText = code;
         if (draftStatus) { draftStatus.textContent = r.ok ? L["ex.draft_saved"] : L["ex.draft_failed"]; draftStatus.dataset.saved = r.ok ? "1" : "0"; }
@@ -64,6 +69,27 @@
     var reset = document.getElementById("reset");
     if (reset) reset.addEventListener("click", function () { editor.setValue(page.exercise.starter); changed(); editor.focus(); });
     window.addEventListener("pagehide", saveDraft);
+    // The torch/numpy switch: keep the draft of the framework left, open the other one's draft or starter.
+    Array.prototype.forEach.call(document.querySelectorAll('input[name="framework"]'), function (radio) {
+      radio.addEventListener("change", function () {
+        if (!radio.checked || radio.value === framework) return;
+        clearTimeout(draftTimer);
+        saveDraft();
+        var code = editor.getValue();
+        offered.forEach(function (f) { if (f.name === framework) f.code = code; });
+        var next = offered.filter(function (f) { return f.name === radio.value; })[0];
+        if (!next) return;
+        framework = next.name;
+        page.exercise.starter = next.starter;
+        var text = next.code !== null && next.code !== undefined ? next.code : next.starter;
+        savedText = text;
+        editor.setValue(text);
+        var tag = document.getElementById("ex-framework");
+        if (tag) tag.textContent = framework;
+        if (draftStatus) { draftStatus.textContent = ""; draftStatus.dataset.saved = "1"; }
+        window.dispatchEvent(new Event("kiwame:framework"));
+      });
+    });
   }
   document.addEventListener("keydown", function (ev) {
     if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey) && !(host && host.contains(ev.target))) { ev.preventDefault(); submit(); }
@@ -132,14 +158,28 @@
     });
     cues();
   }
-  if (page.examplesUrl && page.cases.length) {
-    fetch(page.examplesUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+  function loadExamples() {
+    if (!page.examplesUrl || !page.cases.length) return;
+    var asked = framework;
+    var url = offered.length ? page.examplesUrl + "?framework=" + encodeURIComponent(framework) : page.examplesUrl;
+    fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (r) { return r.ok ? r.json() : { cases: [] }; })
       .then(function (body) {
+        if (asked !== framework) return;  // the learner switched again meanwhile
         (body.cases || []).forEach(function (c) { if (c.expected) expected[c.name] = c.expected; });
         drawExamples();
       }, function () {});
   }
+  loadExamples();
+  // After a framework switch: that framework's inputs (numpy arrays or tensors) and expected outputs.
+  window.addEventListener("kiwame:framework", function () {
+    var next = offered.filter(function (f) { return f.name === framework; })[0];
+    if (!next || !next.cases) return;
+    page.cases = next.cases;
+    expected = {};
+    drawExamples();
+    loadExamples();
+  });
 
   // --- Submit -----------------------------------------------------------------------------------------------
   var button = document.getElementById("submit");
@@ -149,7 +189,7 @@
   var busy = false;
 
   function payload() {
-    if (page.exercise.kind === "code") return { code: editor.getValue() };
+    if (page.exercise.kind === "code") return offered.length ? { code: editor.getValue(), framework: framework } : { code: editor.getValue() };
     if (page.exercise.kind === "shape") return { answer: KPredict.parseShape(document.getElementById("shape-answer").value) || [] };
     var ticked = Array.prototype.slice.call(document.querySelectorAll('input[name="choice"]:checked')).map(function (i) { return Number(i.value); });
     return { answer: page.exercise.multi ? ticked : (ticked.length ? ticked[0] : null) };

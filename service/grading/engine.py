@@ -38,8 +38,9 @@ class _Graded:
 class Engine:
     """``Engine(pool).grade(exercise, submission) -> GradeResult``.
 
-    Scoring: score = fraction of CPU cases passed. Rule violations (forbidden/required names) keep the score
-    but make ``passed`` false. Extra ``<case>@cuda`` cases never change the score, but a failing one makes
+    Scoring: score = fraction of CPU cases passed. Rule violations (forbidden/required names) keep the cases'
+    credit but make ``passed`` false, and a submission that did not pass never scores 1.0 (all n cases right
+    but not passed scores n / (n + 1)). Extra ``<case>@cuda`` cases never add to the score, but a failing one makes
     ``passed`` false (a result that only works on the CPU is not the asked-for answer).
     """
 
@@ -130,6 +131,11 @@ class Engine:
         rules_ok = not any(d.code in RULE_CODES for d in diagnoses)
         # Every run must have ended "ok": a crash, violation or limit after the last case still fails.
         passed = bool(n) and passed_cases == n and rules_ok and gpu_ok and graded.run_ok
+        if n and passed_cases == n and not passed:
+            # Full marks only for a passed submission. Every value right but a rule, a GPU case or the run
+            # itself failed counts as one more failed check (n of n + 1): the score is what reaches a
+            # gradebook (LTI passback, the CSV), and full marks there must mean the exercise accepted it.
+            score = n / (n + 1)
         return GradeResult(
             status="graded", score=round(score, 6), passed=passed,
             cases=all_cases, diagnoses=diagnoses, stdout=stdout, stderr=stderr, limits_hit=limits_hit,

@@ -218,7 +218,7 @@ def _lines(tree: ast.AST, names: Iterable[str]) -> list[int]:
     return sorted({line for used, line in _name_uses(tree) if used in wanted and line})
 
 
-# Rule violations keep the score but fail "passed".
+# Rule violations keep the cases' credit but fail "passed" (the engine then caps the score below 1).
 RULE_CODES: tuple[DiagnosisCode, ...] = ("forbidden_name", "missing_required_name", *AUTHORING_RULE_CODES)
 
 

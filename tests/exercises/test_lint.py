@@ -86,7 +86,7 @@ def test_reference_that_fails_its_own_rules_is_an_error(tree: Callable[..., Path
     report = _report(tree, _with_cases(BASE, "{coded: [2, 3]}", extra="rules: {forbid: [permute]}\n"))
     [error] = report.errors
     assert str(error).startswith("exercises/basics/permute-2d.yaml:11: solution: the reference solution does not "
-                                 "pass its own checks and rules (score 1.0): forbidden_name")
+                                 "pass its own checks and rules (score 0.5): forbidden_name")
 
 
 def test_reference_that_crashes_is_an_error(tree: Callable[..., Path]) -> None:

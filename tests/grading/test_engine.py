@@ -215,11 +215,13 @@ def test_view_error_gets_a_pointer(engine: Engine) -> None:
     assert any("use .reshape(...)" in d.message for d in r.diagnoses if d.code == "runtime_error")
 
 
-def test_rules_keep_the_score_but_fail(engine: Engine) -> None:
+def test_rules_keep_the_cases_credit_but_fail_and_never_score_full_marks(engine: Engine) -> None:
     ruled = exercise(id="t-rules", solution=TRANSPOSE.solution, cases=TRANSPOSE.cases,
                      rules={"forbid": ["transpose"], "require": ["permute"]})
     r = grade(engine, ruled, solve("return x.transpose(0, 1)"))
-    assert r.score == 1.0 and not r.passed
+    n = len(TRANSPOSE.cases)
+    # Every case right, but the exercise did not accept it: a gradebook must not show full marks.
+    assert r.score == round(n / (n + 1), 6) and not r.passed and all(c.passed for c in r.cases)
     assert codes(r.diagnoses) == ["forbidden_name", "missing_required_name"]
 
 

@@ -160,7 +160,8 @@ def test_gpu_cases_are_extra_and_do_not_change_the_score() -> None:
                                                      ("seen@cuda", "cuda"), ("hidden case 1@cuda", "cuda")]
     assert {j.device for j in runner.jobs} == {"cpu", "cuda"}
     moved = Engine(GpuRunner()).grade(gpu, Submission(gpu.id, code="def solve(x):\n    return x.T.cpu()\n"))
-    assert moved.score == 1.0 and not moved.passed  # the CPU cases pass; the GPU ones return a CPU tensor
+    # The CPU cases pass; the GPU ones return a CPU tensor: not passed, so not full marks (2 of 2 + 1).
+    assert moved.score == round(2 / 3, 6) and not moved.passed
     d, hidden = moved.diagnoses  # the hidden GPU case says only that it failed (sealed, issue 8)
     assert d.code == "device_mismatch" and d.case == "seen@cuda"
     assert hidden.code == "wrong_answer" and hidden.case == "hidden case 1@cuda" and hidden.details == {}

@@ -103,34 +103,67 @@ def close_app(app: Flask) -> None:
 # Queue mode: with KIWAME_TEST_BROKER_URL set (a Redis URL), apps send their submissions to a real
 # `kiwame worker` process started for the session (.ci/run runs the submission/API tests this way too).
 QUEUE_BROKER = os.environ.get("KIWAME_TEST_BROKER_URL")
+# Settings the worker applies itself: it stores the result, so it performs the outbox deliveries. An app
+# built with other values of these gets a worker restarted with them (a deployment configures both alike);
+# an app that sets none of them takes the worker as it runs (only the webhook tests set them).
+WORKER_SETTINGS = ("KIWAME_WEBHOOK_",)
+
+
+class QueueWorker:
+    """The session's `kiwame worker` process, restarted when a test needs other worker-side settings."""
+
+    def __init__(self, config: dict[str, Any], extra: dict[str, str]) -> None:
+        self.config, self.extra = config, extra
+        self.overrides: dict[str, str] = {}
+        self.proc: Any = None
+
+    def start(self, overrides: dict[str, str]) -> None:
+        import subprocess
+        import sys
+
+        self.stop()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KIWAME_")}
+        env.update({**{k: str(v) for k, v in self.config.items() if k.startswith("KIWAME_")}, **self.extra,
+                    **overrides})
+        self.proc = subprocess.Popen([sys.executable, "-m", "service.worker", "--concurrency", "2"], env=env)
+        self.overrides = dict(overrides)
+        _until_worker_grades({**self.config, **self.extra, **overrides})
+
+    def configure(self, app_overrides: dict[str, Any]) -> None:
+        """Restart the worker when the app sets worker-side settings it does not run with."""
+        wanted = {k: str(v) for k, v in app_overrides.items() if k.startswith(WORKER_SETTINGS)}
+        if wanted and wanted != self.overrides:
+            self.start(wanted)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(30)
+            self.proc = None
 
 
 @pytest.fixture(scope="session")
-def queue_worker(migrated: str, instance_dir: Path) -> Iterator[dict[str, str]]:
-    """Queue mode's extra config (and its worker process); an empty dict in the embedded default."""
+def queue_worker(migrated: str, instance_dir: Path) -> Iterator[QueueWorker | None]:
+    """Queue mode's worker process (its extra config in ``.extra``); None in the embedded default."""
     if not QUEUE_BROKER:
-        yield {}
+        yield None
         return
-    import subprocess
-    import sys
-
     import redis
 
     redis.Redis.from_url(QUEUE_BROKER).flushdb()  # no task left by an earlier session
     extra = {"KIWAME_BROKER_URL": QUEUE_BROKER, "KIWAME_WAIT_POLL_S": "1", "KIWAME_SWEEP_INTERVAL_S": "2"}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KIWAME_")}
-    env.update({**{k: str(v) for k, v in base_config(migrated, instance_dir).items() if k.startswith("KIWAME_")},
-                **extra})
-    worker = subprocess.Popen([sys.executable, "-m", "service.worker", "--concurrency", "2"], env=env)
-    _until_worker_grades({**base_config(migrated, instance_dir), **extra})
-    yield extra
-    worker.terminate()
-    worker.wait(30)
+    worker = QueueWorker(base_config(migrated, instance_dir), extra)
+    worker.start({})
+    yield worker
+    worker.stop()
 
 
 def _until_worker_grades(config: dict[str, Any]) -> None:
-    """Block until the worker graded a canary submission (it starts slowly on a loaded machine)."""
+    """Block until the worker graded a canary submission (it starts slowly on a loaded machine); the canary's
+    rows are then removed (a restart happens inside a test: nothing else may go)."""
     from service.app import create_app
+    from service.extensions import db
+    from service.persistence import User
     from service.services import submissions, users
     from service.services.runtime import runtime
 
@@ -140,13 +173,19 @@ def _until_worker_grades(config: dict[str, Any]) -> None:
         code = runtime(app).catalog.get("permute-2d").solution  # a code exercise: the sandbox is warm
         sent = submissions.submit(submissions.SubmitRequest(user.id, "permute-2d", code=code))
         done = submissions.wait_for(sent.id, 240, viewer_id=user.id, staff=False)
-    runtime(app).close()
-    assert done.final, "the queue-mode worker did not grade within 240 s"
-    clean_tables(app)
+        runtime(app).close()
+        assert done.final, "the queue-mode worker did not grade within 240 s"
+        db.session.rollback()
+        with db.engine.begin() as conn:
+            for table in reversed(db.metadata.sorted_tables):
+                if "user_id" in table.c:
+                    conn.execute(table.delete().where(table.c.user_id == user.id))
+            conn.execute(sa.delete(User.__table__).where(User.__table__.c.id == user.id))
+        db.engine.dispose()
 
 
 @pytest.fixture
-def make_app(migrated: str, instance_dir: Path, engine: Any, queue_worker: dict[str, str]
+def make_app(migrated: str, instance_dir: Path, engine: Any, queue_worker: QueueWorker | None
              ) -> Iterator[Callable[..., Flask]]:
     """Build apps on the session database; tables are emptied after the test."""
     from service.app import create_app
@@ -155,8 +194,11 @@ def make_app(migrated: str, instance_dir: Path, engine: Any, queue_worker: dict[
     apps: list[Flask] = []
 
     def build(**overrides: Any) -> Flask:
-        app = create_app({**base_config(migrated, instance_dir), **queue_worker, **overrides})
-        if not queue_worker:  # queue mode: the web tier must never start a sandbox (the worker grades)
+        if queue_worker is not None:
+            queue_worker.configure(overrides)
+        extra = queue_worker.extra if queue_worker is not None else {}
+        app = create_app({**base_config(migrated, instance_dir), **extra, **overrides})
+        if queue_worker is None:  # queue mode: the web tier must never start a sandbox (the worker grades)
             runtime(app).engine = engine  # the session's, instead of a sandbox per app
         apps.append(app)
         return app

@@ -76,7 +76,7 @@ class Submissions(MethodView):
             user_id=me.user_id, exercise_id=body["exercise_id"], code=body.get("code"),
             answer=body.get("answer"), source="api", idempotency_key=key,
             callback_url=body.get("callback_url"), token_id=me.token_id, reveal=bool(body.get("reveal")),
-            framework=body.get("framework")))
+            user_name=me.user_name, framework=body.get("framework")))
         wait = min(query["wait"], settings(current_app).max_wait_s)
         if wait and not view.final:
             view = submission_service.wait_for(view.id, wait, viewer_id=me.user_id, staff=me.is_staff,

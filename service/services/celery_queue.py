@@ -21,6 +21,7 @@ from celery import Celery
 from flask import Flask
 
 from service.config import Settings
+from service.domain import Exercise
 from service.services import queue as grading_queue
 from service.services.runtime import Runtime
 
@@ -29,7 +30,7 @@ GRADE_TASK = "kiwame.grade_submission"
 SWEEP_TASK = "kiwame.sweep"
 CHANNEL = "kiwame:graded"
 EXPECTED_TASK = "kiwame.expected"
-EXPECTED = "kiwame:expected:"  # + content hash: visible cases' expected outputs, computed by a worker
+EXPECTED = "kiwame:expected:"  # + expected_key(): visible cases' expected outputs, computed by a worker
 WORKERS = "kiwame:worker:"  # + worker name: its sandbox self-check and queues, expiring unless refreshed
 
 
@@ -63,6 +64,13 @@ def producer(settings: Settings) -> Celery:
     return app
 
 
+class _Waiter(threading.Event):
+    """One ``wait``'s wake-up; ``graded``: woken by the submission's own notification (published after the
+    worker committed the result), not by a reconnect that only asks every waiter to re-read."""
+
+    graded = False
+
+
 class Notifier:
     """Redis pub/sub of graded submission ids: ``publish`` (workers), ``waiter`` events (the web tier)."""
 
@@ -70,7 +78,7 @@ class Notifier:
         self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
         self._poll_s = poll_s
         self._lock = threading.Lock()
-        self._waiters: dict[int, list[threading.Event]] = {}
+        self._waiters: dict[int, list[_Waiter]] = {}
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
 
@@ -83,7 +91,7 @@ class Notifier:
     def wait(self, submission_id: int, timeout: float) -> None:
         """Until the row is final, a notification says so, or ``timeout`` (the database is the truth)."""
         self._listen()
-        event = threading.Event()
+        event = _Waiter()
         with self._lock:
             self._waiters.setdefault(submission_id, []).append(event)
         try:
@@ -92,7 +100,8 @@ class Notifier:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return
-                event.wait(min(remaining, self._poll_s))
+                if event.wait(min(remaining, self._poll_s)) and event.graded:
+                    return  # the worker committed before publishing: no need to read the row again here
                 event.clear()
         finally:
             with self._lock:
@@ -115,6 +124,8 @@ class Notifier:
             else:
                 events = list(self._waiters.get(submission_id, []))
         for event in events:
+            if submission_id is not None:
+                event.graded = True
             event.set()
 
     def _loop(self) -> None:
@@ -151,29 +162,35 @@ def worker_reports(url: str) -> dict[str, dict[str, Any]]:
     return {k.decode()[len(WORKERS):]: json.loads(v) for k, v in zip(keys, values, strict=True) if v}
 
 
-def store_expected(url: str, content_hash: str, data: dict[str, Any]) -> None:
+def expected_key(exercise: Exercise) -> str:
+    """Where one version's expected outputs live: per learner variant and per framework offered."""
+    return f"{EXPECTED}{exercise.content_hash}:{exercise.variant}:{exercise.framework}"
+
+
+def store_expected(url: str, exercise: Exercise, data: dict[str, Any]) -> None:
     """A worker publishes an exercise version's expected outputs (the web tier runs no sandbox)."""
-    redis.Redis.from_url(url, socket_timeout=5).set(EXPECTED + content_hash, json.dumps(data), ex=7 * 86400)
+    redis.Redis.from_url(url, socket_timeout=5).set(expected_key(exercise), json.dumps(data), ex=7 * 86400)
 
 
-def remote_expected(rt: Runtime, exercise_id: str, content_hash: str, timeout: float = 5.0
-                    ) -> dict[str, Any] | None:
-    """The expected outputs a worker computed; asks one (task by name) and waits up to ``timeout``.
-    None when no worker answered in time or the broker is down (the page then shows no expected values)."""
+def remote_expected(rt: Runtime, exercise: Exercise, timeout: float = 5.0) -> dict[str, Any] | None:
+    """The expected outputs a worker computed for this variant and framework; asks one (task by name) and
+    waits up to ``timeout``. None when no worker answered in time or the broker is down (the page then
+    shows no expected values)."""
     assert rt.settings.broker_url
+    key = expected_key(exercise)
     try:
         client = redis.Redis.from_url(rt.settings.broker_url, socket_timeout=2, socket_connect_timeout=2)
-        raw = client.get(EXPECTED + content_hash)
+        raw = client.get(key)
         if raw is None:
             grading = rt.queue
             if isinstance(grading, CeleryQueue):
-                grading.send_expected(exercise_id)
+                grading.send_expected(exercise)
             deadline = time.monotonic() + timeout
             while raw is None and time.monotonic() < deadline:
                 time.sleep(0.1)
-                raw = client.get(EXPECTED + content_hash)
+                raw = client.get(key)
     except Exception as exc:  # redis or kombu: degrade to no expected values, never fail the page
-        log.warning("expected outputs of %s unavailable: %s", exercise_id, exc)
+        log.warning("expected outputs of %s unavailable: %s", exercise.id, exc)
         return None
     if raw is None:
         return None
@@ -201,7 +218,8 @@ class CeleryQueue:
         self._sender: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def enqueue(self, submission_id: int, queue: str = "cpu") -> None:
+    def enqueue(self, submission_id: int, queue: str = "cpu", learner: int | None = None) -> None:
+        # The learner is not needed here: workers claim fairly from the database (leases.claim_next).
         with self._lock:
             if self._sender is None:
                 self._sender = threading.Thread(target=self._send_loop, name="kiwame-send", daemon=True)
@@ -212,8 +230,10 @@ class CeleryQueue:
         """Publish the task on this thread (the sweep and tests); raises when the broker is down."""
         self._celery.send_task(GRADE_TASK, args=(submission_id,), queue=queue, retry=True)
 
-    def send_expected(self, exercise_id: str) -> None:
-        self._celery.send_task(EXPECTED_TASK, args=(exercise_id,), queue="cpu", retry=False)
+    def send_expected(self, exercise: Exercise) -> None:
+        """Ask a worker for this variant's expected outputs in this framework (the seed rebuilds the variant)."""
+        self._celery.send_task(EXPECTED_TASK, args=(exercise.id, exercise.framework, exercise.variant_seed),
+                               queue="cpu", retry=False)
 
     def _send_loop(self) -> None:
         while (item := self._outgoing.get()) is not None:

@@ -62,11 +62,11 @@ def expected_outputs(exercise: Exercise) -> dict[str, dict[str, Any]]:
         return cache[key]
     rt = runtime()
     if rt.settings.broker_url and not rt.engine_started:
-        # Queue mode's web tier runs no sandbox: a worker computes them (cached only once they exist).
-        # It computes the first framework's: for another pick, only the dtypes shown may differ.
+        # Queue mode's web tier runs no sandbox: a worker computes them (cached only once they exist),
+        # for this learner's variant and framework.
         from service.services.celery_queue import remote_expected
 
-        found = remote_expected(rt, exercise.id, exercise.content_hash)
+        found = remote_expected(rt, exercise)
         if found is None:
             return {}
         cache[key] = found

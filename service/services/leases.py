@@ -91,12 +91,14 @@ def claim_next(queues: Iterable[str], lease_s: float) -> Claim | None:
     return None
 
 
-def release(claim: Claim) -> bool:
-    """In the storing transaction: end the lease if it is still ours; False means another grader won."""
-    done = db.session.execute(sa.update(SubmissionRow).where(
-        SubmissionRow.id == claim.submission_id, SubmissionRow.status == "running",
-        SubmissionRow.lease_token == claim.token).values(lease_token=None, lease_expires_at=None))
-    return getattr(done, "rowcount", 0) == 1
+def held(claim: Claim) -> sa.ColumnElement[bool]:
+    """Where the claim's lease is still the row's: the condition of the update that stores the result
+    (matching no row means another grader won, and nothing is written)."""
+    return (SubmissionRow.id == claim.submission_id) & (SubmissionRow.status == "running") & (
+        SubmissionRow.lease_token == claim.token)
+
+
+RELEASED = {"lease_token": None, "lease_expires_at": None}  # the lease ends with the stored result
 
 
 def sweep(queue: GradingQueue, requeue_after_s: float, *, all_running: bool = False,

@@ -43,15 +43,17 @@ def create(row: SubmissionRow) -> list[LtiScoreDelivery]:
     """In the grading transaction: the learner's new best score for every line item the exercise is in."""
     if row.status != "graded":
         return []  # infrastructure errors and unfinished runs are never posted
-    best = db.session.scalar(sa.select(Progress.best_score).where(Progress.user_id == row.user_id,
-                                                                  Progress.exercise_id == row.exercise_id))
-    if best is None:
-        return []
     links = db.session.execute(
         sa.select(ResourceLink.id, LtiLaunch.sub)
         .join(LtiLaunch, LtiLaunch.resource_link_id == ResourceLink.id)
         .where(LtiLaunch.user_id == row.user_id, ResourceLink.exercise_id == row.exercise_id,
                ResourceLink.lineitem_url.is_not(None))).all()
+    if not links:  # the usual case (no LMS line item for this learner and exercise): one query, not two
+        return []
+    best = db.session.scalar(sa.select(Progress.best_score).where(Progress.user_id == row.user_id,
+                                                                  Progress.exercise_id == row.exercise_id))
+    if best is None:
+        return []
     created = []
     for link_id, sub in links:
         previous = db.session.execute(

@@ -16,10 +16,11 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 from flask import Flask
+from sqlalchemy import orm
 
 from service.domain import FINAL_STATUSES, Submission
 from service.exercises import personalize
-from service.persistence import SubmissionRow, db
+from service.persistence import ExerciseVersion, SubmissionRow, db
 from service.persistence.models import utcnow
 from service.results import GradeResult, fallback
 from service.services import catalog as catalog_service
@@ -35,11 +36,18 @@ log = logging.getLogger(__name__)
 class GradingQueue(Protocol):
     """Where submissions go to be graded; ``wait`` returns when graded or after ``timeout`` seconds."""
 
-    def enqueue(self, submission_id: int, queue: str = "cpu") -> None: ...
+    def enqueue(self, submission_id: int, queue: str = "cpu", learner: int | None = None) -> None:
+        """``learner``: the submission's user id when the caller knows it (the fairness key; else read)."""
 
     def wait(self, submission_id: int, timeout: float) -> None: ...
 
     def close(self) -> None: ...
+
+
+class _Grading(threading.Event):
+    """Set when this process's grading of a submission ended; ``stored``: that grading committed its result."""
+
+    stored = False
 
 
 class InProcessQueue:
@@ -52,7 +60,7 @@ class InProcessQueue:
         self._threads: list[threading.Thread] = []
         self._queue: FairQueue[int] = FairQueue()
         self._lock = threading.Lock()
-        self._events: dict[int, threading.Event] = {}
+        self._events: dict[int, _Grading] = {}
 
     def _start(self) -> None:
         # Started on first use: threads do not survive a fork, so none may exist before gunicorn forks.
@@ -73,26 +81,31 @@ class InProcessQueue:
             finally:
                 queue.done(learner)
 
-    def enqueue(self, submission_id: int, queue: str = "cpu") -> None:
+    def enqueue(self, submission_id: int, queue: str = "cpu", learner: int | None = None) -> None:
         """Queue behind the same learner's earlier submissions; learners are served round-robin."""
         # One process grades every queue here (CUDA cases run when this machine has a GPU, as before).
         with self._lock:
-            self._events.setdefault(submission_id, threading.Event())
+            self._events.setdefault(submission_id, _Grading())
         self._start()
-        self._queue.put(_learner(submission_id), submission_id)
+        key = ("user", learner) if learner is not None else _learner(submission_id)
+        self._queue.put(key, submission_id)
 
     def wait(self, submission_id: int, timeout: float) -> None:
-        """Wait on the submission's event; poll the database when another process grades it."""
+        """Wait on the submission's event (set the moment its grading here ends), then read the database
+        once; poll it only when this process is not grading the submission (another process is)."""
         deadline = time.monotonic() + max(0.0, timeout)
         while True:
-            remaining = deadline - time.monotonic()
-            if is_final(submission_id) or remaining <= 0:
-                return
             event = self._events.get(submission_id)
-            if event is not None:
-                event.wait(min(remaining, 1.0))
-            else:
-                time.sleep(min(remaining, 0.2))
+            waited = event is not None and not event.is_set()
+            # No read before the event: it is set only after the grading ended; when that grading stored
+            # the result (committed), no read after it either.
+            if event is not None and waited and event.wait(max(0.0, min(deadline - time.monotonic(), 1.0))) \
+                    and event.stored:
+                return
+            if is_final(submission_id) or deadline - time.monotonic() <= 0:
+                return
+            if not waited:
+                time.sleep(max(0.0, min(deadline - time.monotonic(), 0.2)))
 
     def close(self) -> None:
         with self._lock:
@@ -102,9 +115,10 @@ class InProcessQueue:
             t.join()
 
     def _run(self, submission_id: int) -> None:
+        stored = False
         with self._app.app_context():
             try:
-                grade_one(submission_id)
+                stored = grade_one(submission_id)
             except Exception:  # the last line of defence: never leave a submission queued or running
                 log.exception("grading submission %s crashed", submission_id)
                 db.session.rollback()
@@ -114,6 +128,7 @@ class InProcessQueue:
                 with self._lock:
                     event = self._events.pop(submission_id, None)
                 if event is not None:
+                    event.stored = stored
                     event.set()
 
 
@@ -162,15 +177,22 @@ def grade_claimed(claim: leases.Claim) -> bool:
     budget = rt.settings.db_retry_s
     submission_id = claim.submission_id
 
-    def load() -> tuple[str, str | None, Any, int, bool, int, str | None]:
-        row = db.session.get(SubmissionRow, submission_id)
+    def load() -> tuple[SubmissionRow, str | None, int]:
+        # The version's hash comes joined (not its snapshot): storing re-resolves the version only if it changed.
+        row = db.session.get(SubmissionRow, submission_id, options=(
+            orm.joinedload(SubmissionRow.exercise_version).load_only(ExerciseVersion.content_hash),))
         assert row is not None
-        found = (row.exercise_id, row.code, row.answer, row.user_id, bool(row.reveal), attempt_number(row),
-                 row.framework)
+        version = row.exercise_version.content_hash if row.exercise_version is not None else None
+        attempt = attempt_number(row)
+        # Detached as loaded: storing re-attaches it without reading it again (what it reads of it, the
+        # user, exercise, creation time and callback, never changes; the claim's lease guards the rest).
+        db.session.expunge(row)
         db.session.rollback()  # no transaction stays open while the sandbox runs
-        return found
+        return row, version, attempt
 
-    exercise_id, code, answer, user_id, reveal, attempt, framework = leases.with_retry(f"reading submission {submission_id}", load, budget)
+    loaded, stored_version, attempt = leases.with_retry(f"reading submission {submission_id}", load, budget)
+    exercise_id, code, answer, user_id, reveal, framework = (
+        loaded.exercise_id, loaded.code, loaded.answer, loaded.user_id, bool(loaded.reveal), loaded.framework)
     exercise = rt.catalog.get(exercise_id)
     if exercise is not None:
         exercise = personalize.for_learner(exercise, user_id)  # graded on the learner's own variant
@@ -192,9 +214,8 @@ def grade_claimed(claim: leases.Claim) -> bool:
     duration_ms = (time.perf_counter() - started) * 1000
 
     def store() -> bool:
-        row = db.session.get(SubmissionRow, submission_id)
-        assert row is not None
-        if exercise is not None:
+        row = db.session.merge(loaded, load=False)
+        if exercise is not None and exercise.content_hash != stored_version:  # changed since the submit
             row.exercise_version_id = catalog_service.version_id(exercise) or row.exercise_version_id
         return store_result(row, result, duration_ms, claim)
 
@@ -213,22 +234,25 @@ def store_result(row: SubmissionRow, result: GradeResult, duration_ms: float,
                  claim: leases.Claim | None = None) -> bool:
     """Store the result, count the attempt and add the outbox's deliveries in one transaction; with a
     ``claim``, only while its lease is still the row's (False: another grader stored it, nothing written)."""
-    if claim is not None and not leases.release(claim):
-        db.session.rollback()
-        log.warning("submission %s: lease lost before storing; the other grader's result stands", row.id)
-        return False
-    data: dict[str, Any] = result.to_dict()
     now = utcnow()
-    row.result = data
-    row.staff_detail = result.staff or None  # hidden cases' detail: staff pages only, never in `result`
-    row.status = "error" if result.status == "error" else "graded"
-    row.score = float(result.score)
-    row.passed = bool(result.passed)
-    row.diagnosis = result.diagnoses[0].code if result.diagnoses else None
-    row.graded_at = now
-    row.duration_ms = duration_ms
+    values: dict[str, Any] = {
+        "result": result.to_dict(), "status": "error" if result.status == "error" else "graded",
+        "score": float(result.score), "passed": bool(result.passed), "graded_at": now, "duration_ms": duration_ms,
+        "diagnosis": result.diagnoses[0].code if result.diagnoses else None,
+        "staff_detail": result.staff or None}  # hidden cases' detail: staff pages only, never in `result`
+    # One UPDATE stores the result and, with a claim, ends the lease only if it is still ours.
+    where = leases.held(claim) if claim is not None else SubmissionRow.id == row.id
+    done = db.session.execute(sa.update(SubmissionRow).where(where).values(
+        **values, **(leases.RELEASED if claim is not None else {})).execution_options(synchronize_session=False))
+    if getattr(done, "rowcount", 0) != 1:
+        db.session.rollback()
+        log.warning("submission %s: lease lost before storing (or the row is gone); the other grader's result "
+                    "stands", row.id)
+        return False
+    for key, value in values.items():  # the row as stored, without a second write
+        orm.attributes.set_committed_value(row, key, value)
     if row.status == "graded":  # infrastructure errors are not the learner's attempts
-        progress_service.record_attempt(row.user_id, row.exercise_id, row.score, row.passed, now)
+        progress_service.record_attempt(row.user_id, row.exercise_id, values["score"], values["passed"], now)
     graded = _graded_fields(row, duration_ms)  # read before the commit expires the row
     pending = outbox.graded(row)
     db.session.commit()

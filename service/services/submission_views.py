@@ -78,8 +78,12 @@ class SubmissionView:
         return str((self.result or {}).get("exercise_variant") or "")
 
 
-def view(row: SubmissionRow, user_name: str | None = None, *, replayed: bool = False) -> SubmissionView:
-    version = row.exercise_version.content_hash if row.exercise_version is not None else None
+def view(row: SubmissionRow, user_name: str | None = None, *, replayed: bool = False,
+         version: str | None = None) -> SubmissionView:
+    """``user_name`` and ``version`` (the exercise version's content hash), when the caller knows them,
+    spare the two lazy loads of the row's user and exercise version."""
+    if version is None:
+        version = row.exercise_version.content_hash if row.exercise_version is not None else None
     if version is None and row.result:
         version = row.result.get("exercise_version") or None
     return SubmissionView(

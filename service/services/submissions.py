@@ -11,10 +11,11 @@ from urllib.parse import urlparse
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy import orm
 
 from service.config import settings
 from service.errors import Forbidden, Invalid, KiwameError, NotFound
-from service.persistence import SubmissionRow, User, db
+from service.persistence import ExerciseVersion, SubmissionRow, User, db
 from service.persistence.models import SOURCES, utcnow
 from service.services import catalog as catalog_service
 from service.services import leases
@@ -36,6 +37,7 @@ class SubmitRequest:
     callback_url: str | None = None
     token_id: int | None = None
     reveal: bool = False  # "show me" / "give up": the full feedback at once (see grading/staging.py)
+    user_name: str | None = None  # the caller's name when known (the answer then reads no user row)
     framework: str | None = None  # the learner's pick among the exercise's frameworks; None: its first
 
 
@@ -87,8 +89,9 @@ def submit(req: SubmitRequest) -> SubmissionView:
         earlier = _by_key(req.user_id, req.idempotency_key, digest)
         if earlier is not None:
             return earlier
+    version_id = catalog_service.version_id(exercise)
     row = SubmissionRow(user_id=req.user_id, exercise_id=exercise.id,
-                        exercise_version_id=catalog_service.version_id(exercise), token_id=req.token_id,
+                        exercise_version_id=version_id, token_id=req.token_id,
                         code=req.code, answer=req.answer, reveal=req.reveal, status="queued", source=req.source,
                         framework=req.framework or exercise.framework,
                         idempotency_key=req.idempotency_key or None, request_hash=digest,
@@ -96,7 +99,9 @@ def submit(req: SubmitRequest) -> SubmissionView:
     db.session.add(row)
     try:
         db.session.flush()
-        created, queue_name = view(row), row.queue  # before the commit: answering needs no database again
+        # Before the commit, from what is known: answering needs no database again.
+        created = view(row, req.user_name, version=exercise.content_hash if version_id is not None else None)
+        queue_name = row.queue
         db.session.commit()
     except sa.exc.IntegrityError:
         # A concurrent retry with the same key won the insert: answer with its submission.
@@ -107,7 +112,7 @@ def submit(req: SubmitRequest) -> SubmissionView:
                 return earlier
         raise
     try:
-        runtime().queue.enqueue(created.id, queue_name)
+        runtime().queue.enqueue(created.id, queue_name, learner=req.user_id)
     except Exception:  # the row is stored: the sweep sends it later; the client gets its 202 and id
         log.exception("could not enqueue submission %s; the sweep will", created.id)
     return created
@@ -124,10 +129,15 @@ def _by_key(user_id: int, key: str, digest: str) -> SubmissionView | None:
     return view(row, replayed=True)
 
 
+_VIEW_JOINS = (orm.joinedload(SubmissionRow.user).load_only(User.name),
+               orm.joinedload(SubmissionRow.exercise_version).load_only(ExerciseVersion.content_hash))
+
+
 def get_submission(submission_id: int, *, viewer_id: int, staff: bool) -> SubmissionView:
     db.session.expire_all()  # a worker thread may have graded it since this session last looked
     # Ids beyond the INTEGER column range cannot exist (and would overflow the driver or the cast).
-    row = db.session.get(SubmissionRow, submission_id) if 0 < submission_id < 2**31 else None
+    # One query: the user's name and the version's hash that the answer shows come joined.
+    row = db.session.get(SubmissionRow, submission_id, options=_VIEW_JOINS) if 0 < submission_id < 2**31 else None
     if row is None:
         raise NotFound(f"no submission {submission_id}", code="submission_not_found")
     if not staff and row.user_id != viewer_id:
@@ -157,6 +167,7 @@ def wait_for(submission_id: int, timeout: float, *, viewer_id: int, staff: bool,
     database down, ``fallback`` (what the caller already has: a stored submission is never a 5xx)."""
     try:
         runtime().queue.wait(submission_id, timeout)
+        db.session.rollback()  # a read begun before the wait must not hide the result (a snapshot's view)
         return get_submission(submission_id, viewer_id=viewer_id, staff=staff)
     except sa.exc.SQLAlchemyError:
         if fallback is None:

@@ -119,7 +119,7 @@ def submit(exercise_id: str) -> Any:
     if not isinstance(body, dict):
         return jsonify({"code": "bad_request", "error": "expected a JSON object"}), 400
     req = submissions_service.SubmitRequest(
-        user_id=g.user.id, exercise_id=ex.id, source="web",
+        user_id=g.user.id, user_name=g.user.name, exercise_id=ex.id, source="web",
         code=body.get("code") if ex.kind == "code" else None,
         answer=body.get("answer") if ex.kind != "code" else None, reveal=body.get("reveal") is True,
         framework=body.get("framework") if isinstance(body.get("framework"), str) else None)

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask
 
 from service.extensions import db
+from service.services import catalog as catalog_service
 from service.services import exercises as exercise_service
 from service.services import health, leases, queue
 from service.services.celery_queue import (
@@ -57,12 +58,14 @@ def grade_submission(submission_id: int) -> int:
 
 
 @celery.task(name=EXPECTED_TASK, ignore_result=True)
-def expected(exercise_id: str) -> None:
-    """Compute an exercise's expected outputs for the web tier (which runs no sandbox) and publish them."""
+def expected(exercise_id: str, framework: str | None = None, variant_seed: int | None = None) -> None:
+    """Compute an exercise's expected outputs for the web tier (which runs no sandbox) and publish them:
+    for the learner's variant (rebuilt from its seed) in the framework they picked."""
     app = flask_app()
     with app.app_context():
         exercise = runtime(app).catalog.get(exercise_id)
         if exercise is not None and exercise.kind == "code":
+            exercise = catalog_service.for_seed(exercise, variant_seed).for_framework(framework)
             _publish_expected(app, exercise)
 
 
@@ -71,7 +74,7 @@ def _publish_expected(app: Flask, exercise: Any) -> None:  # a catalog Exercise
     assert url
     data = exercise_service.expected_outputs(exercise)
     if data:
-        store_expected(url, exercise.content_hash, data)
+        store_expected(url, exercise, data)
 
 
 def publish_all_expected(app: Flask) -> threading.Thread:
@@ -82,7 +85,8 @@ def publish_all_expected(app: Flask) -> threading.Thread:
             for exercise in list(runtime(app).catalog.exercises.values()):
                 if exercise.kind == "code":
                     try:
-                        _publish_expected(app, exercise)
+                        for framework in exercise.offered:  # the default variant, in every framework offered
+                            _publish_expected(app, exercise.for_framework(framework))
                     except Exception as exc:  # the broker is down: pages ask again on demand
                         log.warning("could not publish expected outputs of %s: %s", exercise.id, exc)
                         return
@@ -146,7 +150,7 @@ class _Direct:
     def __init__(self, target: object) -> None:
         self._target = target
 
-    def enqueue(self, submission_id: int, name: str = "cpu") -> None:
+    def enqueue(self, submission_id: int, name: str = "cpu", learner: int | None = None) -> None:
         assert isinstance(self._target, CeleryQueue)
         self._target.send_now(submission_id, name)
 

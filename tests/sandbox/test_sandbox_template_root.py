@@ -6,6 +6,7 @@ gone for the next)."""
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import threading
 import uuid
@@ -43,13 +44,19 @@ def test_each_sandbox_has_its_own_tmp(pool: SandboxPool) -> None:
         value = pool.run(job(code)).cases["case0"].value
         seen[name] = [i.scalar for i in value.items] if value is not None else ["no result"]
 
+    # What an untouched sandbox lists in /tmp: nothing, or the mount points of a venv or Python that lives
+    # under /tmp (a checkout cloned into /tmp, as a CI run's may be).
+    run("empty", look)
     threads = [threading.Thread(target=run, args=a) for a in (("writer", write), ("neighbour", look))]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     run("next", look)
-    assert seen == {"writer": [mark], "neighbour": [], "next": []}, seen
+    empty = seen.pop("empty")
+    bound = [sys.prefix, sys.base_prefix, *sys.path]
+    assert all(any(p.startswith(f"/tmp/{item}/") for p in bound) for item in empty), empty
+    assert seen == {"writer": sorted([*empty, mark]), "neighbour": empty, "next": empty}, seen
 
 
 def test_a_root_with_binds_under_tmp_is_built_per_child() -> None:

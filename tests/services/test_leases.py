@@ -25,7 +25,7 @@ class Recorder:
     def __init__(self) -> None:
         self.sent: list[tuple[int, str]] = []
 
-    def enqueue(self, submission_id: int, queue: str = "cpu") -> None:
+    def enqueue(self, submission_id: int, queue: str = "cpu", learner: int | None = None) -> None:
         self.sent.append((submission_id, queue))
 
     def wait(self, submission_id: int, timeout: float) -> None:

@@ -61,3 +61,18 @@ def test_web_tier_shows_expected_outputs_without_a_sandbox(app: Flask, client: A
     assert detail["visible_cases"] and all(case.get("expected") is not None for case in detail["visible_cases"])
     assert client.get("/healthz").get_json()["sandbox"]["mode"] == "queue"
     assert not runtime(app).engine_started  # computed by the worker, published over Redis
+
+
+def test_a_worker_computes_expected_outputs_in_the_framework_the_learner_picked(app: Flask) -> None:
+    from service.services import exercises
+    from service.services.runtime import runtime
+
+    ex = runtime(app).catalog.get("einops-batch-into-width")  # framework: [torch, numpy]
+    assert ex is not None
+    with app.app_context():
+        shown = {fw: exercises.expected_outputs(ex.for_framework(fw)) for fw in ("torch", "numpy")}
+    name = ex.visible_cases[0].name
+    torch_case, numpy_case = shown["torch"][name]["expected"], shown["numpy"][name]["expected"]
+    assert (torch_case["kind"], numpy_case["kind"]) == ("tensor", "ndarray")  # the reference ran in each
+    assert torch_case["values"] == numpy_case["values"]
+    assert not runtime(app).engine_started  # both computed by a worker, published over Redis

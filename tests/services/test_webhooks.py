@@ -18,6 +18,9 @@ from service.persistence import WebhookDelivery, db
 from service.services.webhooks import sign, verify
 
 SECRET = "whsec_" + "c2VjcmV0LWZvci10ZXN0cw=="
+# The same delivery settings for every test (but the private-address one, last): in queue mode the worker
+# delivers, and it is restarted whenever a test asks for other ones (tests/conftest.py, QueueWorker).
+HOOKS = {"KIWAME_WEBHOOK_SECRET": SECRET, "KIWAME_WEBHOOK_MAX_ATTEMPTS": "3"}
 
 
 class Receiver:
@@ -81,7 +84,7 @@ def test_signature_roundtrip() -> None:
 def test_webhook_signed_retried_and_recorded(make_app: Callable[..., Flask], auth: Callable[..., dict[str, str]],
                                              receiver: tuple[Receiver, str]) -> None:
     state, url = receiver
-    app = make_app(KIWAME_WEBHOOK_SECRET=SECRET)
+    app = make_app(**HOOKS)
     client: FlaskClient = app.test_client()
     response = client.post("/api/v1/submissions?wait=5", headers=auth("ana"),
                            json={"exercise_id": "permute-shape-quiz", "answer": [7, 4], "callback_url": url})
@@ -105,26 +108,13 @@ def test_webhook_gives_up_after_max_attempts(make_app: Callable[..., Flask],
                                              auth: Callable[..., dict[str, str]],
                                              receiver: tuple[Receiver, str]) -> None:
     state, url = receiver
-    app = make_app(KIWAME_WEBHOOK_MAX_ATTEMPTS="3")
+    app = make_app(**HOOKS)
     app.test_client().post("/api/v1/submissions?wait=5", headers=auth("ana"),
                            json={"exercise_id": "permute-shape-quiz", "answer": [7, 4], "callback_url": url})
     _wait_finished(app)
     [delivery] = _deliveries(app)
     assert (delivery.status, delivery.attempts, delivery.last_error) == ("failed", 3, "HTTP 500")
     assert len(state.calls) == 3
-
-
-def test_webhook_to_a_private_address_is_blocked_by_default(make_app: Callable[..., Flask],
-                                                             auth: Callable[..., dict[str, str]],
-                                                             receiver: tuple[Receiver, str]) -> None:
-    state, url = receiver
-    app = make_app(KIWAME_WEBHOOK_ALLOW_PRIVATE="0")  # the production default
-    app.test_client().post("/api/v1/submissions?wait=5", headers=auth("ana"),
-                           json={"exercise_id": "permute-shape-quiz", "answer": [7, 4], "callback_url": url})
-    delivery = _wait_finished(app)
-    assert delivery.status == "failed" and delivery.attempts == 1  # no retries against a blocked host
-    assert delivery.last_error.startswith("blocked: 127.0.0.1 resolves to the non-public address 127.0.0.1")
-    assert state.calls == []  # nothing ever reached the loopback receiver
 
 
 def test_webhook_redirects_are_not_followed(make_app: Callable[..., Flask], auth: Callable[..., dict[str, str]],
@@ -143,12 +133,25 @@ def test_webhook_redirects_are_not_followed(make_app: Callable[..., Flask], auth
     server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        app = make_app(KIWAME_WEBHOOK_MAX_ATTEMPTS="1")
+        app = make_app(**HOOKS)
         app.test_client().post("/api/v1/submissions?wait=5", headers=auth("ana"), json={
             "exercise_id": "permute-shape-quiz", "answer": [7, 4],
             "callback_url": f"http://127.0.0.1:{server.server_address[1]}/hook"})
         delivery = _wait_finished(app)
     finally:
         server.shutdown()
-    assert (delivery.status, delivery.last_error) == ("failed", "HTTP 307")
-    assert state.calls == []
+    assert (delivery.status, delivery.attempts, delivery.last_error) == ("failed", 3, "HTTP 307")
+    assert state.calls == []  # every attempt stopped at the redirect
+
+
+def test_webhook_to_a_private_address_is_blocked_by_default(make_app: Callable[..., Flask],
+                                                             auth: Callable[..., dict[str, str]],
+                                                             receiver: tuple[Receiver, str]) -> None:
+    state, url = receiver
+    app = make_app(**HOOKS, KIWAME_WEBHOOK_ALLOW_PRIVATE="0")  # the production default
+    app.test_client().post("/api/v1/submissions?wait=5", headers=auth("ana"),
+                           json={"exercise_id": "permute-shape-quiz", "answer": [7, 4], "callback_url": url})
+    delivery = _wait_finished(app)
+    assert delivery.status == "failed" and delivery.attempts == 1  # no retries against a blocked host
+    assert delivery.last_error.startswith("blocked: 127.0.0.1 resolves to the non-public address 127.0.0.1")
+    assert state.calls == []  # nothing ever reached the loopback receiver

@@ -51,7 +51,13 @@ def for_learner(exercise: Exercise, learner: int | str | None) -> Exercise:
     """The learner's own variant (the same learner always gets the same one); ``None``: the default variant."""
     if not exercise.params or learner is None:
         return exercise
-    seed = variants.learner_seed(exercise.id, learner)
+    return for_seed(exercise, variants.learner_seed(exercise.id, learner))
+
+
+def for_seed(exercise: Exercise, seed: int | None) -> Exercise:
+    """The variant a seed picks (``Exercise.variant_seed``): how a worker rebuilds a learner's variant."""
+    if seed is None or not exercise.params:
+        return exercise
     return instantiate(exercise, variants.assignment(exercise.params, seed), seed)
 
 

@@ -12,7 +12,7 @@ from flask import Flask, current_app, has_app_context
 
 from service.authoring import validate
 from service.domain import Exercise, Text
-from service.exercises import Catalog, ExerciseError, ReloadResult, personalize, variants
+from service.exercises import Catalog, ExerciseError, ReloadResult, personalize
 from service.persistence import ExerciseVersion, db
 from service.services.runtime import ReferenceChecks, runtime
 
@@ -105,9 +105,7 @@ def for_learner(exercise: Exercise, user_id: int | None) -> Exercise:
 
 def for_seed(exercise: Exercise, seed: int | None) -> Exercise:
     """The variant a learner's seed picks (``Exercise.variant_seed``): how a worker rebuilds a learner's variant."""
-    if seed is None or not exercise.params:
-        return exercise
-    return personalize.instantiate(exercise, variants.assignment(exercise.params, seed), seed)
+    return personalize.for_seed(exercise, seed)
 
 
 def reload_catalog(app: Flask | None = None, *, only_if_changed: bool = False) -> ReloadResult | None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from service.domain import Exercise, Submission
 from service.grading.reference import Runner, job_for
-from service.sandbox.protocol import CaseIn, RawRun
+from service.sandbox.protocol import CaseIn, Job, RawRun
 
 # Why two runs: one process that sees a hidden input could print it (stdout is shown), or stash it in a
 # global and return it as a visible case's output. So the visible run's results, facts and stdout/stderr are
@@ -45,25 +45,27 @@ def pick_framework(exercise: Exercise, submission: Submission) -> str:
 
 
 def run_learner(runner: Runner, exercise: Exercise, code: str, cases: tuple[CaseIn, ...], device: str) -> RawRun:
-    """One RawRun for all cases: outputs of both runs, but stdout/stderr only from the visible one."""
+    """One RawRun for all cases: outputs of both phases (or runs), but stdout/stderr only from the visible one."""
     visible_names = {c.name for c in exercise.cases if c.visible}
     visible = tuple(c for c in cases if c.name in visible_names)
     hidden = tuple(c for c in cases if c.name not in visible_names)
+
+    def job(part: tuple[CaseIn, ...]) -> Job:
+        return job_for(exercise, code, part, device, exercise.limits.time_s)
+
     if not hidden:
-        return merge(runner.run(job_for(exercise, code, visible, device, exercise.limits.time_s)), None,
-                     visible_names, set())
+        return merge(runner.run(job(visible)), None, visible_names, set())
+    hidden_names = {c.name for c in hidden}
     if visible and device != "cuda" and hasattr(runner, "run_phases"):
-        shown, secret = runner.run_phases(job_for(exercise, code, visible, device, exercise.limits.time_s),
-                                          job_for(exercise, code, hidden, device, exercise.limits.time_s))
-        return merge(shown, secret, visible_names, {c.name for c in hidden})
+        shown, secret = runner.run_phases(job(visible), job(hidden))
+        return merge(shown, secret, visible_names, hidden_names)
     cancel = threading.Event()
-    pending = _EXECUTOR.submit(runner.run, job_for(exercise, code, hidden, device, exercise.limits.time_s),
-                               cancel)
-    shown = runner.run(job_for(exercise, code, visible, device, exercise.limits.time_s)) if visible else None
+    pending = _EXECUTOR.submit(runner.run, job(hidden), cancel)
+    shown = runner.run(job(visible)) if visible else None
     if shown is not None and shown.status in _CANCEL_HIDDEN:
         cancel.set()
     secret = pending.result()
-    return merge(shown, secret, visible_names, {c.name for c in hidden})
+    return merge(shown, secret, visible_names, hidden_names)
 
 
 def _own(run: RawRun | None, names: set[str]) -> dict[str, Any]:

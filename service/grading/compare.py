@@ -66,6 +66,7 @@ class _Ctx:
     failed: bool = False
     operations: bool = True  # may run the (costlier) operation search of diagnose_ops
     searched: bool = False
+    on_gpu: bool = False  # the trusted engine ran this case on CUDA (never the child's own claim)
 
     def add(self, name: str, passed: bool, msg: m.Msg, code: DiagnosisCode | None = None,
             details: dict | None = None) -> None:
@@ -87,16 +88,19 @@ def _type_name(v: Value) -> str:
 
 def compare_case(
     exercise: Exercise, case_inputs: Sequence[ArgIn], expected: Value, actual: Value,
-    facts: CaseOut | None, *, visible: bool = True, operations: bool = True,
+    facts: CaseOut | None, *, visible: bool = True, operations: bool = True, on_gpu: bool = False,
 ) -> CaseVerdict:
     """Pure: judge ``actual`` against the reference's ``expected`` for one case.
 
     ``visible=False`` (hidden cases) keeps shapes, dtypes and counts in messages but never values or indices.
+    ``on_gpu``: the case ran with device="cuda" (the engine's ``<case>@cuda`` cases).
     """
-    ctx = _Ctx(exercise, case_inputs, facts, visible, operations=operations)
+    ctx = _Ctx(exercise, case_inputs, facts, visible, operations=operations, on_gpu=on_gpu)
     _compare(ctx, "out", expected, actual)
     spec = exercise.check
-    if spec.input_unchanged and facts is not None:
+    # On CUDA the function got a GPU copy of each input: the shared file cannot show an in-place change
+    # there, so only the CPU cases (always run beside them) judge input_unchanged.
+    if spec.input_unchanged and facts is not None and not on_gpu:
         changed = sorted(name for name, same in facts.inputs_unchanged.items() if not same)
         subject = {"en": "Input", "ja": "入力"}
         if changed:
@@ -285,7 +289,10 @@ def _explain_stacked(ctx: _Ctx, expected: list[Value], actual: list[Value]) -> N
 
 def _structure(ctx: _Ctx, path: str, act: Value) -> None:
     spec = ctx.exercise.check
-    if spec.view_of_input:
+    # A CUDA output lives in GPU memory the trusted side never sees, so whether it shares the (GPU copy of
+    # the) input cannot be verified there: the CPU cases of the same grading judge view_of_input. The flag
+    # comes from the engine, not from the value's device, which the child reports and could forge.
+    if spec.view_of_input and not ctx.on_gpu:
         good = bool(act.shares_input)
         msg = m.ok(path, "view_of_input", m.both("(a view of the input)", "(入力のビュー)")) if good else m.line(
             m.what(path, "view_of_input"),

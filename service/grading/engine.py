@@ -208,7 +208,7 @@ class Engine:
             else:
                 assert expected is not None
                 verdict = compare_case(exercise, case_in.args, expected, facts.value, facts, visible=True,
-                                       operations=searched < OPERATION_SEARCHES)
+                                       operations=searched < OPERATION_SEARCHES, on_gpu=bool(suffix))
                 searched += verdict.searched
                 result.passed = verdict.passed
                 result.checks = verdict.checks
@@ -238,11 +238,12 @@ class Engine:
             assert expected is not None
             # Only passed/not leaves a hidden case, so the operation search (diagnose_ops) would be wasted.
             verdict = compare_case(exercise, case_in.args, expected, facts.value, facts, visible=False,
-                                   operations=False)
+                                   operations=False, on_gpu=bool(suffix))
             passed = verdict.passed
             status = "ok" if passed else "wrong_answer"
             if not passed:  # staff see the comparator's full account (values, positions): only they do
-                full = compare_case(exercise, case_in.args, expected, facts.value, facts, operations=False)
+                full = compare_case(exercise, case_in.args, expected, facts.value, facts, operations=False,
+                                    on_gpu=bool(suffix))
                 staff["checks"] = [c.message for c in full.checks if not c.passed][:10]
         out.staff.append({**staff, "status": status, "passed": passed})
         if not passed and status not in ("not_run",) and not (facts is None and run.status != "ok"):

@@ -151,6 +151,21 @@ def test_structural_checks_view_contiguous_channels_last() -> None:
     assert codes(cl.diagnoses) == ["not_channels_last"]
 
 
+def test_gpu_cases_leave_view_and_mutation_to_the_cpu_cases_and_a_forged_device_changes_nothing() -> None:
+    # A CUDA output lives in GPU memory the trusted side cannot read, so "shares the input" and "input
+    # unchanged" cannot be verified on a @cuda case: only the engine's on_gpu flag skips them there.
+    ex = exercise(check={"view_of_input": True}, devices=("cpu", "cuda"))
+    gpu_view = tensor(ARTICLE.T, device="cuda")  # what the sandbox reports for x.permute(1, 0) on the GPU
+    v = compare_case(ex, arg(ARTICLE), tensor(ARTICLE.T, device="cuda"), gpu_view, facts(unchanged=False),
+                     on_gpu=True)
+    assert v.passed and [c.name for c in v.checks] == ["shape", "dtype", "device", "values"]
+    # An attacker on a CPU case claims device="cuda" for a copy: the view check still applies (and the
+    # device check fails), because the flag comes from the engine, never from the child's report.
+    forged = compare_case(ex, arg(ARTICLE), tensor(ARTICLE.T), tensor(ARTICLE.T.copy(), device="cuda"),
+                          facts(unchanged=False))
+    assert {"not_a_view", "input_mutated"} <= set(codes(forged.diagnoses)) and not forged.passed
+
+
 def test_input_mutated_and_hint_attached() -> None:
     ex = exercise(hints={"input_mutated": Text("Use x + 1, not x.add_(1).", "x.add_(1) ではなく x + 1 を使いましょう。")})
     v = compare_case(ex, arg(ARTICLE), tensor(ARTICLE), tensor(ARTICLE), facts(unchanged=False))

@@ -240,6 +240,17 @@ def test_gpu_cases_skipped_without_cuda(engine: Engine) -> None:
         assert r.passed and r.score == 1.0 and codes(r.diagnoses) == ["gpu_skipped"]
 
 
+def test_a_view_exercise_with_gpu_cases_judges_the_view_on_the_cpu_cases(engine: Engine) -> None:
+    view = exercise(id="t-gpu-view", solution=TRANSPOSE.solution, cases=TRANSPOSE.cases, devices=("cpu", "cuda"),
+                    check={"view_of_input": True})
+    good = grade(engine, view, solve("return x.permute(1, 0)"))
+    assert good.passed, [c.message for c in good.diagnoses]
+    if engine.has_cuda():
+        assert [c.name for c in good.cases][-2:] == ["article@cuda", "hidden case 1@cuda"]
+    copy = grade(engine, view, solve("return x.permute(1, 0).contiguous()"))
+    assert not copy.passed and "not_a_view" in codes(copy.diagnoses)
+
+
 def test_broken_reference_is_a_grader_error(engine: Engine) -> None:
     broken = exercise(id="t-broken", solution="def solve(x):\n    return x.permute(2, 0)\n", cases=TRANSPOSE.cases)
     r = grade(engine, broken, solve("return x.permute(1, 0)"))

@@ -17,15 +17,16 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from flask import Flask
+from sqlalchemy import orm
 
 from service.domain import Exercise
-from service.persistence import SubmissionRow, User, db
+from service.persistence import ExerciseVersion, SubmissionRow, User, db
 from service.persistence.models import utcnow
 
 if TYPE_CHECKING:
@@ -45,6 +46,9 @@ def queue_of(exercise: Exercise | None) -> str:
 class Claim:
     submission_id: int
     token: str
+    row: SubmissionRow = field(compare=False)  # as claimed, detached (its user, exercise and code never change)
+    attempt: int  # which graded try this is (``_attempt``)
+    version: str | None  # the content hash of the exercise version it was submitted against
 
 
 def _claim_values(lease_s: float) -> dict[str, object]:
@@ -53,13 +57,38 @@ def _claim_values(lease_s: float) -> dict[str, object]:
             "lease_expires_at": now + timedelta(seconds=lease_s), "claims": SubmissionRow.claims + 1}
 
 
+def _attempt() -> sa.ScalarSelect[int]:
+    """The learner's graded tries at this exercise before this row (hints escalate with them; errors do
+    not count), as a column of the claiming UPDATE's RETURNING."""
+    earlier = orm.aliased(SubmissionRow)
+    return sa.select(sa.func.count()).where(
+        earlier.user_id == SubmissionRow.user_id, earlier.exercise_id == SubmissionRow.exercise_id,
+        earlier.status == "graded", earlier.id < SubmissionRow.id).scalar_subquery()
+
+
+def _version_hash() -> sa.ScalarSelect[str]:
+    return sa.select(ExerciseVersion.content_hash).where(
+        ExerciseVersion.id == SubmissionRow.exercise_version_id).scalar_subquery()
+
+
+def _claimed(where: sa.ColumnElement[bool], values: dict[str, object]) -> Claim | None:
+    """One UPDATE ... RETURNING flips the row to running and reads what grading needs; then commit."""
+    got = db.session.execute(sa.update(SubmissionRow).where(where).values(**values)
+                             .returning(SubmissionRow, _attempt(), _version_hash())
+                             .execution_options(synchronize_session=False)).first()
+    if got is None:
+        db.session.commit()
+        return None
+    row, earlier, version = got
+    db.session.expunge(row)  # detached as claimed: the commit does not expire it, storing re-attaches it
+    db.session.commit()
+    return Claim(row.id, str(values["lease_token"]), row, int(earlier or 0) + 1, version)
+
+
 def claim(submission_id: int, lease_s: float) -> Claim | None:
     """Claim this queued row (the in-process queue's unit); None when someone else has it or it is final."""
-    values = _claim_values(lease_s)
-    done = db.session.execute(sa.update(SubmissionRow).where(
-        SubmissionRow.id == submission_id, SubmissionRow.status == "queued").values(**values))
-    db.session.commit()
-    return Claim(submission_id, str(values["lease_token"])) if getattr(done, "rowcount", 0) == 1 else None
+    return _claimed((SubmissionRow.id == submission_id) & (SubmissionRow.status == "queued"),
+                    _claim_values(lease_s))
 
 
 def _busy_learners(now: object) -> sa.Select[Any]:
@@ -81,13 +110,10 @@ def claim_next(queues: Iterable[str], lease_s: float) -> Claim | None:
         # Claims for one learner are serialised on the learner's row (FOR NO KEY UPDATE: inserts that only
         # reference the user are not blocked), so two graders never both see "nothing running".
         db.session.execute(sa.select(User.id).where(User.id == user_id).with_for_update(key_share=True))
-        values = _claim_values(lease_s)
-        done = db.session.execute(sa.update(SubmissionRow).where(
-            SubmissionRow.id == submission_id, SubmissionRow.status == "queued",
-            SubmissionRow.user_id.not_in(_busy_learners(utcnow()))).values(**values))
-        db.session.commit()
-        if getattr(done, "rowcount", 0) == 1:
-            return Claim(submission_id, str(values["lease_token"]))
+        got = _claimed((SubmissionRow.id == submission_id) & (SubmissionRow.status == "queued")
+                       & SubmissionRow.user_id.not_in(_busy_learners(utcnow())), _claim_values(lease_s))
+        if got is not None:
+            return got
     return None
 
 

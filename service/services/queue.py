@@ -20,7 +20,7 @@ from sqlalchemy import orm
 
 from service.domain import FINAL_STATUSES, Submission
 from service.exercises import personalize
-from service.persistence import ExerciseVersion, SubmissionRow, db
+from service.persistence import SubmissionRow, db
 from service.persistence.models import utcnow
 from service.results import GradeResult, fallback
 from service.services import catalog as catalog_service
@@ -174,28 +174,13 @@ def grade_one(submission_id: int) -> bool:
 def grade_claimed(claim: leases.Claim) -> bool:
     """Grade a claimed submission; database reads and writes are retried with backoff (an outage)."""
     rt = runtime()
-    budget = rt.settings.db_retry_s
-    submission_id = claim.submission_id
-
-    def load() -> tuple[SubmissionRow, str | None, int]:
-        # The version's hash comes joined (not its snapshot): storing re-resolves the version only if it changed.
-        row = db.session.get(SubmissionRow, submission_id, options=(
-            orm.joinedload(SubmissionRow.exercise_version).load_only(ExerciseVersion.content_hash),))
-        assert row is not None
-        version = row.exercise_version.content_hash if row.exercise_version is not None else None
-        attempt = attempt_number(row)
-        # Detached as loaded: storing re-attaches it without reading it again (what it reads of it, the
-        # user, exercise, creation time and callback, never changes; the claim's lease guards the rest).
-        db.session.expunge(row)
-        db.session.rollback()  # no transaction stays open while the sandbox runs
-        return row, version, attempt
-
-    loaded, stored_version, attempt = leases.with_retry(f"reading submission {submission_id}", load, budget)
+    submission_id, loaded = claim.submission_id, claim.row
     exercise_id, code, answer, user_id, reveal, framework = (
         loaded.exercise_id, loaded.code, loaded.answer, loaded.user_id, bool(loaded.reveal), loaded.framework)
     exercise = rt.catalog.get(exercise_id)
     if exercise is not None:
         exercise = personalize.for_learner(exercise, user_id)  # graded on the learner's own variant
+    attempt = claim.attempt
     started = time.perf_counter()
     result: GradeResult
     if exercise is None:
@@ -215,19 +200,11 @@ def grade_claimed(claim: leases.Claim) -> bool:
 
     def store() -> bool:
         row = db.session.merge(loaded, load=False)
-        if exercise is not None and exercise.content_hash != stored_version:  # changed since the submit
+        if exercise is not None and exercise.content_hash != claim.version:  # changed since the submit
             row.exercise_version_id = catalog_service.version_id(exercise) or row.exercise_version_id
         return store_result(row, result, duration_ms, claim)
 
-    return leases.with_retry(f"storing the result of submission {submission_id}", store, budget)
-
-
-def attempt_number(row: SubmissionRow) -> int:
-    """Which graded try this is for the learner on this exercise (hints escalate with it); errors do not count."""
-    earlier = db.session.scalar(sa.select(sa.func.count()).select_from(SubmissionRow).where(
-        SubmissionRow.user_id == row.user_id, SubmissionRow.exercise_id == row.exercise_id,
-        SubmissionRow.status == "graded", SubmissionRow.id < row.id))
-    return int(earlier or 0) + 1
+    return leases.with_retry(f"storing the result of submission {submission_id}", store, rt.settings.db_retry_s)
 
 
 def store_result(row: SubmissionRow, result: GradeResult, duration_ms: float,

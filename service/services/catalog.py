@@ -190,10 +190,18 @@ def sync_versions(loaded: Iterable[Exercise]) -> int:
 
 
 def version_id(exercise: Exercise) -> int | None:
+    """The id of the exercise's version row (added if missing). Remembered per app: a version row is
+    never changed or deleted, and every submission and every grading asks."""
+    known = runtime(current_app).version_ids
+    key = (exercise.id, exercise.content_hash)
+    if key in known:
+        return known[key]
     found = db.session.scalar(sa.select(ExerciseVersion.id).where(
         ExerciseVersion.exercise_id == exercise.id, ExerciseVersion.content_hash == exercise.content_hash))
     if found is None:
         sync_versions([exercise])
         found = db.session.scalar(sa.select(ExerciseVersion.id).where(
             ExerciseVersion.exercise_id == exercise.id, ExerciseVersion.content_hash == exercise.content_hash))
+    if found is not None:
+        known[key] = found
     return found

@@ -243,7 +243,7 @@ class CeleryQueue:
                 log.warning("could not send submission %s to the %s queue: %s", item[0], item[1], exc)
 
     def wait(self, submission_id: int, timeout: float) -> None:
-        self.notifier.wait(submission_id, timeout)
+        self.notifier.wait(submission_id, timeout)  # a worker stored it: the caller reads the row
 
     def close(self) -> None:
         self._outgoing.put(None)

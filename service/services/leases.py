@@ -23,10 +23,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from flask import Flask
-from sqlalchemy import orm
 
 from service.domain import Exercise
-from service.persistence import ExerciseVersion, SubmissionRow, User, db
+from service.persistence import SubmissionRow, User, db
 from service.persistence.models import utcnow
 
 if TYPE_CHECKING:
@@ -47,8 +46,7 @@ class Claim:
     submission_id: int
     token: str
     row: SubmissionRow = field(compare=False)  # as claimed, detached (its user, exercise and code never change)
-    attempt: int  # which graded try this is (``_attempt``)
-    version: str | None  # the content hash of the exercise version it was submitted against
+    attempt: int  # which graded try this is
 
 
 def _claim_values(lease_s: float) -> dict[str, object]:
@@ -57,32 +55,22 @@ def _claim_values(lease_s: float) -> dict[str, object]:
             "lease_expires_at": now + timedelta(seconds=lease_s), "claims": SubmissionRow.claims + 1}
 
 
-def _attempt() -> sa.ScalarSelect[int]:
-    """The learner's graded tries at this exercise before this row (hints escalate with them; errors do
-    not count), as a column of the claiming UPDATE's RETURNING."""
-    earlier = orm.aliased(SubmissionRow)
-    return sa.select(sa.func.count()).where(
-        earlier.user_id == SubmissionRow.user_id, earlier.exercise_id == SubmissionRow.exercise_id,
-        earlier.status == "graded", earlier.id < SubmissionRow.id).scalar_subquery()
-
-
-def _version_hash() -> sa.ScalarSelect[str]:
-    return sa.select(ExerciseVersion.content_hash).where(
-        ExerciseVersion.id == SubmissionRow.exercise_version_id).scalar_subquery()
-
-
 def _claimed(where: sa.ColumnElement[bool], values: dict[str, object]) -> Claim | None:
-    """One UPDATE ... RETURNING flips the row to running and reads what grading needs; then commit."""
-    got = db.session.execute(sa.update(SubmissionRow).where(where).values(**values)
-                             .returning(SubmissionRow, _attempt(), _version_hash())
-                             .execution_options(synchronize_session=False)).first()
-    if got is None:
+    """One UPDATE ... RETURNING flips the row to running and reads it; the attempt count; one commit."""
+    # RETURNING only the row itself: SQLite renders RETURNING columns unqualified, which would turn a
+    # correlated subquery there into a comparison of its own columns (the count is a statement of its own).
+    row = db.session.execute(sa.update(SubmissionRow).where(where).values(**values).returning(SubmissionRow)
+                             .execution_options(synchronize_session=False)).scalar()
+    if row is None:
         db.session.commit()
         return None
-    row, earlier, version = got
+    # The learner's graded tries at this exercise before this one (hints escalate; errors do not count).
+    earlier = db.session.scalar(sa.select(sa.func.count()).select_from(SubmissionRow).where(
+        SubmissionRow.user_id == row.user_id, SubmissionRow.exercise_id == row.exercise_id,
+        SubmissionRow.status == "graded", SubmissionRow.id < row.id))
     db.session.expunge(row)  # detached as claimed: the commit does not expire it, storing re-attaches it
     db.session.commit()
-    return Claim(row.id, str(values["lease_token"]), row, int(earlier or 0) + 1, version)
+    return Claim(row.id, str(values["lease_token"]), row, int(earlier or 0) + 1)
 
 
 def claim(submission_id: int, lease_s: float) -> Claim | None:

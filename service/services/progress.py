@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from service.persistence import Progress, db
 
@@ -21,26 +22,20 @@ class ProgressView:
 
 
 def record_attempt(user_id: int, exercise_id: str, score: float, passed: bool, at: datetime) -> None:
-    """Fold one graded attempt into the user's progress (inside the caller's transaction)."""
-    row = db.session.scalar(sa.select(Progress).where(Progress.user_id == user_id,
-                                                      Progress.exercise_id == exercise_id))
-    if row is None:
-        # Why a savepoint: two workers grading the same user's first attempts may both insert.
-        try:
-            with db.session.begin_nested():
-                row = Progress(user_id=user_id, exercise_id=exercise_id, best_score=0.0, attempts=0,
-                               solved=False)
-                db.session.add(row)
-        except sa.exc.IntegrityError:
-            row = db.session.scalar(sa.select(Progress).where(Progress.user_id == user_id,
-                                                              Progress.exercise_id == exercise_id))
-            assert row is not None
-    row.attempts = (row.attempts or 0) + 1
-    row.best_score = max(row.best_score or 0.0, score)
-    row.last_attempt_at = at
-    if passed and not row.solved:
-        row.solved = True
-        row.first_solved_at = at
+    """Fold one graded attempt into the user's progress (inside the caller's transaction): one upsert, so
+    two graders storing the same learner's first attempts at once both count (no read, no savepoint)."""
+    insert = (postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert)(Progress)
+    new = insert.excluded
+    db.session.execute(insert.values(
+        user_id=user_id, exercise_id=exercise_id, best_score=score, attempts=1, solved=passed,
+        first_solved_at=at if passed else None, last_attempt_at=at,
+    ).on_conflict_do_update(index_elements=[Progress.user_id, Progress.exercise_id], set_={
+        "attempts": Progress.attempts + 1,
+        "best_score": sa.case((new.best_score > Progress.best_score, new.best_score), else_=Progress.best_score),
+        "last_attempt_at": new.last_attempt_at,
+        "solved": Progress.solved | new.solved,
+        "first_solved_at": sa.case((Progress.solved, Progress.first_solved_at), else_=new.first_solved_at),
+    }))
 
 
 def list_progress(user_id: int, exercise_id: str | None = None) -> list[ProgressView]:

@@ -39,15 +39,21 @@ class GradingQueue(Protocol):
     def enqueue(self, submission_id: int, queue: str = "cpu", learner: int | None = None) -> None:
         """``learner``: the submission's user id when the caller knows it (the fairness key; else read)."""
 
-    def wait(self, submission_id: int, timeout: float) -> None: ...
+    def wait(self, submission_id: int, timeout: float) -> Stored | None:
+        """``Stored`` when this process stored the result (what changed: the caller needs no read)."""
 
     def close(self) -> None: ...
 
 
-class _Grading(threading.Event):
-    """Set when this process's grading of a submission ended; ``stored``: that grading committed its result."""
+# What storing a result changed on the submission (SubmissionView field names): a waiter in the process
+# that stored it answers from these and the submission it already has, without reading the row again.
+Stored = dict[str, Any]
 
-    stored = False
+
+class _Grading(threading.Event):
+    """Set when this process's grading of a submission ended; ``stored``: what it committed, if it did."""
+
+    stored: Stored | None = None
 
 
 class InProcessQueue:
@@ -90,9 +96,9 @@ class InProcessQueue:
         key = ("user", learner) if learner is not None else _learner(submission_id)
         self._queue.put(key, submission_id)
 
-    def wait(self, submission_id: int, timeout: float) -> None:
-        """Wait on the submission's event (set the moment its grading here ends), then read the database
-        once; poll it only when this process is not grading the submission (another process is)."""
+    def wait(self, submission_id: int, timeout: float) -> Stored | None:
+        """Wait on the submission's event (set the moment its grading here ends): what that grading stored,
+        or else read the database once; poll it only when this process is not grading the submission."""
         deadline = time.monotonic() + max(0.0, timeout)
         while True:
             event = self._events.get(submission_id)
@@ -100,10 +106,10 @@ class InProcessQueue:
             # No read before the event: it is set only after the grading ended; when that grading stored
             # the result (committed), no read after it either.
             if event is not None and waited and event.wait(max(0.0, min(deadline - time.monotonic(), 1.0))) \
-                    and event.stored:
-                return
+                    and event.stored is not None:
+                return event.stored
             if is_final(submission_id) or deadline - time.monotonic() <= 0:
-                return
+                return None
             if not waited:
                 time.sleep(max(0.0, min(deadline - time.monotonic(), 0.2)))
 
@@ -115,7 +121,7 @@ class InProcessQueue:
             t.join()
 
     def _run(self, submission_id: int) -> None:
-        stored = False
+        stored: Stored | None = None
         with self._app.app_context():
             try:
                 stored = grade_one(submission_id)
@@ -163,16 +169,17 @@ def _learner(submission_id: int) -> object:
     return ("user", user_id) if user_id is not None else ("submission", submission_id)
 
 
-def grade_one(submission_id: int) -> bool:
+def grade_one(submission_id: int) -> Stored | None:
     """Claim this submission, grade it and store the result (in the current app context)."""
     settings = runtime().settings
     claim = leases.with_retry(f"claiming submission {submission_id}",
                               lambda: leases.claim(submission_id, settings.grading_lease_s), settings.db_retry_s)
-    return claim is not None and grade_claimed(claim)
+    return grade_claimed(claim) if claim is not None else None
 
 
-def grade_claimed(claim: leases.Claim) -> bool:
-    """Grade a claimed submission; database reads and writes are retried with backoff (an outage)."""
+def grade_claimed(claim: leases.Claim) -> Stored | None:
+    """Grade a claimed submission and store the result (None: another grader stored it first); database
+    writes are retried with backoff (an outage)."""
     rt = runtime()
     submission_id, loaded = claim.submission_id, claim.row
     exercise_id, code, answer, user_id, reveal, framework = (
@@ -198,19 +205,25 @@ def grade_claimed(claim: leases.Claim) -> bool:
                 "en": f"the grader failed: {failure}", "ja": f"採点器でエラーが発生しました: {failure}"})
     duration_ms = (time.perf_counter() - started) * 1000
 
-    def store() -> bool:
+    def store() -> Stored | None:
         row = db.session.merge(loaded, load=False)
-        if exercise is not None and exercise.content_hash != claim.version:  # changed since the submit
-            row.exercise_version_id = catalog_service.version_id(exercise) or row.exercise_version_id
-        return store_result(row, result, duration_ms, claim)
+        # Graded against the exercise as it is now: if it changed since the submit, so does the version.
+        current = catalog_service.version_id(exercise) if exercise is not None else None
+        changed = current is not None and current != row.exercise_version_id
+        if changed:
+            row.exercise_version_id = current
+        stored = store_result(row, result, duration_ms, claim)
+        if stored is not None and changed and exercise is not None:
+            stored["exercise_version"] = exercise.content_hash
+        return stored
 
     return leases.with_retry(f"storing the result of submission {submission_id}", store, rt.settings.db_retry_s)
 
 
 def store_result(row: SubmissionRow, result: GradeResult, duration_ms: float,
-                 claim: leases.Claim | None = None) -> bool:
+                 claim: leases.Claim | None = None) -> Stored | None:
     """Store the result, count the attempt and add the outbox's deliveries in one transaction; with a
-    ``claim``, only while its lease is still the row's (False: another grader stored it, nothing written)."""
+    ``claim``, only while its lease is still the row's (None: another grader stored it, nothing written)."""
     now = utcnow()
     values: dict[str, Any] = {
         "result": result.to_dict(), "status": "error" if result.status == "error" else "graded",
@@ -225,19 +238,22 @@ def store_result(row: SubmissionRow, result: GradeResult, duration_ms: float,
         db.session.rollback()
         log.warning("submission %s: lease lost before storing (or the row is gone); the other grader's result "
                     "stands", row.id)
-        return False
+        return None
     for key, value in values.items():  # the row as stored, without a second write
         orm.attributes.set_committed_value(row, key, value)
     if row.status == "graded":  # infrastructure errors are not the learner's attempts
         progress_service.record_attempt(row.user_id, row.exercise_id, values["score"], values["passed"], now)
     graded = _graded_fields(row, duration_ms)  # read before the commit expires the row
+    stored: Stored = {"status": values["status"], "score": values["score"], "passed": values["passed"],
+                      "graded_at": now, "started_at": row.started_at, "diagnosis": values["diagnosis"],
+                      "result": values["result"]}
     pending = outbox.graded(row)
     db.session.commit()
     outbox.dispatch(pending)  # after the commit: a delivery never describes a grade that was rolled back
     latency = graded.pop("latency_s")
     observe_graded(graded["status"], graded["diagnosis"], graded["passed"], duration_ms / 1000, latency)
     log.info("submission graded", extra=graded)
-    return True
+    return stored
 
 
 def _graded_fields(row: SubmissionRow, duration_ms: float) -> dict[str, Any]:

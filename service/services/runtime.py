@@ -39,6 +39,8 @@ class Runtime:
     reference_checks: ReferenceChecks = field(default_factory=dict)
     # Expected outputs of visible cases, per exercise version (what the exercise page shows).
     expected: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    # Exercise version row ids by (exercise id, content hash): rows never change (catalog.version_id).
+    version_ids: dict[tuple[str, str], int] = field(default_factory=dict)
     _engine: Engine | None = None
     _queue: GradingQueue | None = None
     _outbox: Scheduler | None = None

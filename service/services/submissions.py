@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -166,7 +167,10 @@ def wait_for(submission_id: int, timeout: float, *, viewer_id: int, staff: bool,
     """Block until the submission is graded or ``timeout`` seconds passed, then return it; with the
     database down, ``fallback`` (what the caller already has: a stored submission is never a 5xx)."""
     try:
-        runtime().queue.wait(submission_id, timeout)
+        stored = runtime().queue.wait(submission_id, timeout)
+        if stored is not None and fallback is not None and fallback.id == submission_id:
+            # This process stored the result: the submission as the caller has it, plus what changed.
+            return dataclasses.replace(fallback, **stored)
         db.session.rollback()  # a read begun before the wait must not hide the result (a snapshot's view)
         return get_submission(submission_id, viewer_id=viewer_id, staff=staff)
     except sa.exc.SQLAlchemyError:

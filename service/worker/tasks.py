@@ -49,7 +49,7 @@ def grade_submission(submission_id: int) -> int:
                     lambda: leases.claim_next(_state["queues"], settings.grading_lease_s), settings.db_retry_s)
                 if claim is None:
                     return graded
-                if queue.grade_claimed(claim):
+                if queue.grade_claimed(claim) is not None:
                     graded += 1
                     if notifier is not None:
                         notifier.publish(claim.submission_id)

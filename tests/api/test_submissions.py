@@ -23,6 +23,23 @@ def test_wait_returns_graded_result(client: FlaskClient, auth: Callable[..., dic
     assert response.headers["Location"].endswith(f"/api/v1/submissions/{body['id']}")
 
 
+def test_the_waited_answer_is_exactly_what_reading_the_submission_gives(
+        client: FlaskClient, auth: Callable[..., dict[str, str]]) -> None:
+    # In embedded mode the waiting request answers from what the grading stored, without reading the row:
+    # that answer must be the same document a later GET reads from the database, field for field.
+    headers = auth("ana")
+    bodies = [{"exercise_id": CODE, "code": "def solve(x):\n    return x.reshape(3, 2)\n"},
+              {"exercise_id": CODE, "code": "def solve(x):\n    return x.permute(1, 0)\n"},
+              {"exercise_id": CODE, "code": "def solve(x):\n    raise ValueError('no')\n"},
+              {"exercise_id": QUIZ, "answer": [4, 7]}]
+    for body in bodies:
+        waited = client.post("/api/v1/submissions?wait=30", json=body, headers=headers)
+        assert waited.status_code == 200, waited.get_json()
+        read = client.get(waited.headers["Location"], headers=headers)
+        assert waited.get_json() == read.get_json()
+        assert waited.get_json()["diagnoses"] or waited.get_json()["passed"]
+
+
 def test_no_wait_answers_202_with_location(client: FlaskClient, auth: Callable[..., dict[str, str]]) -> None:
     headers = auth("ana")
     response = client.post("/api/v1/submissions", json={"exercise_id": QUIZ, "answer": [4, 7]}, headers=headers)

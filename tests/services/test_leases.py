@@ -97,9 +97,9 @@ def test_a_result_is_stored_once_whoever_wins(app: Flask, make_user: Callable) -
         assert fast is not None
         result = fallback(QUIZ, "", {"en": "x", "ja": "x"})
         row = db.session.get(SubmissionRow, row_id)
-        assert queue.store_result(row, result, 1.0, fast) is True  # type: ignore[arg-type]
+        assert queue.store_result(row, result, 1.0, fast) is not None  # type: ignore[arg-type]
         row = db.session.get(SubmissionRow, row_id)
-        assert queue.store_result(row, result, 1.0, slow) is False  # type: ignore[arg-type]
+        assert queue.store_result(row, result, 1.0, slow) is None  # type: ignore[arg-type]
         stored = db.session.get(SubmissionRow, row_id)
         assert stored is not None and stored.status == "error" and stored.claims == 2
 
@@ -108,8 +108,8 @@ def test_grading_counts_one_attempt_per_submission(app: Flask, make_user: Callab
     ana = make_user("ana").id
     (row_id,) = _rows(app, (ana, "queued"))
     with app.app_context():
-        assert queue.grade_one(row_id) is True
-        assert queue.grade_one(row_id) is False  # a redelivered message: nothing to claim
+        assert queue.grade_one(row_id) is not None
+        assert queue.grade_one(row_id) is None  # a redelivered message: nothing to claim
         attempts = db.session.scalar(sa.select(Progress.attempts).where(Progress.user_id == ana))
     assert attempts == 1
 

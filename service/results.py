@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal, TypedDict, get_args
 
 Status = Literal["graded", "error"]
@@ -124,9 +124,20 @@ class GradeResult:
     staff: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        del out["staff"]
+        """The stored and served shape (never ``staff``). Built field by field, not with ``asdict``, which
+        deep-copied every rendered tensor value (a third of storing a result): only the dataclasses
+        (cases, their checks, diagnoses) become new dicts; their plain data is shared, not copied."""
+        out = {name: getattr(self, name) for name in _RESULT_FIELDS}
+        out["cases"] = [{**_shallow(case), "checks": [_shallow(c) for c in case.checks]} for case in self.cases]
+        out["diagnoses"] = [_shallow(d) for d in self.diagnoses]
         return out
+
+
+def _shallow(obj: Any) -> dict[str, Any]:
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+_RESULT_FIELDS = tuple(f.name for f in fields(GradeResult) if f.name != "staff")
 
 
 def fallback(exercise_id: str, version: str, message: Bilingual, **details: Any) -> GradeResult:

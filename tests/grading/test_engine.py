@@ -6,6 +6,7 @@ import json
 import os
 import pickle
 from collections.abc import Iterator
+from dataclasses import asdict
 
 import pytest
 from grading_support import codes, exercise
@@ -249,6 +250,18 @@ def test_a_view_exercise_with_gpu_cases_judges_the_view_on_the_cpu_cases(engine:
         assert [c.name for c in good.cases][-2:] == ["article@cuda", "hidden case 1@cuda"]
     copy = grade(engine, view, solve("return x.permute(1, 0).contiguous()"))
     assert not copy.passed and "not_a_view" in codes(copy.diagnoses)
+
+
+@pytest.mark.parametrize("body", ["return x.permute(1, 0)", "return x.reshape(3, 2)", "raise ValueError('no')",
+                                  "return x.permute(1, 0).contiguous().float() + 1"])
+def test_to_dict_is_the_deep_dataclass_shape_without_staff(engine: Engine, body: str) -> None:
+    # to_dict builds the stored shape field by field (asdict deep-copied every rendered value): it must
+    # be exactly what asdict gives, minus the staff-only detail, and plain JSON.
+    r = grade(engine, TRANSPOSE, solve(body))
+    deep = asdict(r)
+    del deep["staff"]
+    assert r.to_dict() == deep and "staff" not in r.to_dict()
+    assert json.loads(json.dumps(r.to_dict(), allow_nan=False)) == json.loads(json.dumps(deep, allow_nan=False))
 
 
 def test_broken_reference_is_a_grader_error(engine: Engine) -> None:

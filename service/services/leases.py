@@ -49,39 +49,54 @@ class Claim:
     attempt: int  # which graded try this is
 
 
-def _claim_values(lease_s: float) -> dict[str, object]:
+def _claim_params(submission_id: int, lease_s: float) -> dict[str, object]:
     now = utcnow()
-    return {"status": "running", "started_at": now, "lease_token": uuid.uuid4().hex,
-            "lease_expires_at": now + timedelta(seconds=lease_s), "claims": SubmissionRow.claims + 1}
+    return {"sid": submission_id, "now": now, "token": uuid.uuid4().hex, "expires": now + timedelta(seconds=lease_s)}
 
 
-def _claimed(where: sa.ColumnElement[bool], values: dict[str, object]) -> Claim | None:
+def _param(name: str, column: str) -> sa.BindParameter[Any]:
+    # Typed as the column, so its processing applies (UTC datetimes, JSON).
+    return sa.bindparam(name, type_=SubmissionRow.__table__.c[column].type)
+
+
+# Built once, run with parameters: building a statement costs more than SQLite takes to run it. RETURNING
+# only the row itself: SQLite renders RETURNING columns unqualified, which would turn a correlated
+# subquery there into a comparison of its own columns (the attempt count is a statement of its own).
+_CLAIM = (sa.update(SubmissionRow)
+          .where(SubmissionRow.id == sa.bindparam("sid"), SubmissionRow.status == "queued")
+          .values(status="running", started_at=_param("now", "started_at"), lease_token=sa.bindparam("token"),
+                  lease_expires_at=_param("expires", "lease_expires_at"), claims=SubmissionRow.claims + 1)
+          .returning(SubmissionRow).execution_options(synchronize_session=False))
+# The learner's graded tries at this exercise before this one (hints escalate; errors do not count).
+_EARLIER = sa.select(sa.func.count()).select_from(SubmissionRow).where(
+    SubmissionRow.user_id == sa.bindparam("uid"), SubmissionRow.exercise_id == sa.bindparam("eid"),
+    SubmissionRow.status == "graded", SubmissionRow.id < sa.bindparam("sid"))
+
+
+def _claimed(statement: sa.Update, params: dict[str, object]) -> Claim | None:
     """One UPDATE ... RETURNING flips the row to running and reads it; the attempt count; one commit."""
-    # RETURNING only the row itself: SQLite renders RETURNING columns unqualified, which would turn a
-    # correlated subquery there into a comparison of its own columns (the count is a statement of its own).
-    row = db.session.execute(sa.update(SubmissionRow).where(where).values(**values).returning(SubmissionRow)
-                             .execution_options(synchronize_session=False)).scalar()
+    row = db.session.execute(statement, params).scalar()
     if row is None:
         db.session.commit()
         return None
-    # The learner's graded tries at this exercise before this one (hints escalate; errors do not count).
-    earlier = db.session.scalar(sa.select(sa.func.count()).select_from(SubmissionRow).where(
-        SubmissionRow.user_id == row.user_id, SubmissionRow.exercise_id == row.exercise_id,
-        SubmissionRow.status == "graded", SubmissionRow.id < row.id))
+    earlier = db.session.scalar(_EARLIER, {"uid": row.user_id, "eid": row.exercise_id, "sid": row.id})
     db.session.expunge(row)  # detached as claimed: the commit does not expire it, storing re-attaches it
     db.session.commit()
-    return Claim(row.id, str(values["lease_token"]), row, int(earlier or 0) + 1)
+    return Claim(row.id, str(params["token"]), row, int(earlier or 0) + 1)
 
 
 def claim(submission_id: int, lease_s: float) -> Claim | None:
     """Claim this queued row (the in-process queue's unit); None when someone else has it or it is final."""
-    return _claimed((SubmissionRow.id == submission_id) & (SubmissionRow.status == "queued"),
-                    _claim_values(lease_s))
+    return _claimed(_CLAIM, _claim_params(submission_id, lease_s))
 
 
 def _busy_learners(now: object) -> sa.Select[Any]:
     return sa.select(SubmissionRow.user_id).where(SubmissionRow.status == "running",
                                                   SubmissionRow.lease_expires_at > now)
+
+
+# Still no running row of the same learner (checked again in the UPDATE, under the learner's row lock).
+_CLAIM_FAIR = _CLAIM.where(SubmissionRow.user_id.not_in(_busy_learners(_param("now", "lease_expires_at"))))
 
 
 def claim_next(queues: Iterable[str], lease_s: float) -> Claim | None:
@@ -98,21 +113,26 @@ def claim_next(queues: Iterable[str], lease_s: float) -> Claim | None:
         # Claims for one learner are serialised on the learner's row (FOR NO KEY UPDATE: inserts that only
         # reference the user are not blocked), so two graders never both see "nothing running".
         db.session.execute(sa.select(User.id).where(User.id == user_id).with_for_update(key_share=True))
-        got = _claimed((SubmissionRow.id == submission_id) & (SubmissionRow.status == "queued")
-                       & SubmissionRow.user_id.not_in(_busy_learners(utcnow())), _claim_values(lease_s))
+        got = _claimed(_CLAIM_FAIR, _claim_params(submission_id, lease_s))
         if got is not None:
             return got
     return None
 
 
-def held(claim: Claim) -> sa.ColumnElement[bool]:
-    """Where the claim's lease is still the row's: the condition of the update that stores the result
-    (matching no row means another grader won, and nothing is written)."""
-    return (SubmissionRow.id == claim.submission_id) & (SubmissionRow.status == "running") & (
-        SubmissionRow.lease_token == claim.token)
+def _stored_values(statement: sa.Update) -> sa.Update:
+    return statement.values({name: _param(f"v_{name}", name) for name in STORED})
 
 
-RELEASED = {"lease_token": None, "lease_expires_at": None}  # the lease ends with the stored result
+# The columns storing a result writes, given as ``v_<column>`` parameters of these statements.
+STORED = ("result", "status", "score", "passed", "graded_at", "duration_ms", "diagnosis", "staff_detail")
+# With a claim: only while its lease is still the row's (matching no row means another grader won, and
+# nothing is written), and the lease ends with the stored result. Without one: by id (a crash's result).
+STORE_HELD = _stored_values(sa.update(SubmissionRow).where(
+    SubmissionRow.id == sa.bindparam("sid"), SubmissionRow.status == "running",
+    SubmissionRow.lease_token == sa.bindparam("token"),
+).values(lease_token=None, lease_expires_at=None).execution_options(synchronize_session=False))
+STORE_ANY = _stored_values(sa.update(SubmissionRow).where(SubmissionRow.id == sa.bindparam("sid"))
+                           .execution_options(synchronize_session=False))
 
 
 def sweep(queue: GradingQueue, requeue_after_s: float, *, all_running: bool = False,

@@ -231,9 +231,9 @@ def store_result(row: SubmissionRow, result: GradeResult, duration_ms: float,
         "diagnosis": result.diagnoses[0].code if result.diagnoses else None,
         "staff_detail": result.staff or None}  # hidden cases' detail: staff pages only, never in `result`
     # One UPDATE stores the result and, with a claim, ends the lease only if it is still ours.
-    where = leases.held(claim) if claim is not None else SubmissionRow.id == row.id
-    done = db.session.execute(sa.update(SubmissionRow).where(where).values(
-        **values, **(leases.RELEASED if claim is not None else {})).execution_options(synchronize_session=False))
+    params = {"sid": row.id, "token": claim.token if claim is not None else None,
+              **{f"v_{name}": values[name] for name in leases.STORED}}
+    done = db.session.execute(leases.STORE_HELD if claim is not None else leases.STORE_ANY, params)
     if getattr(done, "rowcount", 0) != 1:
         db.session.rollback()
         log.warning("submission %s: lease lost before storing (or the row is gone); the other grader's result "

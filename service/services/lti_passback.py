@@ -39,15 +39,17 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+# Asked at every graded submission (built once): the learner's LMS line items for the exercise.
+_LINKS = (sa.select(ResourceLink.id, LtiLaunch.sub).join(LtiLaunch, LtiLaunch.resource_link_id == ResourceLink.id)
+          .where(LtiLaunch.user_id == sa.bindparam("uid"), ResourceLink.exercise_id == sa.bindparam("eid"),
+                 ResourceLink.lineitem_url.is_not(None)))
+
+
 def create(row: SubmissionRow) -> list[LtiScoreDelivery]:
     """In the grading transaction: the learner's new best score for every line item the exercise is in."""
     if row.status != "graded":
         return []  # infrastructure errors and unfinished runs are never posted
-    links = db.session.execute(
-        sa.select(ResourceLink.id, LtiLaunch.sub)
-        .join(LtiLaunch, LtiLaunch.resource_link_id == ResourceLink.id)
-        .where(LtiLaunch.user_id == row.user_id, ResourceLink.exercise_id == row.exercise_id,
-               ResourceLink.lineitem_url.is_not(None))).all()
+    links = db.session.execute(_LINKS, {"uid": row.user_id, "eid": row.exercise_id}).all()
     if not links:  # the usual case (no LMS line item for this learner and exercise): one query, not two
         return []
     best = db.session.scalar(sa.select(Progress.best_score).where(Progress.user_id == row.user_id,

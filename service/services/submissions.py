@@ -91,18 +91,16 @@ def submit(req: SubmitRequest) -> SubmissionView:
         if earlier is not None:
             return earlier
     version_id = catalog_service.version_id(exercise)
-    row = SubmissionRow(user_id=req.user_id, exercise_id=exercise.id,
-                        exercise_version_id=version_id, token_id=req.token_id,
-                        code=req.code, answer=req.answer, reveal=req.reveal, status="queued", source=req.source,
-                        framework=req.framework or exercise.framework,
-                        idempotency_key=req.idempotency_key or None, request_hash=digest,
-                        callback_url=req.callback_url, queue=leases.queue_of(exercise), enqueued_at=utcnow())
-    db.session.add(row)
+    now = utcnow()
+    values: dict[str, Any] = {
+        "user_id": req.user_id, "exercise_id": exercise.id, "exercise_version_id": version_id,
+        "token_id": req.token_id, "code": req.code, "answer": req.answer, "reveal": req.reveal, "status": "queued",
+        "source": req.source, "framework": req.framework or exercise.framework,
+        "idempotency_key": req.idempotency_key or None, "request_hash": digest, "callback_url": req.callback_url,
+        "queue": leases.queue_of(exercise), "enqueued_at": now, "created_at": now}
     try:
-        db.session.flush()
-        # Before the commit, from what is known: answering needs no database again.
-        created = view(row, req.user_name, version=exercise.content_hash if version_id is not None else None)
-        queue_name = row.queue
+        new_id = db.session.execute(_INSERT, values).scalar_one()
+        user_name = req.user_name or db.session.scalar(sa.select(User.name).where(User.id == req.user_id))
         db.session.commit()
     except sa.exc.IntegrityError:
         # A concurrent retry with the same key won the insert: answer with its submission.
@@ -112,11 +110,22 @@ def submit(req: SubmitRequest) -> SubmissionView:
             if earlier is not None:
                 return earlier
         raise
+    # From what is known: answering needs no database again.
+    created = SubmissionView(
+        id=new_id, exercise_id=exercise.id, user_id=req.user_id, user=str(user_name), status="queued", score=None,
+        passed=None, source=req.source, code=req.code, answer=req.answer, created_at=now, started_at=None,
+        graded_at=None, exercise_version=exercise.content_hash if version_id is not None else None,
+        diagnosis=None, callback_url=req.callback_url, result=None, reveal=req.reveal, framework=values["framework"])
+    queue_name = values["queue"]
     try:
         runtime().queue.enqueue(created.id, queue_name, learner=req.user_id)
     except Exception:  # the row is stored: the sweep sends it later; the client gets its 202 and id
         log.exception("could not enqueue submission %s; the sweep will", created.id)
     return created
+
+
+# Built once (every submission runs it); the returned id is all the answer needs from the database.
+_INSERT = sa.insert(SubmissionRow).returning(SubmissionRow.id)
 
 
 def _by_key(user_id: int, key: str, digest: str) -> SubmissionView | None:

@@ -214,12 +214,9 @@ def flask_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
     url = cfg["KIWAME_DATABASE_URL"]
     engine_options: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
-        from service.persistence.sqlite_writes import TurnTakingConnection
-
-        # Worker threads share the SQLite file; wait for the writer instead of failing with "locked", and
-        # take turns on an in-process lock rather than SQLite's sleeping busy handler (sqlite_writes.py).
-        engine_options = {"connect_args": {"timeout": 30, "check_same_thread": False,
-                                           "factory": TurnTakingConnection}}
+        # Worker threads share the SQLite file; wait for the writer instead of failing with "locked" (and
+        # take turns on an in-process lock rather than SQLite's sleeping busy handler: persistence/sqlite_writes.py).
+        engine_options = {"connect_args": {"timeout": 30, "check_same_thread": False}}
     return {
         "SECRET_KEY": cfg["KIWAME_SECRET_KEY"],
         "SQLALCHEMY_DATABASE_URI": url,

@@ -1,6 +1,7 @@
 """Persistence: typed SQLAlchemy 2 models and the database extension."""
 
 from service.extensions import Base, db
+from service.persistence import sqlite_writes  # noqa: F401 - registers the embedded SQLite's write turns
 from service.persistence.lti_models import (
     Course,
     Enrolment,

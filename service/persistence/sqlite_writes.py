@@ -18,6 +18,8 @@ import sqlite3
 import threading
 from typing import Any
 
+from sqlalchemy import Engine, event
+
 _WRITES = threading.Lock()  # one per process: every engine on the embedded file shares it
 _DML = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
@@ -77,3 +79,11 @@ class TurnTakingConnection(sqlite3.Connection):
             super().close()
         finally:
             self._end_turn()
+
+
+@event.listens_for(Engine, "do_connect")
+def _take_turns(dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+    """Every pysqlite connection of this process is a ``TurnTakingConnection`` (registered on import of
+    ``service.persistence``; PostgreSQL connections are left alone)."""
+    if dialect.name == "sqlite" and dialect.driver == "pysqlite":
+        cparams.setdefault("factory", TurnTakingConnection)

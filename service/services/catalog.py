@@ -189,12 +189,13 @@ def sync_versions(loaded: Iterable[Exercise]) -> int:
     return len(new)
 
 
-def version_id(exercise: Exercise) -> int | None:
-    """The id of the exercise's version row (added if missing). Remembered per app: a version row is
-    never changed or deleted, and every submission and every grading asks."""
+def version_id(exercise: Exercise, *, fresh: bool = False) -> int | None:
+    """The id of the exercise's version row (added if missing). Remembered per app, since every submission
+    and every grading asks; ``fresh`` reads it again (a database restored or reset under a running
+    process can hold other ids: callers that see a mismatch ask afresh before writing)."""
     known = runtime(current_app).version_ids
     key = (exercise.id, exercise.content_hash)
-    if key in known:
+    if key in known and not fresh:
         return known[key]
     found = db.session.scalar(sa.select(ExerciseVersion.id).where(
         ExerciseVersion.exercise_id == exercise.id, ExerciseVersion.content_hash == exercise.content_hash))

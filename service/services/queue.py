@@ -209,6 +209,8 @@ def grade_claimed(claim: leases.Claim) -> Stored | None:
         row = db.session.merge(loaded, load=False)
         # Graded against the exercise as it is now: if it changed since the submit, so does the version.
         current = catalog_service.version_id(exercise) if exercise is not None else None
+        if current is not None and exercise is not None and current != row.exercise_version_id:
+            current = catalog_service.version_id(exercise, fresh=True)  # before writing: never a stale id
         changed = current is not None and current != row.exercise_version_id
         if changed:
             row.exercise_version_id = current

@@ -98,18 +98,23 @@ def submit(req: SubmitRequest) -> SubmissionView:
         "source": req.source, "framework": req.framework or exercise.framework,
         "idempotency_key": req.idempotency_key or None, "request_hash": digest, "callback_url": req.callback_url,
         "queue": leases.queue_of(exercise), "enqueued_at": now, "created_at": now}
-    try:
-        new_id = db.session.execute(_INSERT, values).scalar_one()
-        user_name = req.user_name or db.session.scalar(sa.select(User.name).where(User.id == req.user_id))
-        db.session.commit()
-    except sa.exc.IntegrityError:
-        # A concurrent retry with the same key won the insert: answer with its submission.
-        db.session.rollback()
-        if req.idempotency_key:
-            earlier = _by_key(req.user_id, req.idempotency_key, digest)
-            if earlier is not None:
-                return earlier
-        raise
+    for fresh in (False, True):
+        try:
+            new_id = db.session.execute(_INSERT, values).scalar_one()
+            user_name = req.user_name or db.session.scalar(sa.select(User.name).where(User.id == req.user_id))
+            db.session.commit()
+            break
+        except sa.exc.IntegrityError:
+            # A concurrent retry with the same key won the insert: answer with its submission.
+            db.session.rollback()
+            if req.idempotency_key:
+                earlier = _by_key(req.user_id, req.idempotency_key, digest)
+                if earlier is not None:
+                    return earlier
+            if fresh:
+                raise
+            # Else perhaps a remembered version id the database no longer has (restored or reset): once more.
+            version_id = values["exercise_version_id"] = catalog_service.version_id(exercise, fresh=True)
     # From what is known: answering needs no database again.
     created = SubmissionView(
         id=new_id, exercise_id=exercise.id, user_id=req.user_id, user=str(user_name), status="queued", score=None,

@@ -8,14 +8,16 @@ import os
 import socket
 import sys
 
-from service.services import catalog
-from service.services.runtime import runtime
-from service.worker import tasks
-from service.worker.celery_app import WorkerRefused, celery, configure, parse_queues
+from service.worker.supervise import supervise
 
 
 def start(queues: list[str], concurrency: int) -> None:
     """Run a worker until it is stopped (SIGTERM: finish the gradings in hand, then exit)."""
+    from service.services import catalog
+    from service.services.runtime import runtime
+    from service.worker import tasks
+    from service.worker.celery_app import celery, configure
+
     app = configure(queues, concurrency)
     sweeper = tasks.start_sweeper(app)
     name = f"kiwame-{os.getpid()}@{socket.gethostname()}"
@@ -34,8 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kiwame worker")
     parser.add_argument("--queues", default="cpu")
     parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # run by the supervisor
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.child:  # the supervisor: restarts a worker that dies on its own (supervise.py)
+        return supervise([sys.executable, "-m", "service.worker", "--child", "--queues", args.queues,
+                          "--concurrency", str(args.concurrency)])
+    from service.worker.celery_app import WorkerRefused, parse_queues
+
     try:
         start(parse_queues(args.queues), max(1, args.concurrency))
     except WorkerRefused as exc:

@@ -118,3 +118,23 @@ def test_list_filters_and_pagination(client: FlaskClient, auth: Callable[..., di
     assert progress == [{"exercise_id": QUIZ, "best_score": 1.0, "attempts": 5, "solved": True,
                          "solved_at": progress[0]["solved_at"], "last_attempt_at": progress[0]["last_attempt_at"]}]
     assert progress[0]["solved_at"] is not None
+
+
+def test_a_remembered_version_id_the_database_lost_is_read_again(
+        app: Flask, client: FlaskClient, auth: Callable[..., dict[str, str]]) -> None:
+    # Version ids are remembered per process; a database restored or reset under a running process can lack
+    # one: the submit and the grading read it again instead of failing on the foreign key.
+    from service.services.runtime import runtime
+
+    headers = auth("ana")
+    first = client.post("/api/v1/submissions?wait=30", json={"exercise_id": QUIZ, "answer": [7, 4]}, headers=headers)
+    assert first.status_code == 200
+    known = runtime(app).version_ids
+    assert known
+    for key in known:
+        known[key] = 999_999
+    again = client.post("/api/v1/submissions?wait=30", json={"exercise_id": QUIZ, "answer": [7, 4]}, headers=headers)
+    assert again.status_code == 200, again.get_json()
+    assert again.get_json()["status"] == "graded"
+    assert again.get_json()["exercise_version"] == first.get_json()["exercise_version"]
+    assert 999_999 not in runtime(app).version_ids.values()

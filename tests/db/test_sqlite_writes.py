@@ -7,6 +7,10 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+from flask import Flask
+
+from service.persistence import db
 from service.persistence.sqlite_writes import TurnTakingConnection
 
 
@@ -68,3 +72,11 @@ def test_a_turn_never_released_degrades_to_sqlite_locking_instead_of_hanging(tmp
     assert raised is not None and "locked" in str(raised)  # SQLite's own answer, after both waits
     assert time.monotonic() - started < 5
     holder.commit()
+
+
+def test_the_apps_sqlite_connections_take_turns(app: Flask) -> None:
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("PostgreSQL has its own row locks: only the embedded SQLite takes turns")
+        with db.engine.connect() as conn:
+            assert isinstance(conn.connection.dbapi_connection, TurnTakingConnection)

@@ -7,8 +7,11 @@ import logging
 import os
 import socket
 import sys
+import threading
 
 from service.worker.supervise import supervise
+
+CLOSE_S = 15.0  # the longest a stopped worker waits for its pool and connections to close
 
 
 def start(queues: list[str], concurrency: int) -> None:
@@ -28,8 +31,11 @@ def start(queues: list[str], concurrency: int) -> None:
         celery.worker_main(["worker", "-P", "threads", "-c", str(concurrency), "-Q", ",".join(queues),
                             "-n", name, "--loglevel", "INFO", "--without-gossip", "--without-mingle"])
     finally:
+        # Bounded: closing may wait on a broker or database that is gone (the reason Celery stopped).
         sweeper.stop()
-        runtime(app).close()
+        closing = threading.Thread(target=runtime(app).close, daemon=True)
+        closing.start()
+        closing.join(CLOSE_S)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,12 +50,22 @@ def main(argv: list[str] | None = None) -> int:
                           "--concurrency", str(args.concurrency)])
     from service.worker.celery_app import WorkerRefused, parse_queues
 
+    status = 1
     try:
         start(parse_queues(args.queues), max(1, args.concurrency))
+        status = 0
     except WorkerRefused as exc:
         print(f"Error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        status = 2
+    except SystemExit as exc:  # Celery ends its worker this way, with its exit code
+        status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        # Exit now, whatever threads are left (a grading thread blocked on a dead connection, a notifier
+        # reconnecting): a worker that stopped must end, so that the supervisor can start a new one.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import logging
 import queue as stdlib_queue
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 import redis
 from celery import Celery
@@ -158,7 +158,8 @@ def worker_reports(url: str) -> dict[str, dict[str, Any]]:
     """The live workers' last heartbeats (raises ``redis.RedisError`` when the broker is down)."""
     client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
     keys = sorted(client.scan_iter(match=WORKERS + "*", count=100))
-    values = client.mget(keys) if keys else []
+    # A synchronous client: its replies are values (redis-py's types also allow the async client's awaitables).
+    values = cast(list[Any], client.mget(keys)) if keys else []
     return {k.decode()[len(WORKERS):]: json.loads(v) for k, v in zip(keys, values, strict=True) if v}
 
 
@@ -180,7 +181,7 @@ def remote_expected(rt: Runtime, exercise: Exercise, timeout: float = 5.0) -> di
     key = expected_key(exercise)
     try:
         client = redis.Redis.from_url(rt.settings.broker_url, socket_timeout=2, socket_connect_timeout=2)
-        raw = client.get(key)
+        raw = cast(bytes | None, client.get(key))
         if raw is None:
             grading = rt.queue
             if isinstance(grading, CeleryQueue):
@@ -188,7 +189,7 @@ def remote_expected(rt: Runtime, exercise: Exercise, timeout: float = 5.0) -> di
             deadline = time.monotonic() + timeout
             while raw is None and time.monotonic() < deadline:
                 time.sleep(0.1)
-                raw = client.get(key)
+                raw = cast(bytes | None, client.get(key))
     except Exception as exc:  # redis or kombu: degrade to no expected values, never fail the page
         log.warning("expected outputs of %s unavailable: %s", exercise.id, exc)
         return None

@@ -8,10 +8,31 @@ import os
 import socket
 import sys
 import threading
+from typing import NoReturn
 
 from service.worker.supervise import supervise
 
 CLOSE_S = 15.0  # the longest a stopped worker waits for its pool and connections to close
+
+
+class EndAfterUnrecoverable(logging.Handler):
+    """Celery 5.7.0 can log "Unrecoverable error" at a broker restart and then hang in its own shutdown
+    (seen twice in CI's fault test, with every submission after it left queued). Whatever Celery logs as
+    CRITICAL ends this process CLOSE_S later, stopped or not, so that the supervisor starts a new worker."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.CRITICAL)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        timer = threading.Timer(CLOSE_S, _end, args=(70,))  # 70: EX_SOFTWARE, what Celery exits with
+        timer.daemon = True
+        timer.start()
+
+
+def _end(status: int) -> NoReturn:
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def start(queues: list[str], concurrency: int) -> None:
@@ -50,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
                           "--concurrency", str(args.concurrency)])
     from service.worker.celery_app import WorkerRefused, parse_queues
 
+    # On "celery.worker": Celery empties the handlers of the "celery" logger when it sets up logging.
+    logging.getLogger("celery.worker").addHandler(EndAfterUnrecoverable())
     status = 1
     try:
         start(parse_queues(args.queues), max(1, args.concurrency))
@@ -62,10 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         # Exit now, whatever threads are left (a grading thread blocked on a dead connection, a notifier
         # reconnecting): a worker that stopped must end, so that the supervisor can start a new one.
-        logging.shutdown()
         sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(status)
+        _end(status)
 
 
 if __name__ == "__main__":

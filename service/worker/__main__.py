@@ -24,9 +24,15 @@ class EndAfterUnrecoverable(logging.Handler):
         super().__init__(level=logging.CRITICAL)
 
     def emit(self, record: logging.LogRecord) -> None:
-        timer = threading.Timer(CLOSE_S, _end, args=(70,))  # 70: EX_SOFTWARE, what Celery exits with
+        timer = threading.Timer(CLOSE_S, _abort, args=(70,))  # 70: EX_SOFTWARE, what Celery exits with
         timer.daemon = True
         timer.start()
+
+
+def _abort(status: int) -> NoReturn:
+    # No logging and no stream locks here: the threads Celery left hanging may hold them.
+    os.write(2, f"kiwame worker: Celery reported an unrecoverable error; ending with {status}\n".encode())
+    os._exit(status)
 
 
 def _end(status: int) -> NoReturn:

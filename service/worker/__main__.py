@@ -17,16 +17,16 @@ CLOSE_S = 15.0  # the longest a stopped worker waits for its pool and connection
 
 class EndAfterUnrecoverable(logging.Handler):
     """Celery 5.7.0 can log "Unrecoverable error" at a broker restart and then hang in its own shutdown
-    (seen twice in CI's fault test, with every submission after it left queued). Whatever Celery logs as
-    CRITICAL ends this process CLOSE_S later, stopped or not, so that the supervisor starts a new worker."""
+    (seen in CI's fault test, with every submission after it left queued; a timer thread meant to end
+    the process later never ran). So whatever Celery logs as CRITICAL ends this process at once, from the
+    thread that logged it, as a SIGKILL would (late acknowledgement and the leases recover what it held);
+    the supervisor starts a new worker."""
 
     def __init__(self) -> None:
         super().__init__(level=logging.CRITICAL)
 
     def emit(self, record: logging.LogRecord) -> None:
-        timer = threading.Timer(CLOSE_S, _abort, args=(70,))  # 70: EX_SOFTWARE, what Celery exits with
-        timer.daemon = True
-        timer.start()
+        _abort(70)  # 70: EX_SOFTWARE, what Celery exits with
 
 
 def _abort(status: int) -> NoReturn:

@@ -26,16 +26,17 @@ _DML = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
 class _Cursor(sqlite3.Cursor):
     def execute(self, sql: str, parameters: Any = (), /) -> _Cursor:
-        conn = self.connection
-        if isinstance(conn, TurnTakingConnection) and not conn.in_transaction:
-            conn.take_turn(sql)
+        self._turn(sql)
         return super().execute(sql, parameters)  # type: ignore[return-value]
 
     def executemany(self, sql: str, seq_of_parameters: Any, /) -> _Cursor:
+        self._turn(sql)
+        return super().executemany(sql, seq_of_parameters)  # type: ignore[return-value]
+
+    def _turn(self, sql: str) -> None:
         conn = self.connection
         if isinstance(conn, TurnTakingConnection) and not conn.in_transaction:
             conn.take_turn(sql)
-        return super().executemany(sql, seq_of_parameters)  # type: ignore[return-value]
 
 
 class TurnTakingConnection(sqlite3.Connection):

@@ -197,12 +197,12 @@ def version_id(exercise: Exercise, *, fresh: bool = False) -> int | None:
     key = (exercise.id, exercise.content_hash)
     if key in known and not fresh:
         return known[key]
-    found = db.session.scalar(sa.select(ExerciseVersion.id).where(
-        ExerciseVersion.exercise_id == exercise.id, ExerciseVersion.content_hash == exercise.content_hash))
+    lookup = sa.select(ExerciseVersion.id).where(
+        ExerciseVersion.exercise_id == exercise.id, ExerciseVersion.content_hash == exercise.content_hash)
+    found = db.session.scalar(lookup)
     if found is None:
         sync_versions([exercise])
-        found = db.session.scalar(sa.select(ExerciseVersion.id).where(
-            ExerciseVersion.exercise_id == exercise.id, ExerciseVersion.content_hash == exercise.content_hash))
+        found = db.session.scalar(lookup)
     if found is not None:
         known[key] = found
     return found

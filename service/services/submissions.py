@@ -121,9 +121,8 @@ def submit(req: SubmitRequest) -> SubmissionView:
         passed=None, source=req.source, code=req.code, answer=req.answer, created_at=now, started_at=None,
         graded_at=None, exercise_version=exercise.content_hash if version_id is not None else None,
         diagnosis=None, callback_url=req.callback_url, result=None, reveal=req.reveal, framework=values["framework"])
-    queue_name = values["queue"]
     try:
-        runtime().queue.enqueue(created.id, queue_name, learner=req.user_id)
+        runtime().queue.enqueue(created.id, values["queue"], learner=req.user_id)
     except Exception:  # the row is stored: the sweep sends it later; the client gets its 202 and id
         log.exception("could not enqueue submission %s; the sweep will", created.id)
     return created

@@ -36,7 +36,9 @@ def _abort(status: int) -> NoReturn:
 
 
 def _end(status: int) -> NoReturn:
-    logging.shutdown()
+    # Not logging.shutdown(): it takes every handler's lock, which a hung thread may hold (the log handlers
+    # here are stream handlers, which flush each record as it is written).
+    sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)
 
@@ -91,7 +93,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         # Exit now, whatever threads are left (a grading thread blocked on a dead connection, a notifier
         # reconnecting): a worker that stopped must end, so that the supervisor can start a new one.
-        sys.stdout.flush()
         _end(status)
 
 
